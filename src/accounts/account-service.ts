@@ -1,0 +1,74 @@
+import type { SignupPolicy } from '../config/config.js';
+import { randomToken } from '../shared/crypto.js';
+import type { Account, AccountStore } from './account.js';
+
+export interface SignupRules {
+  readonly policy: SignupPolicy;
+  readonly domains: readonly string[];
+}
+
+export class AccountService {
+  constructor(private readonly store: AccountStore, private readonly signup: SignupRules) {}
+
+  findById(id: string): Promise<Account | undefined> {
+    return this.store.findById(id);
+  }
+
+  findByEmail(email: string): Promise<Account | undefined> {
+    return this.store.findByEmail(email);
+  }
+
+  /** Whether a login email may be sent to this (normalised) address at all. */
+  async maySignIn(email: string): Promise<boolean> {
+    const account = await this.store.findByEmail(email);
+    if (account) return account.status === 'active';
+    return this.maySignUp(email);
+  }
+
+  maySignUp(email: string): boolean {
+    switch (this.signup.policy) {
+      case 'open':
+        return true;
+      case 'domains':
+        return this.signup.domains.includes(email.slice(email.lastIndexOf('@') + 1));
+      case 'invite':
+        return false;
+    }
+  }
+
+  /**
+   * Called once the person proved they own the address. Creates the account on first sign-in
+   * when the sign-up policy allows it. Returns undefined when the address may not sign in.
+   */
+  async signIn(email: string, at = Date.now()): Promise<Account | undefined> {
+    let account = await this.store.findByEmail(email);
+    if (!account) {
+      if (!this.maySignUp(email)) return undefined;
+      account = await this.store.insertIfAbsent({
+        id: randomToken(16),
+        email,
+        emailVerified: true,
+        status: 'active',
+        createdAt: at,
+        lastLoginAt: null,
+      });
+    }
+    if (account.status !== 'active') return undefined;
+    await this.store.recordLogin(account.id, at);
+    return account;
+  }
+
+  /** Create an account ahead of its first sign-in (used by invite-only deployments and tests). */
+  async create(email: string, at = Date.now()): Promise<Account> {
+    return this.store.insertIfAbsent({ id: randomToken(16), email, emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
+  }
+
+  rememberedConsent(accountId: string, clientId: string): Promise<string[] | undefined> {
+    return this.store.findConsent(accountId, clientId);
+  }
+
+  async rememberConsent(accountId: string, clientId: string, scopes: string[]): Promise<void> {
+    const previous = (await this.store.findConsent(accountId, clientId)) ?? [];
+    await this.store.saveConsent(accountId, clientId, [...new Set([...previous, ...scopes])], Date.now());
+  }
+}

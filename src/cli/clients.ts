@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import type { ClientRecord } from '../clients/client.js';
+import type { Core } from '../main.js';
+import { UsageError } from './usage-error.js';
+
+
+export async function clientsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'add': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          name: { type: 'string' },
+          'redirect-uri': { type: 'string', multiple: true },
+          'post-logout-redirect-uri': { type: 'string', multiple: true },
+          'logo-uri': { type: 'string' },
+          public: { type: 'boolean', default: false },
+          'first-party': { type: 'boolean', default: false },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      if (!values.name) throw new UsageError('clients add needs --name');
+      if (!values['redirect-uri']?.length) throw new UsageError('clients add needs at least one --redirect-uri');
+      const { client, clientSecret } = await core.clients.add({
+        name: values.name,
+        redirectUris: values['redirect-uri'],
+        postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
+        logoUri: values['logo-uri'],
+        isPublic: values.public,
+        firstParty: values['first-party'],
+      });
+      if (values.json) {
+        out(`${JSON.stringify({ ...describe(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, null, 2)}\n`);
+      } else {
+        out(`client_id: ${client.clientId}\n`);
+        if (clientSecret) out(`client_secret: ${clientSecret}\n# the secret is shown only now; store it in the app's configuration\n`);
+      }
+      return 0;
+    }
+    case 'list': {
+      const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } });
+      const clients = await core.clients.list();
+      if (values.json) out(`${JSON.stringify(clients.map(describe), null, 2)}\n`);
+      else if (clients.length === 0) out('no clients registered\n');
+      else for (const client of clients) out(`${client.clientId}  ${client.name}  ${client.isPublic ? 'public' : 'confidential'}${client.firstParty ? '  first-party' : ''}${client.enabled ? '' : '  disabled'}\n`);
+      return 0;
+    }
+    case 'show': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError('clients show needs one CLIENT_ID');
+      const client = describe(await core.clients.get(positionals[0]));
+      if (values.json) out(`${JSON.stringify(client, null, 2)}\n`);
+      else for (const [key, value] of Object.entries(client)) out(`${key}: ${Array.isArray(value) ? value.join(' ') : value}\n`);
+      return 0;
+    }
+    case 'remove': {
+      const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
+      if (positionals.length !== 1) throw new UsageError('clients remove needs one CLIENT_ID');
+      await core.clients.remove(positionals[0]);
+      out(`removed ${positionals[0]}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(sub ? `unknown clients command "${sub}"` : 'clients needs a command: add, list, show or remove');
+  }
+}
+
+function describe(client: ClientRecord) {
+  return {
+    client_id: client.clientId,
+    client_name: client.name,
+    ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
+    redirect_uris: [...client.redirectUris],
+    post_logout_redirect_uris: [...client.postLogoutRedirectUris],
+    token_endpoint_auth_method: client.isPublic ? 'none' : 'client_secret_basic',
+    first_party: client.firstParty,
+    enabled: client.enabled,
+    created_at: new Date(client.createdAt).toISOString(),
+  };
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from '../config/load.js';
+import { openCore, serve } from '../main.js';
+import { AppError } from '../shared/errors.js';
+import { clientsCommand } from './clients.js';
+import { UsageError } from './usage-error.js';
+
+export const USAGE = `Usage: sesame <command> [options]
+
+Commands:
+  serve                          start the server (what npm start runs)
+  migrate                        apply database migrations and exit
+  clients add --name NAME --redirect-uri URI [--redirect-uri URI …]
+              [--post-logout-redirect-uri URI …] [--logo-uri URL]
+              [--public] [--first-party] [--json]
+                                 register a relying app; prints client_id (and
+                                 client_secret, once, for a confidential client)
+  clients list [--json]          list registered apps
+  clients show CLIENT_ID [--json]
+  clients remove CLIENT_ID       delete an app (its tokens stop working)
+  help                           show this text
+
+Configuration comes from environment variables (see README.md).
+`;
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(loadConfig());
+      return -1; // keeps running
+    case 'migrate': {
+      const core = await openCore(loadConfig());
+      await core.close();
+      process.stdout.write('migrations applied\n');
+      return 0;
+    }
+    case 'clients': {
+      const core = await openCore(loadConfig());
+      try {
+        return await clientsCommand(core, rest, (text) => process.stdout.write(text));
+      } finally {
+        await core.close();
+      }
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+function fail(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (error instanceof AppError && error.expose) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 1;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error) => {
+    process.exitCode = fail(error);
+  },
+);

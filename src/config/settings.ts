@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/**
+ * Every setting, its default and its meaning, in one place. The README's configuration reference
+ * mirrors this table. Values come from the environment, or from the optional JSON file
+ * (`SESAME_CONFIG`, default `config/sesame.json`) under the same names; the environment wins.
+ */
+const seconds = (fallback: number, min: number, max: number) =>
+  z.coerce.number({ error: 'must be a whole number of seconds' }).int('must be a whole number of seconds')
+    .min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(fallback);
+
+const list = z.string().transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+
+const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((value) => ['true', '1', 'yes'].includes(value));
+
+export const settingsSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
+  ISSUER: z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ }).optional(),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0, 'must be a port number').max(65535, 'must be a port number').default(3000),
+  TRUST_PROXY: boolean.default(false),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z.string().min(1).optional(),
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  MAIL_FROM: z.string().min(3).optional(),
+  COOKIE_KEYS: list.pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'must list at least one key')).optional(),
+  HMAC_SECRETS: list.pipe(z.array(z.string().min(32, 'each secret must be at least 32 characters')).min(1, 'must list at least one secret')).optional(),
+  LOGIN_TTL_SECONDS: seconds(600, 60, 3600),
+  LOGIN_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(5),
+  SIGNUP_POLICY: z.enum(['open', 'domains', 'invite'], { error: 'must be open, domains or invite' }).default('open'),
+  SIGNUP_DOMAINS: list.optional(),
+  SESSION_TTL_SECONDS: seconds(14 * 24 * 3600, 300, 365 * 24 * 3600),
+  SWEEP_INTERVAL_SECONDS: seconds(300, 1, 24 * 3600),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+export const settingNames = Object.keys(settingsSchema.shape) as (keyof Settings)[];

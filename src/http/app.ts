@@ -1,0 +1,30 @@
+import type { Provider } from 'oidc-provider';
+import { assetsDir } from '../shared/paths.js';
+import { assets } from './assets.js';
+import type { HttpDeps } from './context.js';
+import { errorHandler } from './errors.js';
+import { healthRoutes } from './health-routes.js';
+import { interactionRoutes } from './interaction-routes.js';
+import { requestLog } from './request-log.js';
+import { securityHeaders } from './security-headers.js';
+import { verifyRoutes } from './verify-routes.js';
+
+/**
+ * Sesame's routes live on oidc-provider's own koa app (as in its example), so both share one set
+ * of cookie keys and interaction look-ups work. Ours run first; anything they do not answer falls
+ * through to the provider's endpoints.
+ */
+export function mountHttp(deps: HttpDeps): Provider {
+  const { provider, config, templates, logger } = deps;
+  const staticAssets = assets(assetsDir);
+  templates.setGlobals({ productName: 'Sesame', assets: staticAssets.urls });
+
+  provider.use(requestLog(logger));
+  provider.use(securityHeaders(config.issuer.startsWith('https:')));
+  provider.use(errorHandler(templates, logger));
+  for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps)]) {
+    provider.use(router.routes());
+    provider.use(router.allowedMethods());
+  }
+  return provider;
+}

@@ -1,0 +1,41 @@
+import type { QueuedMail } from '../mail/message.js';
+
+/**
+ * pending ──link POST / code──▶ approved ──original tab finishes──▶ completed
+ *    └──▶ expired (time), superseded (newer request, or a login completed), locked (too many codes)
+ */
+export type LoginRequestStatus = 'pending' | 'approved' | 'completed' | 'expired' | 'superseded' | 'locked';
+
+export interface LoginRequest {
+  readonly id: string;
+  readonly interactionUid: string;
+  readonly clientId: string;
+  readonly email: string;
+  readonly tokenHash: string;
+  readonly codeHash: string;
+  readonly codeAttempts: number;
+  readonly bindingHash: string;
+  readonly requesterIp: string | null;
+  readonly requesterUa: string | null;
+  readonly status: LoginRequestStatus;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** The storage the login domain needs. Every state change is a guarded update that reports whether it won. */
+export interface LoginRequestStore {
+  /** Inserts the request (and its mail, in the same transaction) and supersedes older pending
+   *  requests for the same address or the same interaction. */
+  create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void>;
+  findByTokenHash(candidates: string[]): Promise<LoginRequest | undefined>;
+  latestForInteraction(interactionUid: string): Promise<LoginRequest | undefined>;
+  /** pending → approved, only while unexpired */
+  approve(id: string, now: number): Promise<boolean>;
+  /** approved → completed */
+  complete(id: string, now: number, accountId: string): Promise<boolean>;
+  /** counts one code attempt while pending and under the cap; returns the new count, or undefined when refused */
+  countCodeAttempt(id: string, maxAttempts: number, now: number): Promise<number | undefined>;
+  setStatus(id: string, from: LoginRequestStatus, to: LoginRequestStatus): Promise<boolean>;
+  /** after a completed login every other pending request of the address dies */
+  supersedePending(email: string, exceptId: string): Promise<number>;
+}

@@ -1,0 +1,185 @@
+import type { Account } from '../accounts/account.js';
+import type { AccountService } from '../accounts/account-service.js';
+import type { LoginMailDetails } from '../mail/login-mail.js';
+import type { MailMessage } from '../mail/message.js';
+import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
+import { AppError, gone, notFound } from '../shared/errors.js';
+import { normalizeEmail } from './email-address.js';
+import type { LoginRequest, LoginRequestStore } from './login-request.js';
+
+const TOKEN = 'login-link';
+const CODE = 'login-code';
+const BINDING = 'login-binding';
+
+export interface LoginSettings {
+  readonly issuer: string;
+  readonly ttlSeconds: number;
+  readonly codeMaxAttempts: number;
+}
+
+export interface LoginRequestInput {
+  interactionUid: string;
+  /** epoch ms; a login request never outlives its interaction */
+  interactionExpiresAt: number;
+  clientId: string;
+  clientName: string;
+  email: unknown;
+  ip?: string;
+  userAgent?: string;
+  /** the secret in the requesting browser's binding cookie */
+  bindingSecret: string;
+}
+
+export interface LinkApproval {
+  request: LoginRequest;
+  /** the link was opened in the browser that asked for it */
+  sameBrowser: boolean;
+}
+
+export type LoginStatus = LoginRequest['status'] | 'none';
+
+export class LoginService {
+  constructor(
+    private readonly store: LoginRequestStore,
+    private readonly accounts: AccountService,
+    private readonly hasher: KeyedHasher,
+    private readonly composeMail: (details: LoginMailDetails) => MailMessage,
+    private readonly settings: LoginSettings,
+    private readonly onMailQueued: () => void = () => {},
+  ) {}
+
+  /**
+   * Creates a login request and queues its email. The answer is the same whether or not the
+   * address may sign in: for an address that may not, the request is stored (so every later
+   * page behaves alike) but no mail is queued.
+   */
+  async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest }> {
+    const email = normalizeEmail(input.email);
+    const token = randomToken(32);
+    const code = randomCode();
+    const id = randomToken(16);
+    const expiresAt = Math.min(now + this.settings.ttlSeconds * 1000, input.interactionExpiresAt);
+    const request: LoginRequest = {
+      id,
+      interactionUid: input.interactionUid,
+      clientId: input.clientId,
+      email,
+      tokenHash: this.hasher.hash(TOKEN, token),
+      codeHash: this.hasher.hash(CODE, `${id}:${code}`),
+      codeAttempts: 0,
+      bindingHash: this.hasher.hash(BINDING, input.bindingSecret),
+      requesterIp: input.ip?.slice(0, 64) ?? null,
+      requesterUa: input.userAgent?.slice(0, 512) ?? null,
+      status: 'pending',
+      createdAt: now,
+      expiresAt,
+    };
+    const allowed = await this.accounts.maySignIn(email);
+    const mail = allowed
+      ? {
+          ...this.composeMail({
+            to: email,
+            link: `${this.settings.issuer}/login/verify?t=${encodeURIComponent(token)}`,
+            code,
+            clientName: input.clientName,
+            requestedAt: now,
+            expiresInMinutes: Math.max(1, Math.round((expiresAt - now) / 60_000)),
+            ip: request.requesterIp ?? undefined,
+            userAgent: request.requesterUa ?? undefined,
+          }),
+          loginRequestId: id,
+          expiresAt,
+        }
+      : undefined;
+    await this.store.create(request, mail);
+    if (mail) this.onMailQueued();
+    return { email, request };
+  }
+
+  /** Looks a link up without changing anything (GET and HEAD of the link). */
+  async inspectLink(token: unknown, now = Date.now()): Promise<LoginRequest> {
+    const request = await this.findByToken(token);
+    assertUsable(request, now);
+    return request;
+  }
+
+  isSameBrowser(request: LoginRequest, bindingSecret: string | undefined): boolean {
+    return Boolean(bindingSecret) && this.hasher.verify(BINDING, bindingSecret!, request.bindingHash);
+  }
+
+  /** Consumes the link: of any number of concurrent calls with one token, exactly one succeeds. */
+  async approveByLink(token: unknown, bindingSecret: string | undefined, now = Date.now()): Promise<LinkApproval> {
+    const request = await this.findByToken(token);
+    assertUsable(request, now);
+    if (!(await this.store.approve(request.id, now))) throw linkUsed();
+    return { request, sameBrowser: this.isSameBrowser(request, bindingSecret) };
+  }
+
+  /** The code typed into the original tab. Attempts are counted before the comparison, so parallel guesses cannot exceed the cap. */
+  async approveByCode(interactionUid: string, code: unknown, now = Date.now()): Promise<LoginRequest> {
+    const request = await this.store.latestForInteraction(interactionUid);
+    if (!request || request.status !== 'pending' || request.expiresAt <= now) {
+      throw new AppError('code_expired', 410, 'This code has expired. Ask for a new email.');
+    }
+    const attempts = await this.store.countCodeAttempt(request.id, this.settings.codeMaxAttempts, now);
+    if (attempts === undefined) throw codeLocked();
+    const value = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
+    if (/^\d{6}$/.test(value) && this.hasher.verify(CODE, `${request.id}:${value}`, request.codeHash)) {
+      if (await this.store.approve(request.id, now)) return request;
+      throw new AppError('code_expired', 410, 'This code has expired. Ask for a new email.');
+    }
+    if (attempts >= this.settings.codeMaxAttempts) {
+      await this.store.setStatus(request.id, 'pending', 'locked');
+      throw codeLocked();
+    }
+    const left = this.settings.codeMaxAttempts - attempts;
+    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+  }
+
+  async status(interactionUid: string, now = Date.now()): Promise<LoginStatus> {
+    const request = await this.store.latestForInteraction(interactionUid);
+    if (!request) return 'none';
+    if (request.status === 'pending' && request.expiresAt <= now) return 'expired';
+    return request.status;
+  }
+
+  latest(interactionUid: string): Promise<LoginRequest | undefined> {
+    return this.store.latestForInteraction(interactionUid);
+  }
+
+  /**
+   * Finishes an approved request of this interaction: approved → completed (guarded, so the link tab
+   * and the polling tab cannot both finish), then the account is found or created and every other
+   * pending request of the address dies. Undefined when nothing is approved, or the address may not sign in.
+   */
+  async complete(interactionUid: string, now = Date.now()): Promise<{ account: Account; request: LoginRequest } | undefined> {
+    const request = await this.store.latestForInteraction(interactionUid);
+    if (!request || request.status !== 'approved') return undefined;
+    const account = await this.accounts.signIn(request.email, now);
+    if (!account) {
+      await this.store.setStatus(request.id, 'approved', 'expired');
+      return undefined;
+    }
+    if (!(await this.store.complete(request.id, now, account.id))) return undefined;
+    await this.store.supersedePending(request.email, request.id);
+    return { account, request };
+  }
+
+  private async findByToken(token: unknown): Promise<LoginRequest> {
+    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(token)) throw linkInvalid();
+    const request = await this.store.findByTokenHash(this.hasher.candidates(TOKEN, token));
+    if (!request) throw linkInvalid();
+    return request;
+  }
+}
+
+function assertUsable(request: LoginRequest, now: number): void {
+  if (request.status === 'pending' && request.expiresAt > now) return;
+  if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
+  if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
+  throw linkUsed();
+}
+
+const linkInvalid = () => notFound('link_invalid', 'This sign-in link is not valid. Check that you copied the whole link.');
+const linkUsed = () => gone('link_used', 'This sign-in link has already been used.');
+const codeLocked = () => new AppError('code_locked', 429, 'Too many wrong codes. Ask for a new email.');

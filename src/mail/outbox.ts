@@ -1,0 +1,122 @@
+import type { Logger } from '../shared/logger.js';
+import type { MailMessage } from './message.js';
+import { isPermanentFailure, type MailTransport } from './transport.js';
+
+export interface OutboxItem {
+  readonly id: number;
+  readonly message: MailMessage;
+  /** including the attempt this claim is for */
+  readonly attempts: number;
+}
+
+export interface OutboxStore {
+  /** Claims due messages for this worker (a lease, so a crashed worker's messages come back). */
+  claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]>;
+  markSent(id: number, now: number): Promise<void>;
+  reschedule(id: number, nextAttemptAt: number, error: string): Promise<void>;
+  markFailed(id: number, error: string): Promise<void>;
+}
+
+export interface OutboxOptions {
+  pollIntervalMs?: number;
+  maxAttempts?: number;
+  baseBackoffMs?: number;
+  leaseMs?: number;
+}
+
+/**
+ * Sends what the login pages queued. Mail never goes out inline with a request: the page answers
+ * at once and a slow or dead SMTP server only delays delivery. Transient failures are retried with
+ * exponential back-off and jitter; a 5xx answer is permanent and not retried.
+ */
+export class OutboxWorker {
+  readonly #pollIntervalMs: number;
+  readonly #maxAttempts: number;
+  readonly #baseBackoffMs: number;
+  readonly #leaseMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly transport: MailTransport,
+    private readonly logger: Logger,
+    options: OutboxOptions = {},
+  ) {
+    this.#pollIntervalMs = options.pollIntervalMs ?? 2_000;
+    this.#maxAttempts = options.maxAttempts ?? 8;
+    this.#baseBackoffMs = options.baseBackoffMs ?? 5_000;
+    this.#leaseMs = options.leaseMs ?? 60_000;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.wake();
+  }
+
+  /** Runs a pass now (called when a message is queued, so delivery does not wait for the next poll). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#running = this.#pass().finally(() => {
+      this.#running = undefined;
+      if (this.#stopped) return;
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      } else {
+        this.#timer = setTimeout(() => this.wake(), this.#pollIntervalMs);
+        this.#timer.unref();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    this.transport.close();
+  }
+
+  async #pass(): Promise<void> {
+    try {
+      for (;;) {
+        const batch = await this.store.claimDue(Date.now(), 10, this.#leaseMs);
+        if (batch.length === 0 || this.#stopped) return;
+        await Promise.all(batch.map((item) => this.#deliver(item)));
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'outbox pass failed');
+    }
+  }
+
+  async #deliver(item: OutboxItem): Promise<void> {
+    try {
+      await this.transport.send(item.message);
+      await this.store.markSent(item.id, Date.now());
+      this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
+    } catch (error) {
+      const reason = describe(error);
+      if (isPermanentFailure(error) || item.attempts >= this.#maxAttempts) {
+        await this.store.markFailed(item.id, reason);
+        this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail failed permanently');
+        return;
+      }
+      const backoff = this.#baseBackoffMs * 2 ** (item.attempts - 1);
+      const next = Date.now() + backoff / 2 + Math.random() * backoff;
+      await this.store.reschedule(item.id, next, reason);
+      this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: string; responseCode?: number; message?: string };
+  return [e?.code, e?.responseCode, e?.message?.slice(0, 200)].filter(Boolean).join(' ');
+}

@@ -1,0 +1,148 @@
+import { createServer, type Server } from 'node:http';
+import type { Provider } from 'oidc-provider';
+import { AccountService } from './accounts/account-service.js';
+import { ClientService } from './clients/client-service.js';
+import type { Config } from './config/config.js';
+import { mountHttp } from './http/app.js';
+import { Csrf } from './http/csrf.js';
+import { LoginService } from './login/login-service.js';
+import { loginMailComposer } from './mail/login-mail.js';
+import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
+import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
+import { toProviderMetadata } from './oidc/client-metadata.js';
+import { createProvider } from './oidc/provider.js';
+import { ensureSigningKeys } from './oidc/signing-keys.js';
+import { KeyedHasher } from './shared/crypto.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { viewsDir } from './shared/paths.js';
+import { Templates } from './shared/templates.js';
+import { KnexAccountStore } from './store/account-store.js';
+import { KnexClientStore } from './store/client-store.js';
+import { migrate, openDatabase, type Db } from './store/db.js';
+import { KnexLoginRequestStore } from './store/login-request-store.js';
+import { createAdapterFactory } from './store/oidc-adapter.js';
+import { KnexOutboxStore } from './store/outbox-store.js';
+import { KnexSigningKeyStore } from './store/signing-key-store.js';
+import { startSweeper } from './store/sweeper.js';
+
+/**
+ * The composition root: the only place where concrete stores, the mailer and the services are
+ * wired together. The CLI uses `openCore` (database and domain services); the server uses
+ * `createSesame` (all of it, plus oidc-provider and the HTTP routes).
+ */
+export interface Core {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  hasher: KeyedHasher;
+  accounts: AccountService;
+  clients: ClientService;
+  close(): Promise<void>;
+}
+
+export async function openCore(config: Config, logger = createLogger(config.logLevel)): Promise<Core> {
+  const db = openDatabase(config.database);
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  const hasher = new KeyedHasher(config.secrets.hmacSecrets);
+  return {
+    config,
+    logger,
+    db,
+    hasher,
+    accounts: new AccountService(new KnexAccountStore(db), config.signup),
+    clients: new ClientService(new KnexClientStore(db), hasher),
+    close: () => db.destroy(),
+  };
+}
+
+export interface SesameOptions {
+  logger?: Logger;
+  /** replaces the configured transport (tests) */
+  mailTransport?: MailTransport;
+  outbox?: OutboxOptions;
+}
+
+export interface Sesame extends Core {
+  provider: Provider;
+  login: LoginService;
+  outbox: OutboxWorker;
+  /** the request listener for node:http */
+  callback: ReturnType<Provider['callback']>;
+  /** starts the background work (mail outbox, sweeper) */
+  start(): void;
+}
+
+export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
+  const core = await openCore(config, options.logger);
+  const { db, logger, hasher, accounts, clients } = core;
+  const templates = new Templates(viewsDir);
+  const transport = options.mailTransport
+    ?? (config.mail.smtpUrl
+      ? smtpTransport(config.mail.smtpUrl, config.mail.from)
+      : consoleTransport(config.mail.from, config.mail.devDir, (text) => process.stdout.write(text)));
+  const outbox = new OutboxWorker(new KnexOutboxStore(db), transport, logger, options.outbox);
+  const login = new LoginService(
+    new KnexLoginRequestStore(db),
+    accounts,
+    hasher,
+    loginMailComposer(templates, 'Sesame'),
+    { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts },
+    () => outbox.wake(),
+  );
+  const adapter = createAdapterFactory(db, {
+    findProviderMetadata: async (clientId) => {
+      const client = await clients.find(clientId);
+      return client?.enabled ? toProviderMetadata(client) : undefined;
+    },
+  });
+  const provider = createProvider({ config, adapter, jwks: await ensureSigningKeys(new KnexSigningKeyStore(db)), accounts, clientSecrets: hasher, templates });
+  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+  mountHttp({ config, provider, login, accounts, clients, templates, csrf: new Csrf(config.secrets.cookieKeys), logger, db });
+
+  let stopSweeper: (() => void) | undefined;
+  return {
+    ...core,
+    provider,
+    login,
+    outbox,
+    callback: provider.callback(),
+    start() {
+      outbox.start();
+      stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger);
+    },
+    async close() {
+      stopSweeper?.();
+      await outbox.stop();
+      await core.close();
+    },
+  };
+}
+
+/** Runs the server until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the worker, close the database. */
+export async function serve(config: Config): Promise<{ server: Server; sesame: Sesame }> {
+  const sesame = await createSesame(config);
+  const { logger } = sesame;
+  for (const notice of config.notices) logger.warn(notice);
+  const server = createServer(sesame.callback);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  sesame.start();
+  logger.info({ issuer: config.issuer, port: config.port, database: config.database.client }, `Sesame listening: ${config.issuer}`);
+  const shutdown = async (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server.close();
+    server.closeIdleConnections();
+    await sesame.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  return { server, sesame };
+}

@@ -1,0 +1,139 @@
+import Provider, { errors, type Adapter, type Configuration, type JWK, type KoaContextWithOIDC, type SigningAlgorithm, type Client } from 'oidc-provider';
+import type { AccountService } from '../accounts/account-service.js';
+import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
+import type { Config } from '../config/config.js';
+import type { KeyedHasher } from '../shared/crypto.js';
+import type { Templates } from '../shared/templates.js';
+import { grantLoader } from './grants.js';
+
+/** The acr value of a login proven by an emailed link or code. */
+export const ACR_EMAIL = 'urn:sesame:acr:email';
+
+export interface ProviderDeps {
+  config: Config;
+  adapter: (name: string) => Adapter;
+  jwks: { keys: JWK[] };
+  accounts: AccountService;
+  clientSecrets: KeyedHasher;
+  templates: Templates;
+}
+
+const ASYMMETRIC: SigningAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+export function createProvider({ config, adapter, jwks, accounts, clientSecrets, templates }: ProviderDeps): Provider {
+  const configuration: Configuration = {
+    adapter: adapter as unknown as Configuration['adapter'],
+    jwks,
+    cookies: {
+      keys: [...config.secrets.cookieKeys],
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    findAccount: async (_ctx, id) => {
+      const account = await accounts.findById(id);
+      if (!account || account.status !== 'active') return undefined;
+      return {
+        accountId: account.id,
+        claims: async () => ({ sub: account.id, email: account.email, email_verified: account.emailVerified }),
+      };
+    },
+    claims: {
+      // amr reaches the ID token only when a scope lists it; its value comes from the login result
+      openid: ['sub', 'amr'],
+      email: ['email', 'email_verified'],
+      acr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+    },
+    scopes: ['openid', 'email', 'offline_access'],
+    acrValues: [ACR_EMAIL],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // client secrets are stored as keyed hashes (see below), so nothing may use them as HMAC keys
+    enabledJWA: {
+      clientAuthSigningAlgValues: ASYMMETRIC,
+      idTokenSigningAlgValues: ASYMMETRIC,
+      requestObjectSigningAlgValues: ASYMMETRIC,
+      userinfoSigningAlgValues: ASYMMETRIC,
+      introspectionSigningAlgValues: ASYMMETRIC,
+      authorizationSigningAlgValues: ASYMMETRIC,
+    },
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator(_ctx, key, value) {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
+    loadExistingGrant: grantLoader(accounts),
+    rotateRefreshToken: true,
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      userinfo: { enabled: true },
+      revocation: { enabled: true, allowedPolicy: ownTokensOnly },
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token): Promise<boolean> => token.clientId === client.clientId },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = templates.page('logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.body = templates.page('logout/done', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+        },
+      },
+    },
+    ttl: {
+      AccessToken: 60 * 60,
+      AuthorizationCode: 60,
+      ClientCredentials: 10 * 60,
+      IdToken: 60 * 60,
+      RefreshToken: 14 * 24 * 60 * 60,
+      Grant: 365 * 24 * 60 * 60,
+      Session: config.sessionTtlSeconds,
+      // the interaction must outlive the emailed link (people read mail slowly); the link never outlives it
+      Interaction: Math.max(60 * 60, config.login.ttlSeconds + 5 * 60),
+      DeviceCode: 10 * 60,
+      BackchannelAuthenticationRequest: 10 * 60,
+      PreAuthorizedCode: 10 * 60,
+    },
+    clientBasedCORS: (_ctx, origin, client) =>
+      (client.redirectUris ?? []).some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      }),
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = templates.page('error', {
+        title: 'Something went wrong',
+        heading: 'We could not complete this request',
+        message: out.error_description ?? out.error,
+        code: out.error,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+
+  // Client secrets are kept as keyed hashes (a database leak hands out no working secret), so the
+  // comparison hashes what the client presented instead of comparing plain text.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return Boolean(this.clientSecret) && clientSecrets.verify(CLIENT_SECRET_PURPOSE, actual, this.clientSecret!);
+  };
+
+  return provider;
+}
+
+async function ownTokensOnly(_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string }): Promise<boolean> {
+  if (token.clientId === client.clientId) return true;
+  if (client.clientAuthMethod === 'none') return false;
+  throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+}

@@ -1,0 +1,57 @@
+import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+
+/** 32 bytes from the CSPRNG, base64url: a link token, a binding secret, an id that must not be guessed. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** A 6-digit code, uniformly distributed (randomInt rejects modulo bias). */
+export function randomCode(): string {
+  return randomInt(0, 1_000_000).toString().padStart(6, '0');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  // timingSafeEqual needs equal lengths; comparing against itself keeps the time independent of the match.
+  if (left.length !== right.length) {
+    timingSafeEqual(left, left);
+    return false;
+  }
+  return timingSafeEqual(left, right);
+}
+
+/**
+ * Keyed hashing with rotation: the newest secret hashes new values, every configured secret
+ * still verifies old ones. Values are namespaced by purpose so a code can never match a token.
+ */
+export class KeyedHasher {
+  readonly #secrets: readonly string[];
+
+  constructor(secrets: readonly string[]) {
+    if (secrets.length === 0) throw new Error('KeyedHasher needs at least one secret');
+    this.#secrets = secrets;
+  }
+
+  hash(purpose: string, value: string): string {
+    return hmac(this.#secrets[0], purpose, value);
+  }
+
+  /** Every hash the value may be stored under, newest secret first: for indexed look-ups. */
+  candidates(purpose: string, value: string): string[] {
+    return this.#secrets.map((secret) => hmac(secret, purpose, value));
+  }
+
+  verify(purpose: string, value: string, stored: string): boolean {
+    let match = false;
+    for (const candidate of this.candidates(purpose, value)) {
+      // no early exit: every secret is tried so timing does not tell which one matched
+      match = constantTimeEqual(candidate, stored) || match;
+    }
+    return match;
+  }
+}
+
+function hmac(secret: string, purpose: string, value: string): string {
+  return createHmac('sha256', secret).update(`${purpose}\0${value}`).digest('base64url');
+}

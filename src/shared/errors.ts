@@ -1,0 +1,26 @@
+/**
+ * One error type for everything Sesame itself decides to refuse. `code` is stable (tests and
+ * API callers may rely on it), `status` is the HTTP status, and `expose` says whether the message
+ * may be shown to the person or client; a 5xx never shows its message.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: string, status: number, message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = status;
+    this.expose = status < 500;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export const badRequest = (code: string, message: string) => new AppError(code, 400, message);
+export const notFound = (code: string, message: string) => new AppError(code, 404, message);
+export const gone = (code: string, message: string) => new AppError(code, 410, message);
+export const forbidden = (code: string, message: string) => new AppError(code, 403, message);
+export const conflict = (code: string, message: string) => new AppError(code, 409, message);

@@ -1,0 +1,58 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import Handlebars from 'handlebars';
+
+type Template = Handlebars.TemplateDelegate;
+
+/**
+ * Every `.hbs` file under one folder, compiled once at start. Names are paths without the
+ * extension (`login/email`, `mail/login/subject`). Pages are wrapped in `layout`; partials live
+ * under `partials/` and are registered by their base name.
+ */
+export class Templates {
+  readonly #hbs = Handlebars.create();
+  readonly #templates = new Map<string, Template>();
+
+  #globals: Record<string, unknown> = {};
+
+  constructor(dir: string) {
+    for (const file of walk(dir)) {
+      if (!file.endsWith('.hbs')) continue;
+      const name = relative(dir, file).slice(0, -'.hbs'.length).split('\\').join('/');
+      const source = readFileSync(file, 'utf8');
+      if (name.startsWith('partials/')) {
+        this.#hbs.registerPartial(name.slice('partials/'.length), source);
+      } else {
+        this.#templates.set(name, this.#hbs.compile(source, { strict: false }));
+      }
+    }
+    this.#hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+  }
+
+  render(name: string, data: Record<string, unknown>): string {
+    const template = this.#templates.get(name);
+    if (!template) throw new Error(`no template ${name}`);
+    return template({ ...this.#globals, ...data });
+  }
+
+  /** Values every template sees (product name, asset URLs), set once by the composition root. */
+  setGlobals(globals: Record<string, unknown>): void {
+    this.#globals = { ...globals };
+  }
+
+  page(name: string, data: Record<string, unknown> & { title?: string }): string {
+    return this.render('layout', { ...data, body: this.render(name, data) });
+  }
+
+  has(name: string): boolean {
+    return this.#templates.has(name);
+  }
+}
+
+function* walk(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir)) {
+    const path = join(dir, entry);
+    if (statSync(path).isDirectory()) yield* walk(path);
+    else yield path;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Account, AccountStore } from '../accounts/account.js';
+import type { Db } from './db.js';
+
+interface AccountRow {
+  id: string;
+  email: string;
+  email_verified: boolean | number;
+  status: Account['status'];
+  created_at: number;
+  last_login_at: number | null;
+}
+
+const toAccount = (row: AccountRow): Account => ({
+  id: row.id,
+  email: row.email,
+  emailVerified: Boolean(row.email_verified),
+  status: row.status,
+  createdAt: row.created_at,
+  lastLoginAt: row.last_login_at,
+});
+
+export class KnexAccountStore implements AccountStore {
+  constructor(private readonly db: Db) {}
+
+  async findById(id: string): Promise<Account | undefined> {
+    const row = await this.db<AccountRow>('accounts').where({ id }).first();
+    return row && toAccount(row);
+  }
+
+  async findByEmail(email: string): Promise<Account | undefined> {
+    const row = await this.db<AccountRow>('accounts').where({ email }).first();
+    return row && toAccount(row);
+  }
+
+  async insertIfAbsent(account: Account): Promise<Account> {
+    // two first sign-ins of one address may race: the unique email column decides, both get the winner
+    await this.db('accounts')
+      .insert({
+        id: account.id,
+        email: account.email,
+        email_verified: account.emailVerified,
+        status: account.status,
+        created_at: account.createdAt,
+        updated_at: account.createdAt,
+        last_login_at: account.lastLoginAt,
+      })
+      .onConflict('email')
+      .ignore();
+    return (await this.findByEmail(account.email))!;
+  }
+
+  async recordLogin(id: string, at: number): Promise<void> {
+    await this.db('accounts').where({ id }).update({ last_login_at: at, email_verified: true, updated_at: at });
+  }
+
+  async findConsent(accountId: string, clientId: string): Promise<string[] | undefined> {
+    const row = await this.db('consents').where({ account_id: accountId, client_id: clientId }).first();
+    return row ? (row.scope as string).split(' ').filter(Boolean) : undefined;
+  }
+
+  async saveConsent(accountId: string, clientId: string, scopes: string[], at: number): Promise<void> {
+    await this.db('consents')
+      .insert({ account_id: accountId, client_id: clientId, scope: scopes.join(' '), updated_at: at })
+      .onConflict(['account_id', 'client_id'])
+      .merge(['scope', 'updated_at']);
+  }
+}

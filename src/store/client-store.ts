@@ -1,0 +1,72 @@
+import type { ClientRecord, ClientStore } from '../clients/client.js';
+import type { Db } from './db.js';
+
+interface ClientRow {
+  client_id: string;
+  metadata: string;
+  secret_hash: string | null;
+  first_party: boolean | number;
+  enabled: boolean | number;
+  created_at: number;
+  updated_at: number;
+}
+
+interface StoredMetadata {
+  name: string;
+  logoUri?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  isPublic: boolean;
+  grantTypes: string[];
+}
+
+export class KnexClientStore implements ClientStore {
+  constructor(private readonly db: Db) {}
+
+  async insert(record: ClientRecord): Promise<void> {
+    const metadata: StoredMetadata = {
+      name: record.name,
+      logoUri: record.logoUri,
+      redirectUris: [...record.redirectUris],
+      postLogoutRedirectUris: [...record.postLogoutRedirectUris],
+      isPublic: record.isPublic,
+      grantTypes: [...record.grantTypes],
+    };
+    await this.db('clients').insert({
+      client_id: record.clientId,
+      metadata: JSON.stringify(metadata),
+      secret_hash: record.secretHash ?? null,
+      first_party: record.firstParty,
+      enabled: record.enabled,
+      created_at: record.createdAt,
+      updated_at: record.updatedAt,
+    });
+  }
+
+  async findById(clientId: string): Promise<ClientRecord | undefined> {
+    const row = await this.db<ClientRow>('clients').where({ client_id: clientId }).first();
+    return row && toRecord(row);
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    const rows = await this.db<ClientRow>('clients').orderBy('created_at');
+    return rows.map(toRecord);
+  }
+
+  async remove(clientId: string): Promise<boolean> {
+    return (await this.db('clients').where({ client_id: clientId }).delete()) > 0;
+  }
+}
+
+function toRecord(row: ClientRow): ClientRecord {
+  const metadata = JSON.parse(row.metadata) as StoredMetadata;
+  return {
+    clientId: row.client_id,
+    ...metadata,
+    secretHash: row.secret_hash ?? undefined,
+    firstParty: Boolean(row.first_party),
+    enabled: Boolean(row.enabled),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}

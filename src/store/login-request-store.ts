@@ -1,0 +1,129 @@
+import type { LoginRequest, LoginRequestStatus, LoginRequestStore } from '../login/login-request.js';
+import type { QueuedMail } from '../mail/message.js';
+import type { Db } from './db.js';
+
+interface Row {
+  id: string;
+  interaction_uid: string;
+  client_id: string;
+  email: string;
+  token_hash: string;
+  code_hash: string;
+  code_attempts: number;
+  binding_hash: string;
+  requester_ip: string | null;
+  requester_ua: string | null;
+  status: LoginRequestStatus;
+  created_at: number;
+  expires_at: number;
+}
+
+const toRequest = (row: Row): LoginRequest => ({
+  id: row.id,
+  interactionUid: row.interaction_uid,
+  clientId: row.client_id,
+  email: row.email,
+  tokenHash: row.token_hash,
+  codeHash: row.code_hash,
+  codeAttempts: row.code_attempts,
+  bindingHash: row.binding_hash,
+  requesterIp: row.requester_ip,
+  requesterUa: row.requester_ua,
+  status: row.status,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+});
+
+export class KnexLoginRequestStore implements LoginRequestStore {
+  constructor(private readonly db: Db) {}
+
+  async create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      await trx('login_requests')
+        .where('status', 'pending')
+        .andWhere((q) => q.where('email', request.email).orWhere('interaction_uid', request.interactionUid))
+        .update({ status: 'superseded' });
+      await trx('login_requests').insert({
+        id: request.id,
+        interaction_uid: request.interactionUid,
+        client_id: request.clientId,
+        email: request.email,
+        token_hash: request.tokenHash,
+        code_hash: request.codeHash,
+        code_attempts: 0,
+        binding_hash: request.bindingHash,
+        requester_ip: request.requesterIp,
+        requester_ua: request.requesterUa,
+        status: request.status,
+        created_at: request.createdAt,
+        expires_at: request.expiresAt,
+      });
+      if (mail) {
+        await trx('mail_outbox').insert({
+          login_request_id: mail.loginRequestId ?? null,
+          recipient: mail.to,
+          subject: mail.subject,
+          text_body: mail.text,
+          html_body: mail.html,
+          status: 'pending',
+          attempts: 0,
+          next_attempt_at: request.createdAt,
+          created_at: request.createdAt,
+          expires_at: mail.expiresAt,
+        });
+      }
+    });
+  }
+
+  async findByTokenHash(candidates: string[]): Promise<LoginRequest | undefined> {
+    const row = await this.db<Row>('login_requests').whereIn('token_hash', candidates).first();
+    return row && toRequest(row);
+  }
+
+  async latestForInteraction(interactionUid: string): Promise<LoginRequest | undefined> {
+    const row = await this.db<Row>('login_requests')
+      .where({ interaction_uid: interactionUid })
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
+      .first();
+    return row && toRequest(row);
+  }
+
+  async approve(id: string, now: number): Promise<boolean> {
+    // the status and expiry checks live in the WHERE: one statement decides, so a link or code
+    // redeemed many times at once is approved exactly once
+    const changed = await this.db('login_requests')
+      .where({ id, status: 'pending' })
+      .andWhere('expires_at', '>', now)
+      .update({ status: 'approved', approved_at: now });
+    return changed === 1;
+  }
+
+  async complete(id: string, now: number, accountId: string): Promise<boolean> {
+    const changed = await this.db('login_requests')
+      .where({ id, status: 'approved' })
+      .update({ status: 'completed', completed_at: now, account_id: accountId });
+    return changed === 1;
+  }
+
+  async countCodeAttempt(id: string, maxAttempts: number, now: number): Promise<number | undefined> {
+    const changed = await this.db('login_requests')
+      .where({ id, status: 'pending' })
+      .andWhere('expires_at', '>', now)
+      .andWhere('code_attempts', '<', maxAttempts)
+      .increment('code_attempts', 1);
+    if (changed !== 1) return undefined;
+    const row = await this.db('login_requests').select('code_attempts').where({ id }).first();
+    return row.code_attempts as number;
+  }
+
+  async setStatus(id: string, from: LoginRequestStatus, to: LoginRequestStatus): Promise<boolean> {
+    return (await this.db('login_requests').where({ id, status: from }).update({ status: to })) === 1;
+  }
+
+  async supersedePending(email: string, exceptId: string): Promise<number> {
+    return this.db('login_requests')
+      .where({ email, status: 'pending' })
+      .whereNot({ id: exceptId })
+      .update({ status: 'superseded' });
+  }
+}

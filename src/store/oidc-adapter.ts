@@ -1,0 +1,105 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { Db } from './db.js';
+
+const TABLE = 'oidc_payloads';
+
+/** Where oidc-provider's `Client` model is answered from: our clients table, not the payload table. */
+export interface ClientMetadataSource {
+  findProviderMetadata(clientId: string): Promise<AdapterPayload | undefined>;
+}
+
+interface PayloadRow {
+  payload: string;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+/**
+ * oidc-provider's storage, one table for every model. The library checks `consumed` and then calls
+ * `consume()` as two separate steps, so `consume` is the only place a concurrent second redemption
+ * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
+ */
+export function createAdapterFactory(db: Db, clients: ClientMetadataSource): (name: string) => Adapter {
+  return (name: string) => (name === 'Client' ? new ClientAdapter(clients) : new KnexAdapter(db, name));
+}
+
+class KnexAdapter implements Adapter {
+  constructor(private readonly db: Db, private readonly type: string) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const row = {
+      type: this.type,
+      id,
+      payload: JSON.stringify(payload),
+      grant_id: payload.grantId ?? null,
+      uid: payload.uid ?? null,
+      user_code: payload.userCode ?? null,
+      expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
+    };
+    await this.db(TABLE).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'expires_at']);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    return this.first({ id });
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    return this.first({ uid });
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    return this.first({ user_code: userCode });
+  }
+
+  async consume(id: string): Promise<void> {
+    // `consumed_at IS NULL` in the WHERE makes check-and-set one statement: of two concurrent
+    // redemptions only one changes the row, the other sees 0 rows and is refused.
+    const changed = await this.db(TABLE)
+      .where({ type: this.type, id })
+      .whereNull('consumed_at')
+      .update({ consumed_at: Date.now() });
+    if (changed === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.db(TABLE).where({ type: this.type, id }).delete();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.db(TABLE).where({ grant_id: grantId }).delete();
+  }
+
+  private async first(where: Record<string, string>): Promise<AdapterPayload | undefined> {
+    const row: PayloadRow | undefined = await this.db(TABLE)
+      .select('payload', 'expires_at', 'consumed_at')
+      .where({ type: this.type, ...where })
+      .first();
+    if (!row) return undefined;
+    if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
+    return payload;
+  }
+}
+
+/** Clients are managed by Sesame's own client service (CLI, admin API); the provider only reads them. */
+class ClientAdapter implements Adapter {
+  constructor(private readonly clients: ClientMetadataSource) {}
+
+  find(id: string): Promise<AdapterPayload | undefined> {
+    return this.clients.findProviderMetadata(id);
+  }
+
+  async upsert(): Promise<void> {
+    throw new Error('clients are registered through Sesame\'s client service');
+  }
+
+  async destroy(): Promise<void> {
+    throw new Error('clients are removed through Sesame\'s client service');
+  }
+
+  async findByUid(): Promise<undefined> { return undefined; }
+  async findByUserCode(): Promise<undefined> { return undefined; }
+  async consume(): Promise<void> {}
+  async revokeByGrantId(): Promise<void> {}
+}

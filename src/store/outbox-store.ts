@@ -1,0 +1,52 @@
+import type { OutboxItem, OutboxStore } from '../mail/outbox.js';
+import type { Db } from './db.js';
+
+// once a message is sent, failed or stale, its body (which carries a live link) is wiped
+const WIPE = { text_body: null, html_body: null };
+
+export class KnexOutboxStore implements OutboxStore {
+  constructor(private readonly db: Db) {}
+
+  async claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]> {
+    await this.db('mail_outbox')
+      .whereIn('status', ['pending', 'sending'])
+      .andWhere('expires_at', '<=', now)
+      .update({ status: 'expired', ...WIPE });
+
+    const candidates: { id: number }[] = await this.db('mail_outbox')
+      .select('id')
+      .where((q) => q.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
+      .orWhere((q) => q.where({ status: 'sending' }).andWhere('locked_until', '<', now))
+      .orderBy('id')
+      .limit(limit);
+
+    const claimed: OutboxItem[] = [];
+    for (const { id } of candidates) {
+      // the guard repeats the selection: when several instances pick the same row, one update wins
+      const changed = await this.db('mail_outbox')
+        .where({ id })
+        .andWhere((q) => q.where({ status: 'pending' }).orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now)))
+        .update({ status: 'sending', locked_until: now + leaseMs, attempts: this.db.raw('attempts + 1') });
+      if (changed !== 1) continue;
+      const row = await this.db('mail_outbox').where({ id }).first();
+      claimed.push({
+        id,
+        attempts: row.attempts,
+        message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
+      });
+    }
+    return claimed;
+  }
+
+  async markSent(id: number, now: number): Promise<void> {
+    await this.db('mail_outbox').where({ id }).update({ status: 'sent', sent_at: now, locked_until: null, last_error: null, ...WIPE });
+  }
+
+  async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    await this.db('mail_outbox').where({ id }).update({ status: 'pending', next_attempt_at: Math.round(nextAttemptAt), locked_until: null, last_error: error });
+  }
+
+  async markFailed(id: number, error: string): Promise<void> {
+    await this.db('mail_outbox').where({ id }).update({ status: 'failed', locked_until: null, last_error: error, ...WIPE });
+  }
+}

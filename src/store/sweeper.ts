@@ -1,0 +1,25 @@
+import type { Logger } from '../shared/logger.js';
+import type { Db } from './db.js';
+
+const DAY = 24 * 3600 * 1000;
+
+/** Deletes what has expired, so that no table grows without bound. Safe to run on every instance. */
+export async function sweepExpired(db: Db, now = Date.now()): Promise<Record<string, number>> {
+  return {
+    oidc_payloads: await db('oidc_payloads').where('expires_at', '<=', now).delete(),
+    // finished login requests stay a day for support questions ("did my link work?"), then go
+    login_requests: await db('login_requests').where('expires_at', '<=', now - DAY).delete(),
+    mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired']).andWhere('created_at', '<=', now - DAY).delete(),
+  };
+}
+
+export function startSweeper(db: Db, intervalSeconds: number, logger: Logger): () => void {
+  const timer = setInterval(() => {
+    sweepExpired(db).then(
+      (deleted) => logger.debug({ deleted }, 'swept expired rows'),
+      (error) => logger.error({ err: error }, 'sweep failed'),
+    );
+  }, intervalSeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,74 @@
+import { expect } from 'chai';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { Browser } from '../support/browser.js';
+import { DB_KINDS } from '../support/databases.js';
+import { client, discover, exchangeCode, POST_LOGOUT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+for (const kind of DB_KINDS) {
+  describe(`sign-in with a magic link, end to end (${kind})`, function () {
+    let server: TestServer;
+
+    before(async () => {
+      server = await startTestServer(kind);
+    });
+    after(() => server?.close());
+
+    it('signs a public first-party app in with code + PKCE, then userinfo, refresh, introspection, revocation and logout', async () => {
+      const registered = await registerClient(server.sesame, { isPublic: true, firstParty: true });
+      const config = await discover(server.issuer, registered);
+      expect(config.serverMetadata().issuer).to.equal(server.issuer);
+      expect(config.serverMetadata().code_challenge_methods_supported).to.deep.equal(['S256']);
+
+      const browser = new Browser(server.issuer);
+      const start = await startAuthorization(config);
+      const callback = await signInWithLink(browser, server.smtp, start, 'alice@example.com');
+      expect(new URL(callback).searchParams.get('iss')).to.equal(server.issuer);
+
+      const tokens = await exchangeCode(config, start, callback);
+      const idToken = tokens.id_token!;
+      const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+      const { payload, protectedHeader } = await jwtVerify(idToken, jwks, { issuer: server.issuer, audience: registered.clientId });
+      expect(protectedHeader.alg).to.equal('RS256');
+      expect(payload.nonce).to.equal(start.nonce);
+      expect(payload.exp).to.be.greaterThan(Date.now() / 1000);
+      expect(payload.amr).to.deep.equal(['email']);
+      expect(payload.sub).to.be.a('string').and.not.include('alice');
+
+      const userinfo = await client.fetchUserInfo(config, tokens.access_token, payload.sub!);
+      expect(userinfo).to.include({ sub: payload.sub, email: 'alice@example.com', email_verified: true });
+
+      expect(tokens.refresh_token).to.be.a('string');
+      const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+      expect(refreshed.access_token).to.be.a('string').and.not.equal(tokens.access_token);
+      expect(refreshed.refresh_token).to.be.a('string').and.not.equal(tokens.refresh_token);
+      // rotation: the old refresh token is spent, and reusing it revokes the grant
+      await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant');
+      await expectOAuthError(client.refreshTokenGrant(config, refreshed.refresh_token!), 'invalid_grant');
+
+      // prompt=login: the existing session does not count, a new email is required
+      const again = await startAuthorization(config, { prompt: 'login consent' });
+      const fresh = await exchangeCode(config, again, await signInWithLink(browser, server.smtp, again, 'alice@example.com'));
+      expect((await client.tokenIntrospection(config, fresh.access_token)).active).to.equal(true);
+      await client.tokenRevocation(config, fresh.access_token);
+      expect((await client.tokenIntrospection(config, fresh.access_token)).active).to.equal(false);
+
+      const logoutUrl = client.buildEndSessionUrl(config, { id_token_hint: fresh.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+      const confirm = await browser.get(logoutUrl.toString());
+      expect(confirm.status).to.equal(200);
+      expect(confirm.body).to.include('Sign out');
+      const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
+      expect(done.location).to.equal(POST_LOGOUT_URI);
+    });
+  });
+}
+
+async function expectOAuthError(promise: Promise<unknown>, error: string): Promise<void> {
+  try {
+    await promise;
+  } catch (e) {
+    expect((e as { error?: string }).error).to.equal(error);
+    return;
+  }
+  expect.fail(`expected ${error}`);
+}

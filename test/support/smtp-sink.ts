@@ -1,0 +1,91 @@
+import type { AddressInfo } from 'node:net';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  to: string[];
+  from: string;
+  raw: string;
+  parsed: ParsedMail;
+}
+
+/** A real SMTP server on a free port that keeps what it receives, for tests to read. */
+export class SmtpSink {
+  readonly messages: ReceivedMail[] = [];
+  #server: SMTPServer;
+  #waiters: { match: (mail: ReceivedMail) => boolean; resolve: (mail: ReceivedMail) => void }[] = [];
+  port = 0;
+
+  constructor() {
+    this.#server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', async () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          const mail: ReceivedMail = {
+            to: session.envelope.rcptTo.map((r) => r.address),
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            raw,
+            parsed: await simpleParser(raw),
+          };
+          this.messages.push(mail);
+          this.#waiters = this.#waiters.filter((waiter) => {
+            if (!waiter.match(mail)) return true;
+            waiter.resolve(mail);
+            return false;
+          });
+          callback();
+        });
+      },
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `smtp://127.0.0.1:${this.port}`;
+  }
+
+  /** The next message to this address (or one already received and not yet taken). */
+  waitFor(address: string, timeoutMs = 10_000): Promise<ReceivedMail> {
+    const match = (mail: ReceivedMail) => mail.to.includes(address);
+    const index = this.messages.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.messages.splice(index, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no mail to ${address} within ${timeoutMs} ms`)), timeoutMs);
+      this.#waiters.push({
+        match,
+        resolve: (mail) => {
+          clearTimeout(timer);
+          this.messages.splice(this.messages.indexOf(mail), 1);
+          resolve(mail);
+        },
+      });
+    });
+  }
+
+  countTo(address: string): number {
+    return this.messages.filter((mail) => mail.to.includes(address)).length;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** The sign-in link and code in a login email's text part. */
+export function loginDetails(mail: ReceivedMail): { link: string; code: string } {
+  const text = mail.parsed.text ?? '';
+  const link = /https?:\/\/\S+\/login\/verify\?t=[A-Za-z0-9_-]+/.exec(text)?.[0];
+  const code = /code on the sign-in page: (\d{6})/.exec(text)?.[1];
+  if (!link || !code) throw new Error(`no link or code in mail:\n${text}`);
+  return { link, code };
+}

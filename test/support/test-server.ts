@@ -1,0 +1,56 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../../src/config/load.js';
+import { createSesame, type Sesame } from '../../src/main.js';
+import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
+import { SmtpSink } from './smtp-sink.js';
+
+export interface TestServer {
+  issuer: string;
+  sesame: Sesame;
+  smtp: SmtpSink;
+  database: TestDatabase;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole server as `npm start` runs it (real HTTP, real database, real SMTP delivery to a sink),
+ * on a free port. The issuer is the literal address the test talks to.
+ */
+export async function startTestServer(kind: DbKind, env: Record<string, string> = {}): Promise<TestServer> {
+  const smtp = await new SmtpSink().start();
+  const database = await createTestDatabase(kind);
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const config = loadConfig({
+    env: {
+      NODE_ENV: 'test',
+      ISSUER: issuer,
+      DATABASE_URL: database.url,
+      DATA_DIR: database.dataDir,
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
+      COOKIE_KEYS: 'test-cookie-key-0123456789abcdefghijklmnop',
+      HMAC_SECRETS: 'test-hmac-secret-0123456789abcdefghijklmnop',
+      LOG_LEVEL: 'silent',
+      ...env,
+    },
+  });
+  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 } });
+  server.on('request', sesame.callback);
+  sesame.start();
+  return {
+    issuer,
+    sesame,
+    smtp,
+    database,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await sesame.close();
+      await smtp.close();
+      await database.drop();
+    },
+  };
+}
