@@ -3,6 +3,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, POST_LOGOUT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
@@ -60,6 +61,46 @@ for (const kind of DB_KINDS) {
       const done = await browser.submit(confirm, /\/session\/end\/confirm$/, { logout: 'yes' });
       expect(done.location).to.equal(POST_LOGOUT_URI);
     });
+
+    it('signs a confidential third-party app in after consent, remembers the consent, and checks its secret', async () => {
+      const registered = await registerClient(server.sesame, { name: 'Third Party App' });
+      expect(registered.clientSecret).to.be.a('string');
+      const row = await server.sesame.db('clients').where({ client_id: registered.clientId }).first();
+      expect(JSON.stringify(row)).not.to.include(registered.clientSecret);
+
+      const config = await discover(server.issuer, registered);
+      const scope = { scope: 'openid email', prompt: '' };
+      const start = await startAuthorization(config, scope);
+      const callback = await signInWithLink(new Browser(server.issuer), server.smtp, start, 'carol@example.com', { consent: true });
+      const tokens = await exchangeCode(config, start, callback);
+      const userinfo = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+      expect(userinfo.email).to.equal('carol@example.com');
+
+      // a new browser, a new session: the consent given before is remembered
+      const again = await startAuthorization(config, scope);
+      await exchangeCode(config, again, await signInWithLink(new Browser(server.issuer), server.smtp, again, 'carol@example.com'));
+
+      const wrongSecret = await discover(server.issuer, { clientId: registered.clientId, clientSecret: 'not-the-secret' });
+      const third = await startAuthorization(wrongSecret, scope);
+      const code = await signInWithLink(new Browser(server.issuer), server.smtp, third, 'carol@example.com');
+      await expectOAuthError(exchangeCode(wrongSecret, third, code), 'invalid_client');
+    });
+
+    it('lets the person decline consent, and the app receives access_denied', async () => {
+      const registered = await registerClient(server.sesame, { name: 'Declined App' });
+      const config = await discover(server.issuer, registered);
+      const start = await startAuthorization(config, { scope: 'openid email', prompt: '' });
+      const browser = new Browser(server.issuer);
+      const form = await browser.get(start.url.toString());
+      await browser.submit(form, /\/email$/, { email: 'dave@example.com' });
+      const { link } = loginDetails(await server.smtp.waitFor('dave@example.com'));
+      const consent = await browser.submit(await browser.get(link), '/login/verify');
+      expect(consent.body).to.include('Allow Declined App to');
+      const declined = await browser.submit(consent, /\/abort$/);
+      const result = new URL(declined.location!);
+      expect(result.searchParams.get('error')).to.equal('access_denied');
+      expect(result.searchParams.get('state')).to.equal(start.state);
+    });
   });
 }
 
@@ -67,7 +108,9 @@ async function expectOAuthError(promise: Promise<unknown>, error: string): Promi
   try {
     await promise;
   } catch (e) {
-    expect((e as { error?: string }).error).to.equal(error);
+    // openid-client reports a WWW-Authenticate challenge (401 from client authentication) as its cause
+    const failure = e as { error?: string; cause?: { parameters?: { error?: string } }[] };
+    expect(failure.error ?? failure.cause?.[0]?.parameters?.error, (e as Error).message).to.equal(error);
     return;
   }
   expect.fail(`expected ${error}`);

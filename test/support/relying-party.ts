@@ -44,7 +44,7 @@ export async function startAuthorization(config: client.Configuration, extra: Re
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
+  const parameters: Record<string, string> = {
     redirect_uri: REDIRECT_URI,
     scope: 'openid email offline_access',
     prompt: 'consent',
@@ -53,7 +53,10 @@ export async function startAuthorization(config: client.Configuration, extra: Re
     state,
     nonce,
     ...extra,
-  });
+  };
+  // an empty value in `extra` removes the default parameter
+  for (const [key, value] of Object.entries(parameters)) if (value === '') delete parameters[key];
+  const url = client.buildAuthorizationUrl(config, parameters);
   return { url, verifier, state, nonce };
 }
 
