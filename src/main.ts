@@ -3,14 +3,11 @@ import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
-import { mountHttp } from './http/app.js';
-import { Csrf } from './http/csrf.js';
 import { LoginService } from './login/login-service.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
 import { toProviderMetadata } from './oidc/client-metadata.js';
-import { createProvider } from './oidc/provider.js';
 import { ensureSigningKeys } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -20,7 +17,6 @@ import { KnexAccountStore } from './store/account-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { migrate, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
-import { createAdapterFactory } from './store/oidc-adapter.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
@@ -78,6 +74,13 @@ export interface Sesame extends Core {
 }
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
+  // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
+  const [{ createProvider }, { createAdapterFactory }, { mountHttp }, { Csrf }] = await Promise.all([
+    import('./oidc/provider.js'),
+    import('./store/oidc-adapter.js'),
+    import('./http/app.js'),
+    import('./http/csrf.js'),
+  ]);
   const core = await openCore(config, options.logger);
   const { db, logger, hasher, accounts, clients } = core;
   const templates = new Templates(viewsDir);
