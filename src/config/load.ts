@@ -18,13 +18,26 @@ export interface LoadOptions {
 }
 
 export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): Config {
-  const raw = { ...readFile(env, cwd), ...pickSettings(env) };
+  const raw: Record<string, string> = { ...readFile(env, cwd), ...pickSettings(env) };
   const parsed = settingsSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`));
+  // every problem at once: a bad value and a missing production setting are reported together
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
+  if (raw.NODE_ENV === 'production') {
+    for (const [name, why] of Object.entries(REQUIRED_IN_PRODUCTION)) {
+      if (!raw[name]) problems.push(`${name}: required in production (${why})`);
+    }
   }
+  if (problems.length || !parsed.success) throw new ConfigError(problems);
   return build(parsed.data, cwd);
 }
+
+const REQUIRED_IN_PRODUCTION: Record<string, string> = {
+  ISSUER: 'the public https URL of this server',
+  COOKIE_KEYS: 'comma-separated, newest first, each at least 32 characters',
+  HMAC_SECRETS: 'comma-separated, newest first, each at least 32 characters',
+  SMTP_URL: 'development prints mail to the console instead',
+  MAIL_FROM: 'e.g. "Example ID <no-reply@example.com>"',
+};
 
 function pickSettings(env: Record<string, string | undefined>): Record<string, string> {
   const picked: Record<string, string> = {};
@@ -69,7 +82,6 @@ function build(s: Settings, cwd: string): Config {
 
   let issuer = s.ISSUER;
   if (!issuer) {
-    if (production) problems.push('ISSUER: required in production (the public https URL of this server)');
     issuer = `http://localhost:${s.PORT || 3000}`;
     notices.push(`ISSUER not set: using ${issuer} (development default)`);
   }
@@ -80,21 +92,16 @@ function build(s: Settings, cwd: string): Config {
 
   const database = parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems);
 
-  if (production && !s.MAIL_FROM) problems.push('MAIL_FROM: required in production (e.g. "Example ID <no-reply@example.com>")');
-  if (production && !s.SMTP_URL) problems.push('SMTP_URL: required in production (development prints mail to the console instead)');
   const from = s.MAIL_FROM ?? `Sesame <no-reply@${issuerUrl.hostname}>`;
 
   if (s.SIGNUP_POLICY === 'domains' && !s.SIGNUP_DOMAINS?.length) {
     problems.push('SIGNUP_DOMAINS: required when SIGNUP_POLICY is "domains" (comma-separated, e.g. example.com,example.org)');
   }
 
+  if (problems.length) throw new ConfigError(problems);
+
   let cookieKeys = s.COOKIE_KEYS;
   let hmacSecrets = s.HMAC_SECRETS;
-  if (production) {
-    if (!cookieKeys) problems.push('COOKIE_KEYS: required in production (comma-separated, newest first, each at least 32 characters)');
-    if (!hmacSecrets) problems.push('HMAC_SECRETS: required in production (comma-separated, newest first, each at least 32 characters)');
-  }
-  if (problems.length) throw new ConfigError(problems);
 
   if (!cookieKeys || !hmacSecrets) {
     const generated = developmentSecrets(dataDir);

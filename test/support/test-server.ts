@@ -5,6 +5,12 @@ import { createSesame, type Sesame } from '../../src/main.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
 
+/** The secrets every test server uses, so that CLI processes in a test can share its database. */
+export const TEST_SECRETS = {
+  COOKIE_KEYS: 'test-cookie-key-0123456789abcdefghijklmnop',
+  HMAC_SECRETS: 'test-hmac-secret-0123456789abcdefghijklmnop',
+};
+
 export interface TestServer {
   issuer: string;
   sesame: Sesame;
@@ -31,8 +37,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
       DATA_DIR: database.dataDir,
       SMTP_URL: smtp.url,
       MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
-      COOKIE_KEYS: 'test-cookie-key-0123456789abcdefghijklmnop',
-      HMAC_SECRETS: 'test-hmac-secret-0123456789abcdefghijklmnop',
+      ...TEST_SECRETS,
       LOG_LEVEL: 'silent',
       ...env,
     },
