@@ -126,6 +126,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   };
 }
 
+const SHUTDOWN_GRACE_MS = 10_000;
+
 /** Runs the server until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the worker, close the database. */
 export async function serve(config: Config): Promise<{ server: Server; sesame: Sesame }> {
   const sesame = await createSesame(config);
@@ -140,8 +142,12 @@ export async function serve(config: Config): Promise<{ server: Server; sesame: S
   logger.info({ issuer: config.issuer, port: config.port, database: config.database.client }, `Sesame listening: ${config.issuer}`);
   const shutdown = async (signal: string) => {
     logger.info({ signal }, 'shutting down');
-    server.close();
+    // stop accepting, let in-flight requests finish (bounded), then stop the worker and the database
+    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    const grace = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    await drained;
+    clearTimeout(grace);
     await sesame.close();
     process.exit(0);
   };
