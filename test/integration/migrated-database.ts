@@ -1,0 +1,32 @@
+import { join } from 'node:path';
+import { migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { createTestDatabase, type DbKind, type TestDatabase } from '../support/databases.js';
+
+export interface MigratedDatabase {
+  db: Db;
+  database: TestDatabase;
+  close(): Promise<void>;
+}
+
+/** A fresh SQLite file or PostgreSQL database with Sesame's migrations applied. */
+export async function openMigratedDatabase(kind: DbKind): Promise<MigratedDatabase> {
+  const database = await createTestDatabase(kind);
+  const db = kind === 'sqlite'
+    ? openDatabase({ client: 'sqlite', filename: join(database.dataDir, 'sesame.sqlite') })
+    : openDatabase({ client: 'postgres', url: database.url });
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.destroy();
+    await database.drop();
+    throw error;
+  }
+  return {
+    db,
+    database,
+    close: async () => {
+      await db.destroy();
+      await database.drop();
+    },
+  };
+}

@@ -1,0 +1,315 @@
+import { expect } from 'chai';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Config } from '../../src/config/config.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+
+const KEY_A = 'cookie-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+const KEY_B = 'cookie-key-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+const HMAC_A = 'hmac-secret-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+
+const PRODUCTION = {
+  NODE_ENV: 'production',
+  ISSUER: 'https://id.example.com',
+  COOKIE_KEYS: `${KEY_A},${KEY_B}`,
+  HMAC_SECRETS: HMAC_A,
+  SMTP_URL: 'smtps://mailer:pw@smtp.example.com:465',
+  MAIL_FROM: 'Example ID <no-reply@example.com>',
+};
+
+function configError(env: Record<string, string | undefined>, cwd: string): ConfigError {
+  try {
+    loadConfig({ env, cwd });
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  expect.fail(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+/** The error names the setting at the start of one of its problems, and in the message printed at start-up. */
+function expectProblemFor(error: ConfigError, setting: string): void {
+  // `COOKIE_KEYS.1: …` names the setting and which item of its list is wrong
+  const named = new RegExp(`^${setting}(\\.\\d+)?: `);
+  expect(error.problems.some((problem) => named.test(problem)), `${setting} in ${JSON.stringify(error.problems)}`).to.equal(true);
+  expect(error.message).to.include(`  - ${setting}`);
+}
+
+function expectDeeplyFrozen(value: unknown, path: string): void {
+  if (!value || typeof value !== 'object') return;
+  expect(Object.isFrozen(value), `${path} is frozen`).to.equal(true);
+  for (const [key, child] of Object.entries(value)) expectDeeplyFrozen(child, `${path}.${key}`);
+}
+
+describe('loadConfig', () => {
+  let cwd: string;
+
+  beforeEach(() => {
+    cwd = mkdtempSync(join(tmpdir(), 'sesame-config-'));
+  });
+  afterEach(() => {
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  describe('development defaults', () => {
+    it('runs with no settings at all, on documented defaults', () => {
+      const config = loadConfig({ env: {}, cwd });
+      expect(config.env).to.equal('development');
+      expect(config.issuer).to.equal('http://localhost:3000');
+      expect(config.port).to.equal(3000);
+      expect(config.host).to.equal('0.0.0.0');
+      expect(config.trustProxy).to.equal(false);
+      expect(config.dataDir).to.equal(join(cwd, 'data'));
+      expect(config.database).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'data', 'sesame.sqlite') });
+      expect(config.mail).to.deep.equal({ smtpUrl: undefined, from: 'Sesame <no-reply@localhost>', devDir: join(cwd, 'data', 'mail') });
+      expect(config.login).to.deep.equal({ ttlSeconds: 600, codeMaxAttempts: 5 });
+      expect(config.signup).to.deep.equal({ policy: 'open', domains: [] });
+      expect(config.sessionTtlSeconds).to.equal(14 * 24 * 3600);
+      expect(config.logLevel).to.equal('info');
+    });
+
+    it('generates development secrets into <DATA_DIR>/dev-secrets.json and reuses them on the next start', () => {
+      const path = join(cwd, 'data', 'dev-secrets.json');
+      expect(existsSync(path)).to.equal(false);
+      const first = loadConfig({ env: {}, cwd });
+      expect(existsSync(path)).to.equal(true);
+      const stored = JSON.parse(readFileSync(path, 'utf8')) as { cookieKeys: string[]; hmacSecrets: string[] };
+      expect(stored.cookieKeys).to.deep.equal(first.secrets.cookieKeys);
+      expect(stored.hmacSecrets).to.deep.equal(first.secrets.hmacSecrets);
+      expect(first.secrets.cookieKeys).to.have.length(1);
+      expect(first.secrets.cookieKeys[0]).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.secrets.hmacSecrets[0]).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.secrets.cookieKeys[0]).not.to.equal(first.secrets.hmacSecrets[0]);
+      expect(statSync(path).mode & 0o077, 'dev-secrets.json is private to its owner').to.equal(0);
+
+      const second = loadConfig({ env: {}, cwd });
+      expect(second.secrets.cookieKeys).to.deep.equal(first.secrets.cookieKeys);
+      expect(second.secrets.hmacSecrets).to.deep.equal(first.secrets.hmacSecrets);
+
+      // another data folder gets other secrets
+      const elsewhere = loadConfig({ env: { DATA_DIR: 'other-data' }, cwd });
+      expect(elsewhere.secrets.hmacSecrets).not.to.deep.equal(first.secrets.hmacSecrets);
+      expect(existsSync(join(cwd, 'other-data', 'dev-secrets.json'))).to.equal(true);
+    });
+
+    it('says in its notices which development defaults were applied', () => {
+      const explicit = loadConfig({ env: { ISSUER: 'http://localhost:4000', COOKIE_KEYS: KEY_A, HMAC_SECRETS: HMAC_A }, cwd });
+      expect(explicit.notices).to.deep.equal([]);
+      expect(existsSync(join(cwd, 'data', 'dev-secrets.json')), 'no secrets generated when all are given').to.equal(false);
+
+      const config = loadConfig({ env: {}, cwd });
+      expect(config.notices).to.have.length(2);
+      expect(config.notices.some((n) => n.includes('ISSUER') && n.includes('http://localhost:3000') && n.includes('development default'))).to.equal(true);
+      expect(config.notices.some((n) => n.includes('development secrets') && n.includes(join(cwd, 'data', 'dev-secrets.json')))).to.equal(true);
+    });
+
+    it('uses explicit settings over the defaults', () => {
+      const config = loadConfig({
+        env: { PORT: '8080', ISSUER: 'http://localhost:8080/', COOKIE_KEYS: ` ${KEY_A} , ${KEY_B} `, HMAC_SECRETS: HMAC_A, TRUST_PROXY: 'yes', LOGIN_TTL_SECONDS: '120', LOG_LEVEL: 'debug' },
+        cwd,
+      });
+      expect(config.port).to.equal(8080);
+      expect(config.issuer, 'trailing slash removed').to.equal('http://localhost:8080');
+      expect(config.secrets.cookieKeys).to.deep.equal([KEY_A, KEY_B]);
+      expect(config.secrets.hmacSecrets).to.deep.equal([HMAC_A]);
+      expect(config.trustProxy).to.equal(true);
+      expect(config.login.ttlSeconds).to.equal(120);
+      expect(config.logLevel).to.equal('debug');
+    });
+
+    it('ignores empty environment values', () => {
+      const config = loadConfig({ env: { PORT: '', ISSUER: '' }, cwd });
+      expect(config.port).to.equal(3000);
+      expect(config.issuer).to.equal('http://localhost:3000');
+    });
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = loadConfig({ env: { SIGNUP_POLICY: 'domains', SIGNUP_DOMAINS: 'example.com' }, cwd });
+    expectDeeplyFrozen(config, 'config');
+    expect(() => {
+      (config as { port: number }).port = 1;
+    }).to.throw(TypeError);
+    expect(() => {
+      (config.secrets.cookieKeys as string[]).push('x');
+    }).to.throw(TypeError);
+    expect(() => {
+      (config.database as { client: string }).client = 'postgres';
+    }).to.throw(TypeError);
+    expect(config.port).to.equal(3000);
+    expect(config.database.client).to.equal('sqlite');
+  });
+
+  describe('DATABASE_URL', () => {
+    const database = (value: string): Config['database'] => loadConfig({ env: { DATABASE_URL: value }, cwd }).database;
+
+    it('postgres:// and postgresql:// select PostgreSQL with the URL as is', () => {
+      expect(database('postgres://u@h/db')).to.deep.equal({ client: 'postgres', url: 'postgres://u@h/db' });
+      expect(database('postgresql://u:p@h:5433/db?sslmode=require')).to.deep.equal({ client: 'postgres', url: 'postgresql://u:p@h:5433/db?sslmode=require' });
+    });
+
+    it('sqlite:// and plain paths select SQLite with an absolute file name under cwd', () => {
+      expect(database('sqlite://./x.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'x.sqlite') });
+      expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite') });
+      expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite' });
+      expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite') });
+      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite' });
+    });
+
+    it('refuses other schemes and an empty sqlite path, naming DATABASE_URL', () => {
+      expectProblemFor(configError({ DATABASE_URL: 'mysql://x' }, cwd), 'DATABASE_URL');
+      expectProblemFor(configError({ DATABASE_URL: 'sqlite://' }, cwd), 'DATABASE_URL');
+    });
+  });
+
+  describe('refuses bad values and names the setting', () => {
+    const cases: [string, string][] = [
+      ['PORT', 'abc'],
+      ['PORT', '70000'],
+      ['PORT', '-1'],
+      ['PORT', '80.5'],
+      ['ISSUER', 'not-a-url'],
+      ['ISSUER', 'ftp://x'],
+      ['ISSUER', 'http://localhost:3000/?tenant=a'],
+      ['ISSUER', 'http://localhost:3000/#x'],
+      ['LOGIN_TTL_SECONDS', '5'],
+      ['LOGIN_TTL_SECONDS', '99999'],
+      ['LOGIN_TTL_SECONDS', 'ten'],
+      ['LOGIN_CODE_MAX_ATTEMPTS', '0'],
+      ['SIGNUP_POLICY', 'maybe'],
+      ['SMTP_URL', 'http://x'],
+      ['COOKIE_KEYS', 'short'],
+      ['COOKIE_KEYS', `${KEY_A},short`],
+      ['HMAC_SECRETS', 'short'],
+      ['NODE_ENV', 'staging'],
+      ['TRUST_PROXY', 'maybe'],
+      ['LOG_LEVEL', 'loud'],
+    ];
+    for (const [setting, value] of cases) {
+      it(`${setting}=${value}`, () => {
+        const error = configError({ [setting]: value }, cwd);
+        expectProblemFor(error, setting);
+        expect(existsSync(join(cwd, 'data')), 'nothing written for a refused configuration').to.equal(false);
+      });
+    }
+
+    it('lists several problems in one error', () => {
+      const error = configError({ PORT: 'abc', SIGNUP_POLICY: 'maybe', SMTP_URL: 'http://x' }, cwd);
+      expectProblemFor(error, 'PORT');
+      expectProblemFor(error, 'SIGNUP_POLICY');
+      expectProblemFor(error, 'SMTP_URL');
+    });
+  });
+
+  describe('production', () => {
+    it('lists every missing required setting in one error', () => {
+      const error = configError({ NODE_ENV: 'production' }, cwd);
+      for (const setting of ['ISSUER', 'COOKIE_KEYS', 'HMAC_SECRETS', 'SMTP_URL', 'MAIL_FROM']) expectProblemFor(error, setting);
+      expect(existsSync(join(cwd, 'data', 'dev-secrets.json')), 'no development secrets in production').to.equal(false);
+    });
+
+    it('reports bad values together with the missing settings', () => {
+      const error = configError({ NODE_ENV: 'production', PORT: 'abc', COOKIE_KEYS: 'short' }, cwd);
+      for (const setting of ['PORT', 'COOKIE_KEYS', 'ISSUER', 'HMAC_SECRETS', 'SMTP_URL', 'MAIL_FROM']) expectProblemFor(error, setting);
+      expect(error.problems.filter((p) => p.startsWith('COOKIE_KEYS')), 'a bad value is not also called missing').to.have.length(1);
+    });
+
+    it('names only what is missing', () => {
+      const { SMTP_URL: _smtp, HMAC_SECRETS: _hmac, ...rest } = PRODUCTION;
+      const error = configError(rest, cwd);
+      expectProblemFor(error, 'SMTP_URL');
+      expectProblemFor(error, 'HMAC_SECRETS');
+      expect(error.problems).to.have.length(2);
+    });
+
+    it('requires an https ISSUER', () => {
+      const error = configError({ ...PRODUCTION, ISSUER: 'http://id.example.com' }, cwd);
+      expectProblemFor(error, 'ISSUER');
+      expect(error.message).to.match(/https/);
+    });
+
+    it('accepts a complete production configuration and generates nothing', () => {
+      const config = loadConfig({ env: PRODUCTION, cwd });
+      expect(config.env).to.equal('production');
+      expect(config.issuer).to.equal('https://id.example.com');
+      expect(config.secrets.cookieKeys).to.deep.equal([KEY_A, KEY_B]);
+      expect(config.secrets.hmacSecrets).to.deep.equal([HMAC_A]);
+      expect(config.mail.smtpUrl).to.equal(PRODUCTION.SMTP_URL);
+      expect(config.mail.from).to.equal(PRODUCTION.MAIL_FROM);
+      expect(config.notices).to.deep.equal([]);
+      expect(existsSync(join(cwd, 'data'))).to.equal(false);
+    });
+  });
+
+  describe('signup policy', () => {
+    it('SIGNUP_POLICY=domains needs SIGNUP_DOMAINS', () => {
+      expectProblemFor(configError({ SIGNUP_POLICY: 'domains' }, cwd), 'SIGNUP_DOMAINS');
+      expectProblemFor(configError({ SIGNUP_POLICY: 'domains', SIGNUP_DOMAINS: ' , ' }, cwd), 'SIGNUP_DOMAINS');
+    });
+
+    it('keeps the listed domains, lower-cased and trimmed', () => {
+      const config = loadConfig({ env: { SIGNUP_POLICY: 'domains', SIGNUP_DOMAINS: 'Example.COM, example.org ,' }, cwd });
+      expect(config.signup).to.deep.equal({ policy: 'domains', domains: ['example.com', 'example.org'] });
+    });
+  });
+
+  describe('the optional JSON file', () => {
+    const writeJson = (relative: string, content: string) => {
+      const path = join(cwd, relative);
+      mkdirSync(join(path, '..'), { recursive: true });
+      writeFileSync(path, content);
+      return path;
+    };
+
+    it('reads config/sesame.json under cwd', () => {
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 4000, SIGNUP_POLICY: 'invite', COOKIE_KEYS: [KEY_A, KEY_B], TRUST_PROXY: true }));
+      const config = loadConfig({ env: {}, cwd });
+      expect(config.port).to.equal(4000);
+      expect(config.issuer).to.equal('http://localhost:4000');
+      expect(config.signup.policy).to.equal('invite');
+      expect(config.secrets.cookieKeys).to.deep.equal([KEY_A, KEY_B]);
+      expect(config.trustProxy).to.equal(true);
+    });
+
+    it('lets the environment win over the file', () => {
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 4000, LOG_LEVEL: 'warn' }));
+      const config = loadConfig({ env: { PORT: '5000' }, cwd });
+      expect(config.port).to.equal(5000);
+      expect(config.logLevel, 'file values not overridden stay').to.equal('warn');
+    });
+
+    it('reads the file SESAME_CONFIG names, relative to cwd', () => {
+      writeJson('elsewhere/custom.json', JSON.stringify({ PORT: 4100 }));
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 4000 }));
+      expect(loadConfig({ env: { SESAME_CONFIG: 'elsewhere/custom.json' }, cwd }).port).to.equal(4100);
+    });
+
+    it('refuses an unknown key, naming it', () => {
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 4000, PORTT: 4001 }));
+      const error = configError({}, cwd);
+      expectProblemFor(error, 'PORTT');
+    });
+
+    it('refuses invalid JSON, naming SESAME_CONFIG', () => {
+      writeJson('config/sesame.json', '{ "PORT": 4000,');
+      expectProblemFor(configError({}, cwd), 'SESAME_CONFIG');
+    });
+
+    it('refuses a file that does not hold an object', () => {
+      writeJson('config/sesame.json', '["PORT"]');
+      expectProblemFor(configError({}, cwd), 'SESAME_CONFIG');
+    });
+
+    it('refuses a SESAME_CONFIG that points at a missing file', () => {
+      const error = configError({ SESAME_CONFIG: 'nope/missing.json' }, cwd);
+      expectProblemFor(error, 'SESAME_CONFIG');
+      expect(error.message).to.include(join(cwd, 'nope', 'missing.json'));
+    });
+
+    it('validates values from the file like environment values', () => {
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 70000 }));
+      expectProblemFor(configError({}, cwd), 'PORT');
+    });
+  });
+});

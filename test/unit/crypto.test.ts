@@ -1,0 +1,126 @@
+import { expect } from 'chai';
+import { constantTimeEqual, KeyedHasher, randomCode, randomToken } from '../../src/shared/crypto.js';
+
+const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
+const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
+
+describe('crypto helpers', () => {
+  describe('randomToken', () => {
+    it('is 43 base64url characters carrying 256 bits by default', () => {
+      const token = randomToken();
+      expect(token).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(token, 'base64url')).to.have.length(32);
+    });
+
+    it('honours a byte count', () => {
+      const token = randomToken(16);
+      expect(token).to.match(/^[A-Za-z0-9_-]{22}$/);
+      expect(Buffer.from(token, 'base64url')).to.have.length(16);
+    });
+
+    it('never repeats', () => {
+      const tokens = new Set(Array.from({ length: 2000 }, () => randomToken()));
+      expect(tokens.size).to.equal(2000);
+    });
+  });
+
+  describe('randomCode', () => {
+    it('is always six digits, keeps leading zeros, and spreads over every first digit', () => {
+      const samples = Array.from({ length: 20000 }, () => randomCode());
+      const firstDigits = new Map<string, number>();
+      let belowTenThousand = 0;
+      for (const code of samples) {
+        expect(code).to.match(/^\d{6}$/);
+        firstDigits.set(code[0], (firstDigits.get(code[0]) ?? 0) + 1);
+        if (code.startsWith('00')) belowTenThousand++;
+      }
+      expect([...firstDigits.keys()].sort()).to.deep.equal(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+      // ~2000 each when uniform; a bias towards some digits (or dropped zeros) lands far outside this band
+      for (const [digit, count] of firstDigits) {
+        expect(count, `first digit ${digit}`).to.be.within(1700, 2300);
+      }
+      // about 1% are below 10000 and must still be six characters long
+      expect(belowTenThousand).to.be.greaterThan(0);
+      expect(new Set(samples).size).to.be.greaterThan(19000);
+    });
+  });
+
+  describe('KeyedHasher', () => {
+    it('needs at least one secret', () => {
+      expect(() => new KeyedHasher([])).to.throw();
+    });
+
+    it('is deterministic for one secret, purpose and value', () => {
+      const a = new KeyedHasher([NEW_SECRET]);
+      const b = new KeyedHasher([NEW_SECRET]);
+      expect(a.hash('login-link', 'value')).to.equal(a.hash('login-link', 'value'));
+      expect(a.hash('login-link', 'value')).to.equal(b.hash('login-link', 'value'));
+      expect(a.hash('login-link', 'value')).to.match(/^[A-Za-z0-9_-]{43}$/);
+      expect(a.hash('login-link', 'value')).not.to.equal(a.hash('login-link', 'value2'));
+    });
+
+    it('differs per purpose, so a code can never match a token', () => {
+      const hasher = new KeyedHasher([NEW_SECRET]);
+      expect(hasher.hash('login-link', '123456')).not.to.equal(hasher.hash('login-code', '123456'));
+      expect(hasher.verify('login-code', '123456', hasher.hash('login-link', '123456'))).to.equal(false);
+      // the separator keeps purpose and value apart: ('ab', 'c') is not ('a', 'bc')
+      expect(hasher.hash('ab', 'c')).not.to.equal(hasher.hash('a', 'bc'));
+    });
+
+    it('differs per secret', () => {
+      expect(new KeyedHasher([OLD_SECRET]).hash('p', 'v')).not.to.equal(new KeyedHasher([NEW_SECRET]).hash('p', 'v'));
+    });
+
+    it('verifies what it hashed, and refuses a wrong value', () => {
+      const hasher = new KeyedHasher([NEW_SECRET]);
+      const stored = hasher.hash('login-link', 'the-token');
+      expect(hasher.verify('login-link', 'the-token', stored)).to.equal(true);
+      expect(hasher.verify('login-link', 'the-tokem', stored)).to.equal(false);
+      expect(hasher.verify('login-link', '', stored)).to.equal(false);
+      expect(hasher.verify('login-link', 'the-token', '')).to.equal(false);
+    });
+
+    it('still verifies a value hashed under an older secret after rotation, and hashes new values with the newest', () => {
+      const before = new KeyedHasher([OLD_SECRET]);
+      const stored = before.hash('login-link', 'the-token');
+      const rotated = new KeyedHasher([NEW_SECRET, OLD_SECRET]);
+      expect(rotated.verify('login-link', 'the-token', stored)).to.equal(true);
+      expect(rotated.verify('login-link', 'another-token', stored)).to.equal(false);
+      expect(rotated.hash('login-link', 'the-token')).to.equal(new KeyedHasher([NEW_SECRET]).hash('login-link', 'the-token'));
+      expect(rotated.hash('login-link', 'the-token')).not.to.equal(stored);
+    });
+
+    it('refuses a hash made with a secret that is no longer configured', () => {
+      const stored = new KeyedHasher([OLD_SECRET]).hash('login-link', 'the-token');
+      expect(new KeyedHasher([NEW_SECRET]).verify('login-link', 'the-token', stored)).to.equal(false);
+    });
+
+    it('candidates() gives one hash per secret, newest first', () => {
+      const third = 'third-secret-0123456789-0123456789-xyz';
+      const candidates = new KeyedHasher([NEW_SECRET, OLD_SECRET, third]).candidates('login-link', 'v');
+      expect(candidates).to.deep.equal([
+        new KeyedHasher([NEW_SECRET]).hash('login-link', 'v'),
+        new KeyedHasher([OLD_SECRET]).hash('login-link', 'v'),
+        new KeyedHasher([third]).hash('login-link', 'v'),
+      ]);
+      expect(new Set(candidates).size).to.equal(3);
+    });
+  });
+
+  describe('constantTimeEqual', () => {
+    it('is true only for identical strings', () => {
+      expect(constantTimeEqual('abc', 'abc')).to.equal(true);
+      expect(constantTimeEqual('', '')).to.equal(true);
+      expect(constantTimeEqual('abc', 'abd')).to.equal(false);
+      expect(constantTimeEqual('abc', 'ABC')).to.equal(false);
+    });
+
+    it('returns false (and does not throw) for different lengths', () => {
+      expect(constantTimeEqual('abc', 'abcd')).to.equal(false);
+      expect(constantTimeEqual('abcd', 'abc')).to.equal(false);
+      expect(constantTimeEqual('', 'a')).to.equal(false);
+      // same character count, different byte length
+      expect(constantTimeEqual('é', 'e')).to.equal(false);
+    });
+  });
+});
