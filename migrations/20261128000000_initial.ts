@@ -67,6 +67,10 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['email', 'status']);
     t.index(['expires_at']);
   });
+  // at most one live request per address and per interaction: a newer request supersedes the older
+  // one, and these make that hold even when two requests are created at the same moment
+  await knex.raw("CREATE UNIQUE INDEX login_requests_one_pending_per_email ON login_requests (email) WHERE status = 'pending'");
+  await knex.raw("CREATE UNIQUE INDEX login_requests_one_pending_per_interaction ON login_requests (interaction_uid) WHERE status = 'pending'");
 
   await knex.schema.createTable('mail_outbox', (t) => {
     t.increments('id').primary();

@@ -49,7 +49,7 @@ function pickSettings(env: Record<string, string | undefined>): Record<string, s
 }
 
 function readFile(env: Record<string, string | undefined>, cwd: string): Record<string, string> {
-  const explicit = env.SESAME_CONFIG;
+  const explicit = env.SESAME_CONFIG || undefined;
   const path = resolve(cwd, explicit ?? 'config/sesame.json');
   if (!existsSync(path)) {
     if (explicit) throw new ConfigError([`SESAME_CONFIG: file ${path} does not exist`]);
@@ -68,7 +68,7 @@ function readFile(env: Record<string, string | undefined>, cwd: string): Record<
   const problems: string[] = [];
   for (const [key, value] of Object.entries(data)) {
     if (!(settingNames as string[]).includes(key)) problems.push(`${key}: unknown setting in ${path}`);
-    else out[key] = Array.isArray(value) ? value.join(',') : String(value);
+    else if (value !== null) out[key] = Array.isArray(value) ? value.join(',') : String(value);
   }
   if (problems.length) throw new ConfigError(problems);
   return out;

@@ -1,6 +1,6 @@
 import type { LoginRequest, LoginRequestStatus, LoginRequestStore } from '../login/login-request.js';
 import type { QueuedMail } from '../mail/message.js';
-import type { Db } from './db.js';
+import { isUniqueViolation, type Db } from './db.js';
 
 interface Row {
   id: string;
@@ -34,10 +34,26 @@ const toRequest = (row: Row): LoginRequest => ({
   expiresAt: row.expires_at,
 });
 
+const MAX_CREATE_ATTEMPTS = 10;
+
 export class KnexLoginRequestStore implements LoginRequestStore {
   constructor(private readonly db: Db) {}
 
   async create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
+    // At most one pending request per address and per interaction (partial unique indexes). When a
+    // concurrent create for the same address commits first, our transaction could not see its row
+    // to supersede it and the index refuses ours: try again, now that it is visible. Each retry
+    // means another request won a race, so the loop is bounded by the number of concurrent creators.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#insert(request, mail);
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= MAX_CREATE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  async #insert(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
     await this.db.transaction(async (trx) => {
       await trx('login_requests')
         .where('status', 'pending')
@@ -106,14 +122,14 @@ export class KnexLoginRequestStore implements LoginRequestStore {
   }
 
   async countCodeAttempt(id: string, maxAttempts: number, now: number): Promise<number | undefined> {
-    const changed = await this.db('login_requests')
+    // increment and read in one statement, so parallel attempts each see their own count
+    const rows: { code_attempts: number }[] = await this.db('login_requests')
       .where({ id, status: 'pending' })
       .andWhere('expires_at', '>', now)
       .andWhere('code_attempts', '<', maxAttempts)
-      .increment('code_attempts', 1);
-    if (changed !== 1) return undefined;
-    const row = await this.db('login_requests').select('code_attempts').where({ id }).first();
-    return row.code_attempts as number;
+      .increment('code_attempts', 1)
+      .returning('code_attempts');
+    return rows.length === 1 ? rows[0].code_attempts : undefined;
   }
 
   async setStatus(id: string, from: LoginRequestStatus, to: LoginRequestStatus): Promise<boolean> {

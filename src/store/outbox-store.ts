@@ -25,7 +25,9 @@ export class KnexOutboxStore implements OutboxStore {
       // the guard repeats the selection: when several instances pick the same row, one update wins
       const changed = await this.db('mail_outbox')
         .where({ id })
-        .andWhere((q) => q.where({ status: 'pending' }).orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now)))
+        .andWhere((q) => q
+          .where((q2) => q2.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
+          .orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now)))
         .update({ status: 'sending', locked_until: now + leaseMs, attempts: this.db.raw('attempts + 1') });
       if (changed !== 1) continue;
       const row = await this.db('mail_outbox').where({ id }).first();

@@ -301,6 +301,13 @@ describe('loadConfig', () => {
       expectProblemFor(configError({}, cwd), 'SESAME_CONFIG');
     });
 
+    it('treats an empty SESAME_CONFIG as unset, and a null value in the file as absent', () => {
+      writeJson('config/sesame.json', JSON.stringify({ PORT: 4200, MAIL_FROM: null }));
+      const config = loadConfig({ env: { SESAME_CONFIG: '' }, cwd });
+      expect(config.port).to.equal(4200);
+      expect(config.mail.from).to.equal('Sesame <no-reply@localhost>');
+    });
+
     it('refuses a SESAME_CONFIG that points at a missing file', () => {
       const error = configError({ SESAME_CONFIG: 'nope/missing.json' }, cwd);
       expectProblemFor(error, 'SESAME_CONFIG');
