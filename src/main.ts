@@ -18,6 +18,7 @@ import { KnexClientStore } from './store/client-store.js';
 import { migrate, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
+import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
 
@@ -94,7 +95,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     accounts,
     hasher,
     loginMailComposer(templates, 'Sesame'),
-    { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts },
+    new KnexRateLimitStore(db),
+    { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, rateLimits: config.rateLimits },
     () => outbox.wake(),
   );
   const adapter = createAdapterFactory(db, {

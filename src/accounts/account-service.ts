@@ -18,11 +18,14 @@ export class AccountService {
     return this.store.findByEmail(email);
   }
 
-  /** Whether a login email may be sent to this (normalised) address at all. */
-  async maySignIn(email: string): Promise<boolean> {
+  /**
+   * Where a sign-in email for this (normalised) address goes, if anywhere: the stored address of
+   * the matching active account, or the address itself when the sign-up policy lets it create one.
+   */
+  async loginRecipient(email: string): Promise<string | undefined> {
     const account = await this.store.findByEmail(email);
-    if (account) return account.status === 'active';
-    return this.maySignUp(email);
+    if (account) return account.status === 'active' ? account.email : undefined;
+    return this.maySignUp(email) ? email : undefined;
   }
 
   maySignUp(email: string): boolean {

@@ -2,6 +2,25 @@
 export type NodeEnv = 'development' | 'production' | 'test';
 export type SignupPolicy = 'open' | 'domains' | 'invite';
 
+export interface Rate {
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+/** Limits on asking for sign-in emails and on guessing links; an absent rate is switched off. */
+export interface RateLimitSettings {
+  /** emails per address (case and surrounding spaces folded: one mailbox, one budget) */
+  readonly perEmail?: Rate;
+  /** minimum time between two emails to one address */
+  readonly emailIntervalSeconds: number;
+  /** sign-in emails asked for from one client IP */
+  readonly perIp?: Rate;
+  /** every sign-in email, all addresses and instances together */
+  readonly mailGlobal?: Rate;
+  /** failed link look-ups (guessed or mangled tokens) from one client IP */
+  readonly verifyFailuresPerIp?: Rate;
+}
+
 export interface DatabaseConfig {
   readonly client: 'sqlite' | 'postgres';
   /** SQLite file path (absolute) */
@@ -36,6 +55,7 @@ export interface Config {
     readonly policy: SignupPolicy;
     readonly domains: readonly string[];
   };
+  readonly rateLimits: RateLimitSettings;
   readonly sessionTtlSeconds: number;
   readonly sweepIntervalSeconds: number;
   readonly logLevel: string;

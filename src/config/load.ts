@@ -122,6 +122,13 @@ function build(s: Settings, cwd: string): Config {
     secrets: { cookieKeys, hmacSecrets },
     login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS },
     signup: { policy: s.SIGNUP_POLICY, domains: (s.SIGNUP_DOMAINS ?? []).map((d) => d.toLowerCase()) },
+    rateLimits: {
+      perEmail: s.RATE_LIMIT_EMAIL,
+      emailIntervalSeconds: s.RATE_LIMIT_EMAIL_INTERVAL_SECONDS,
+      perIp: s.RATE_LIMIT_IP,
+      mailGlobal: s.RATE_LIMIT_MAIL,
+      verifyFailuresPerIp: s.RATE_LIMIT_VERIFY_FAILURES_IP,
+    },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
     logLevel: s.LOG_LEVEL,

@@ -14,6 +14,18 @@ const list = z.string().transform((value) => value.split(',').map((item) => item
 const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
   .transform((value) => ['true', '1', 'yes'].includes(value));
 
+/** "COUNT/SECONDS" (e.g. 3/900: at most 3 per 15 minutes), or "off". */
+const rate = (fallback: string) =>
+  z.string()
+    .regex(/^(off|[1-9]\d{0,6}\/[1-9]\d{0,5})$/, 'must be COUNT/SECONDS (e.g. 3/900) or off')
+    .default(fallback)
+    .transform((value) => {
+      if (value === 'off') return undefined;
+      const [limit, windowSeconds] = value.split('/').map(Number);
+      return { limit, windowSeconds };
+    })
+    .refine((value) => !value || value.windowSeconds <= 86_400, 'the window must be at most 86400 seconds');
+
 export const settingsSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   ISSUER: z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ }).optional(),
@@ -30,6 +42,11 @@ export const settingsSchema = z.object({
   LOGIN_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(5),
   SIGNUP_POLICY: z.enum(['open', 'domains', 'invite'], { error: 'must be open, domains or invite' }).default('open'),
   SIGNUP_DOMAINS: list.optional(),
+  RATE_LIMIT_EMAIL: rate('3/900'),
+  RATE_LIMIT_EMAIL_INTERVAL_SECONDS: z.coerce.number().int().min(0, 'must be 0 or more').max(3600, 'must be at most 3600').default(60),
+  RATE_LIMIT_IP: rate('30/900'),
+  RATE_LIMIT_MAIL: rate('1000/3600'),
+  RATE_LIMIT_VERIFY_FAILURES_IP: rate('20/900'),
   SESSION_TTL_SECONDS: seconds(14 * 24 * 3600, 300, 365 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: seconds(300, 1, 24 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),

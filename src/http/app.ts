@@ -10,6 +10,19 @@ import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
 
 /**
+ * The issuer is Sesame's only public address, so every request is taken to have arrived at it:
+ * `Host`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `Forwarded` cannot move a URL that oidc-provider
+ * or we build (discovery, redirects, links) to another origin. And with an https issuer every
+ * request arrived over https, even when a TLS terminator forwarded it as http: cookies, ours and
+ * oidc-provider's, are then always Secure.
+ */
+function pinOriginToIssuer(provider: Provider, issuer: string): void {
+  const { protocol, host } = new URL(issuer);
+  Object.defineProperty(provider.request, 'protocol', { configurable: true, get: () => protocol.slice(0, -1) });
+  Object.defineProperty(provider.request, 'host', { configurable: true, get: () => host });
+}
+
+/**
  * Sesame's routes live on oidc-provider's own koa app (as in its example), so both share one set
  * of cookie keys and interaction look-ups work. Ours run first; anything they do not answer falls
  * through to the provider's endpoints.
@@ -19,6 +32,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   const staticAssets = assets(assetsDir);
   templates.setGlobals({ productName: 'Sesame', assets: staticAssets.urls });
 
+  pinOriginToIssuer(provider, config.issuer);
   provider.use(requestLog(logger));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(errorHandler(templates, logger));

@@ -140,8 +140,10 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
         bindingSecret: ensureDeviceSecret(ctx),
       });
     } catch (error) {
-      if (error instanceof AppError && error.code === 'invalid_email') {
-        ctx.status = 400;
+      // a person gets the form back with the reason; an API caller gets JSON from the error handler
+      if (error instanceof AppError && (error.code === 'invalid_email' || error.code === 'rate_limited') && ctx.accepts('html', 'json') === 'html') {
+        ctx.status = error.status;
+        if (error.retryAfterSeconds) ctx.set('Retry-After', String(error.retryAfterSeconds));
         return renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: error.message });
       }
       throw error;

@@ -22,7 +22,7 @@ export function verifyRoutes({ login, templates, csrf }: HttpDeps): Router {
 
   router.get('/', noLeak, async (ctx) => {
     const token = ctx.query.t;
-    const request = await login.inspectLink(token);
+    const request = await login.inspectLink(token, ctx.ip);
     const sameBrowser = login.isSameBrowser(request, deviceSecret(ctx));
     ctx.type = 'html';
     ctx.body = templates.page(sameBrowser ? 'login/verify' : 'login/other-device', {
@@ -38,13 +38,13 @@ export function verifyRoutes({ login, templates, csrf }: HttpDeps): Router {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
     const token = field(body, 'token');
-    const request = await login.inspectLink(token);
+    const request = await login.inspectLink(token, ctx.ip);
     if (!login.isSameBrowser(request, deviceSecret(ctx))) {
       // approving from another device needs number matching (so an attacker who typed someone
       // else's address cannot get a blind approval); until then the link stays unused
       throw new AppError('other_device', 403, 'Open this link in the browser where you asked to sign in, or type the code from the email there.');
     }
-    const { request: approved } = await login.approveByLink(token, deviceSecret(ctx));
+    const { request: approved } = await login.approveByLink(token, deviceSecret(ctx), ctx.ip);
     // continue in the flow's own page, at a URL without the token
     ctx.status = 303;
     ctx.redirect(`/interaction/${approved.interactionUid}`);

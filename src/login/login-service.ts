@@ -1,4 +1,5 @@
 import type { Account } from '../accounts/account.js';
+import type { RateLimitSettings } from '../config/config.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { LoginMailDetails } from '../mail/login-mail.js';
 import type { MailMessage } from '../mail/message.js';
@@ -6,15 +7,18 @@ import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
 import { AppError, gone, notFound } from '../shared/errors.js';
 import { normalizeEmail } from './email-address.js';
 import type { LoginRequest, LoginRequestStore } from './login-request.js';
+import { rule, type RateLimitStore } from './rate-limits.js';
 
 const TOKEN = 'login-link';
 const CODE = 'login-code';
 const BINDING = 'login-binding';
+const RATE_KEY = 'rate-email';
 
 export interface LoginSettings {
   readonly issuer: string;
   readonly ttlSeconds: number;
   readonly codeMaxAttempts: number;
+  readonly rateLimits: RateLimitSettings;
 }
 
 export interface LoginRequestInput {
@@ -44,17 +48,26 @@ export class LoginService {
     private readonly accounts: AccountService,
     private readonly hasher: KeyedHasher,
     private readonly composeMail: (details: LoginMailDetails) => MailMessage,
+    private readonly limits: RateLimitStore,
     private readonly settings: LoginSettings,
     private readonly onMailQueued: () => void = () => {},
   ) {}
 
   /**
-   * Creates a login request and queues its email. The answer is the same whether or not the
-   * address may sign in: for an address that may not, the request is stored (so every later
-   * page behaves alike) but no mail is queued.
+   * Creates a login request and queues its email. Known, unknown and refused addresses take the
+   * same path with the same database writes (for a refused one the queued mail is marked
+   * suppressed and never sent), so neither the answer nor its timing tells whether an account exists.
    */
   async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest }> {
     const email = normalizeEmail(input.email);
+    const limits = this.settings.rateLimits;
+    const decision = await this.limits.consume([
+      ...rule(`email:${this.hasher.hash(RATE_KEY, email)}`, limits.perEmail, limits.emailIntervalSeconds),
+      ...rule(`ip:${input.ip ?? 'unknown'}`, limits.perIp),
+      ...rule('mail', limits.mailGlobal),
+    ], now);
+    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs);
+
     const token = randomToken(32);
     const code = randomCode();
     const id = randomToken(16);
@@ -74,31 +87,26 @@ export class LoginService {
       createdAt: now,
       expiresAt,
     };
-    const allowed = await this.accounts.maySignIn(email);
-    const mail = allowed
-      ? {
-          ...this.composeMail({
-            to: email,
-            link: `${this.settings.issuer}/login/verify?t=${encodeURIComponent(token)}`,
-            code,
-            clientName: input.clientName,
-            requestedAt: now,
-            expiresInMinutes: Math.max(1, Math.round((expiresAt - now) / 60_000)),
-            ip: request.requesterIp ?? undefined,
-            userAgent: request.requesterUa ?? undefined,
-          }),
-          loginRequestId: id,
-          expiresAt,
-        }
-      : undefined;
-    await this.store.create(request, mail);
-    if (mail) this.onMailQueued();
+    const recipient = await this.accounts.loginRecipient(email);
+    const mail = this.composeMail({
+      // mail only ever goes to the stored address of the matched account
+      to: recipient ?? email,
+      link: `${this.settings.issuer}/login/verify?t=${encodeURIComponent(token)}`,
+      code,
+      clientName: input.clientName,
+      requestedAt: now,
+      expiresInMinutes: Math.max(1, Math.round((expiresAt - now) / 60_000)),
+      ip: request.requesterIp ?? undefined,
+      userAgent: request.requesterUa ?? undefined,
+    });
+    await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
+    this.onMailQueued();
     return { email, request };
   }
 
   /** Looks a link up without changing anything (GET and HEAD of the link). */
-  async inspectLink(token: unknown, now = Date.now()): Promise<LoginRequest> {
-    const request = await this.findByToken(token);
+  async inspectLink(token: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
+    const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
     return request;
   }
@@ -108,8 +116,8 @@ export class LoginService {
   }
 
   /** Consumes the link: of any number of concurrent calls with one token, exactly one succeeds. */
-  async approveByLink(token: unknown, bindingSecret: string | undefined, now = Date.now()): Promise<LinkApproval> {
-    const request = await this.findByToken(token);
+  async approveByLink(token: unknown, bindingSecret: string | undefined, ip: string | undefined, now = Date.now()): Promise<LinkApproval> {
+    const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
     if (!(await this.store.approve(request.id, now))) throw linkUsed();
     return { request, sameBrowser: this.isSameBrowser(request, bindingSecret) };
@@ -165,10 +173,18 @@ export class LoginService {
     return { account, request };
   }
 
-  private async findByToken(token: unknown): Promise<LoginRequest> {
-    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(token)) throw linkInvalid();
-    const request = await this.store.findByTokenHash(this.hasher.candidates(TOKEN, token));
-    if (!request) throw linkInvalid();
+  /** Guessing tokens is pointless (256 bits) and throttled anyway: failed look-ups are counted per IP. */
+  private async findByToken(token: unknown, ip: string | undefined, now: number): Promise<LoginRequest> {
+    const guesses = rule(`verify-ip:${ip ?? 'unknown'}`, this.settings.rateLimits.verifyFailuresPerIp);
+    const throttled = await this.limits.check(guesses, now);
+    if (!throttled.allowed) throw tooManyGuesses(throttled.retryAfterMs);
+    const request = typeof token === 'string' && /^[A-Za-z0-9_-]{43}$/.test(token)
+      ? await this.store.findByTokenHash(this.hasher.candidates(TOKEN, token))
+      : undefined;
+    if (!request) {
+      await this.limits.consume(guesses, now);
+      throw linkInvalid();
+    }
     return request;
   }
 }
@@ -178,6 +194,22 @@ function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
   if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
   throw linkUsed();
+}
+
+function tooManyEmails(retryAfterMs: number): AppError {
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${describeWait(seconds)}.`, { retryAfterSeconds: seconds });
+}
+
+function tooManyGuesses(retryAfterMs: number): AppError {
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  return new AppError('rate_limited', 429, `Too many sign-in links that do not work were opened from your network. Try again in ${describeWait(seconds)}.`, { retryAfterSeconds: seconds });
+}
+
+function describeWait(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
 
 const linkInvalid = () => notFound('link_invalid', 'This sign-in link is not valid. Check that you copied the whole link.');

@@ -9,4 +9,6 @@ export interface MailMessage {
 export interface QueuedMail extends MailMessage {
   readonly loginRequestId?: string;
   readonly expiresAt: number;
+  /** queued like any other (same work, same timing) but never sent: the address may not sign in */
+  readonly suppressed?: boolean;
 }

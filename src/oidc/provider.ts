@@ -122,6 +122,9 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // behind one trusted proxy, the client is the address that proxy appended last; anything to its
+  // left in X-Forwarded-For was written by the client and proves nothing
+  provider.maxIpsCount = 1;
 
   // Client secrets are kept as keyed hashes (a database leak hands out no working secret), so the
   // comparison hashes what the client presented instead of comparing plain text.

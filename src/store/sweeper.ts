@@ -9,7 +9,9 @@ export async function sweepExpired(db: Db, now = Date.now()): Promise<Record<str
     oidc_payloads: await db('oidc_payloads').where('expires_at', '<=', now).delete(),
     // finished login requests stay a day for support questions ("did my link work?"), then go
     login_requests: await db('login_requests').where('expires_at', '<=', now - DAY).delete(),
-    mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired']).andWhere('created_at', '<=', now - DAY).delete(),
+    mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired', 'suppressed']).andWhere('created_at', '<=', now - DAY).delete(),
+    // rate windows are at most a day long
+    rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
   };
 }
 

@@ -49,6 +49,23 @@ export class Browser {
     throw new Error('too many redirects');
   }
 
+  /** One request, no redirect followed, cookies kept: for looking at a response's own status and headers. */
+  async send(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
+    const target = new URL(url, this.origin).toString();
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...init.headers };
+    const cookie = await this.jar.getCookieString(target);
+    if (cookie) headers.cookie = cookie;
+    if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const res = await fetch(target, {
+      method: init.method ?? (init.form ? 'POST' : 'GET'),
+      headers,
+      body: init.form ? new URLSearchParams(init.form).toString() : undefined,
+      redirect: 'manual',
+    });
+    for (const setCookie of res.headers.getSetCookie()) await this.jar.setCookie(setCookie, target);
+    return res;
+  }
+
   get(url: string, headers?: Record<string, string>): Promise<Page> {
     return this.request(url, { headers });
   }

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
+import type { Logger } from '../../src/shared/logger.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
 
@@ -23,12 +24,20 @@ export interface TestServer {
  * The whole server as `npm start` runs it (real HTTP, real database, real SMTP delivery to a sink),
  * on a free port. The issuer is the literal address the test talks to.
  */
-export async function startTestServer(kind: DbKind, env: Record<string, string> = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  /** share another server's database (several instances); it is then not dropped on close */
+  database?: TestDatabase;
+  /** the issuer's scheme; the server itself always listens on plain http */
+  scheme?: 'http' | 'https';
+  logger?: Logger;
+}
+
+export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const smtp = await new SmtpSink().start();
-  const database = await createTestDatabase(kind);
+  const database = options.database ?? (await createTestDatabase(kind));
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({
     env: {
       NODE_ENV: 'test',
@@ -39,10 +48,15 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
       MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
       ...TEST_SECRETS,
       LOG_LEVEL: 'silent',
+      // suites sign the same address in many times a minute; the rate-limit suite turns them on
+      RATE_LIMIT_EMAIL: 'off',
+      RATE_LIMIT_IP: 'off',
+      RATE_LIMIT_MAIL: 'off',
+      RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
       ...env,
     },
   });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 } });
+  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();
   return {
@@ -55,7 +69,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await sesame.close();
       await smtp.close();
-      await database.drop();
+      if (!options.database) await database.drop();
     },
   };
 }

@@ -1,0 +1,282 @@
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/shared/logger.js';
+import { Browser, findForm, type Page } from '../support/browser.js';
+import { createTestDatabase, DB_KINDS } from '../support/databases.js';
+import { discover, registerClient, startAuthorization, type client } from '../support/relying-party.js';
+import { loginDetails } from '../support/smtp-sink.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+interface Flow {
+  browser: Browser;
+  form: Page;
+}
+
+/** A fresh browser at the email form of a new authorization request. */
+async function openForm(server: TestServer, config: client.Configuration): Promise<Flow> {
+  const browser = new Browser(server.issuer);
+  const form = await browser.get((await startAuthorization(config)).url.toString());
+  expect(form.body).to.include('name="email"');
+  return { browser, form };
+}
+
+/** POSTs the email form once, without following the redirect. */
+function postEmail({ browser, form }: Flow, email: string, headers: Record<string, string> = {}): Promise<Response> {
+  const { action, fields } = findForm(form.body, /\/email$/);
+  return browser.send(new URL(action, form.url).toString(), { form: { ...fields, email }, headers });
+}
+
+async function serverWithClient(kind: 'sqlite' | 'postgres', env: Record<string, string>, options = {}) {
+  const server = await startTestServer(kind, env, options);
+  const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+  return { server, config };
+}
+
+for (const kind of DB_KINDS) {
+  describe(`abuse of the login form (${kind})`, function () {
+    this.timeout(60_000);
+
+    describe('no account enumeration', () => {
+      let server: TestServer;
+      let config: client.Configuration;
+
+      before(async () => {
+        ({ server, config } = await serverWithClient(kind, { SIGNUP_POLICY: 'invite', RATE_LIMIT_EMAIL: '1/900' }));
+        await server.sesame.accounts.create('known1@example.com');
+        await server.sesame.accounts.create('disab1@example.com');
+        await server.sesame.db('accounts').where({ email: 'disab1@example.com' }).update({ status: 'disabled' });
+      });
+      after(() => server?.close());
+
+      /** The POST and the page after it, with what legitimately differs between two requests blanked out. */
+      async function answerFor(email: string) {
+        const flow = await openForm(server, config);
+        const post = await postEmail(flow, email);
+        const page = await flow.browser.get(post.headers.get('location')!);
+        const uid = new URL(flow.form.url).pathname.split('/')[2];
+        const blank = (text: string) => text.replaceAll(uid, 'UID').replaceAll(email, 'EMAIL').replace(/value="[A-Za-z0-9_-]{43}"/g, 'value="CSRF"');
+        const headers = (res: { headers: Headers }) => [...res.headers.entries()]
+          .filter(([name]) => !['date', 'x-request-id', 'set-cookie'].includes(name))
+          .map(([name, value]) => `${name}: ${blank(value)}`);
+        const cookieShapes = post.headers.getSetCookie().map((c) => c.replace(/=[^;]*/, '=VALUE').replace(/expires=[^;]*/, 'expires=DATE'));
+        return { status: [post.status, page.status], headers: [headers(post), headers(page)], cookies: cookieShapes, body: blank(page.body) };
+      }
+
+      it('answers a known, an unknown and a disabled address identically, and mails only the known one', async () => {
+        const known = await answerFor('known1@example.com');
+        const unknown = await answerFor('unkno1@example.com');
+        const disabled = await answerFor('disab1@example.com');
+        expect(known.status).to.deep.equal([303, 200]);
+        expect(unknown).to.deep.equal(known);
+        expect(disabled).to.deep.equal(known);
+        await server.smtp.waitFor('known1@example.com');
+        // the same work was done for all three (one queued row each); two are never sent
+        const statuses = async () => (await server.sesame.db('mail_outbox').select('status').orderBy('id')).map((r) => r.status);
+        for (let i = 0; i < 50 && (await statuses())[0] !== 'sent'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await statuses()).to.deep.equal(['sent', 'suppressed', 'suppressed']);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(server.smtp.countTo('unkno1@example.com') + server.smtp.countTo('disab1@example.com')).to.equal(0);
+      });
+
+      it('throttles known, unknown and disabled addresses alike', async () => {
+        // each address used its one email of the window in the test above
+        const throttled = async (email: string) => {
+          const res = await postEmail(await openForm(server, config), email);
+          const retryAfter = Number(res.headers.get('retry-after'));
+          const body = (await res.text()).replaceAll(email, 'EMAIL').replace(/\/interaction\/[\w-]+\//g, '/interaction/UID/').replace(/value="[\w-]{43}"/g, 'value="CSRF"');
+          return { status: res.status, retryAfter, body };
+        };
+        const known = await throttled('known1@example.com');
+        const unknown = await throttled('unkno1@example.com');
+        const disabled = await throttled('disab1@example.com');
+        expect(known.status).to.equal(429);
+        for (const other of [unknown, disabled]) {
+          expect(other.status).to.equal(429);
+          expect(other.body).to.equal(known.body);
+          expect(Math.abs(other.retryAfter - known.retryAfter)).to.be.at.most(2);
+        }
+      });
+    });
+
+    describe('rate limits', () => {
+      it('allows 3 emails per address per window, at least the interval apart, counting address variants as one', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '60' });
+        try {
+          expect((await postEmail(await openForm(server, config), 'pat@example.com')).status).to.equal(303);
+          const tooSoon = await postEmail(await openForm(server, config), '  PAT@Example.COM ');
+          expect(tooSoon.status).to.equal(429);
+          const retryAfter = Number(tooSoon.headers.get('retry-after'));
+          expect(retryAfter).to.be.within(55, 60);
+          const body = await tooSoon.text();
+          expect(body).to.include('Try again in 1 minute').and.include('name="email"');
+          // the interval has passed (moved back in the database): two more, then the window is full
+          await server.sesame.db('rate_events').update({ at: Date.now() - 61_000 });
+          expect((await postEmail(await openForm(server, config), 'pat@example.com')).status).to.equal(303);
+          await server.sesame.db('rate_events').update({ at: Date.now() - 61_000 });
+          expect((await postEmail(await openForm(server, config), 'pat@example.com')).status).to.equal(303);
+          await server.sesame.db('rate_events').update({ at: Date.now() - 61_000 });
+          const full = await postEmail(await openForm(server, config), 'pat@example.com');
+          expect(full.status).to.equal(429);
+          expect(Number(full.headers.get('retry-after'))).to.be.within(800, 840);
+          const json = await postEmail(await openForm(server, config), 'pat@example.com', { accept: 'application/json' });
+          expect(json.status).to.equal(429);
+          expect(await json.json()).to.include({ error: 'rate_limited' });
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('of 10 parallel requests for one address with a limit of 3, exactly 3 get an email', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '0' });
+        try {
+          const flows = await Promise.all(Array.from({ length: 10 }, () => openForm(server, config)));
+          const statuses = (await Promise.all(flows.map((flow) => postEmail(flow, 'crowd@example.com')))).map((r) => r.status);
+          expect(statuses.filter((s) => s === 303)).to.have.length(3);
+          expect(statuses.filter((s) => s === 429)).to.have.length(7);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('limits per client IP, and ignores X-Forwarded-For unless the proxy is trusted', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_IP: '2/900' });
+        try {
+          expect((await postEmail(await openForm(server, config), 'ip1@example.com', { 'x-forwarded-for': '198.51.100.1' })).status).to.equal(303);
+          expect((await postEmail(await openForm(server, config), 'ip2@example.com', { 'x-forwarded-for': '198.51.100.2' })).status).to.equal(303);
+          const third = await postEmail(await openForm(server, config), 'ip3@example.com', { 'x-forwarded-for': '198.51.100.3', forwarded: 'for=198.51.100.3' });
+          expect(third.status).to.equal(429);
+        } finally {
+          await server.close();
+        }
+        const trusted = await serverWithClient(kind, { RATE_LIMIT_IP: '2/900', TRUST_PROXY: 'true' });
+        try {
+          const ask = async (email: string, xff: string) => (await postEmail(await openForm(trusted.server, trusted.config), email, { 'x-forwarded-for': xff })).status;
+          expect(await ask('t1@example.com', '198.51.100.1')).to.equal(303);
+          expect(await ask('t2@example.com', '198.51.100.1')).to.equal(303);
+          expect(await ask('t3@example.com', '198.51.100.2')).to.equal(303);
+          // entries left of the proxy's own are the client's word: spoofing them changes nothing
+          expect(await ask('t4@example.com', '203.0.113.9, 198.51.100.1')).to.equal(429);
+        } finally {
+          await trusted.server.close();
+        }
+      });
+
+      it('caps all outgoing sign-in mail together', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_MAIL: '2/3600' });
+        try {
+          expect((await postEmail(await openForm(server, config), 'g1@example.com')).status).to.equal(303);
+          expect((await postEmail(await openForm(server, config), 'g2@example.com')).status).to.equal(303);
+          expect((await postEmail(await openForm(server, config), 'g3@example.com')).status).to.equal(429);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('holds across two instances sharing one database', async () => {
+        const database = await createTestDatabase(kind);
+        const env = { RATE_LIMIT_EMAIL: '1/900' };
+        const a = await serverWithClient(kind, env, { database });
+        const b = await startTestServer(kind, env, { database });
+        try {
+          expect((await postEmail(await openForm(a.server, a.config), 'shared@example.com')).status).to.equal(303);
+          const bConfig = await discover(b.issuer, { clientId: a.config.clientMetadata().client_id });
+          expect((await postEmail(await openForm(b, bConfig), 'shared@example.com')).status).to.equal(429);
+        } finally {
+          await a.server.close();
+          await b.close();
+          await database.drop();
+        }
+      });
+
+      it('throttles guessing at the link endpoint per IP', async () => {
+        const { server } = await serverWithClient(kind, { RATE_LIMIT_VERIFY_FAILURES_IP: '3/900' });
+        try {
+          const browser = new Browser(server.issuer);
+          for (let i = 0; i < 3; i++) expect((await browser.get(`/login/verify?t=${'x'.repeat(42)}${i}`)).status).to.equal(404);
+          const blocked = await browser.get(`/login/verify?t=${'y'.repeat(43)}`);
+          expect(blocked.status).to.equal(429);
+          expect(blocked.headers.get('retry-after')).to.match(/^\d+$/);
+          expect(blocked.body).to.include('Try again in');
+        } finally {
+          await server.close();
+        }
+      });
+    });
+
+    describe('the link and the code', () => {
+      let server: TestServer;
+      let config: client.Configuration;
+      before(async () => ({ server, config } = await serverWithClient(kind, {})));
+      after(() => server?.close());
+
+      it('of 30 parallel submissions of the right code, exactly one signs in', async () => {
+        const flow = await openForm(server, config);
+        const post = await postEmail(flow, 'codes@example.com');
+        const page = await flow.browser.get(post.headers.get('location')!);
+        const { code } = loginDetails(await server.smtp.waitFor('codes@example.com'));
+        const { action, fields } = findForm(page.body, /\/code$/);
+        const responses = await Promise.all(Array.from({ length: 30 }, () => flow.browser.send(new URL(action, page.url).toString(), { form: { ...fields, code } })));
+        const statuses = responses.map((r) => r.status);
+        expect(statuses.filter((s) => s === 303)).to.have.length(1);
+        expect(statuses.filter((s) => s === 410 || s === 429)).to.have.length(29);
+        expect(statuses.filter((s) => s >= 500)).to.have.length(0);
+      });
+
+      it('refuses a CSRF token from another interaction, even in the same browser', async () => {
+        const browser = new Browser(server.issuer);
+        const first = await browser.get((await startAuthorization(config)).url.toString());
+        const second = await browser.get((await startAuthorization(config)).url.toString());
+        const stolen = findForm(first.body, /\/email$/).fields.csrf;
+        const { action } = findForm(second.body, /\/email$/);
+        const res = await browser.send(new URL(action, second.url).toString(), { form: { csrf: stolen, email: 'csrf@example.com' } });
+        expect(res.status).to.equal(403);
+      });
+
+      it('never writes a link token or code to the logs, even at trace level', async () => {
+        const lines: string[] = [];
+        const sink = new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } });
+        const { server: logged, config: loggedConfig } = await serverWithClient(kind, {}, { logger: createLogger('trace', sink) });
+        try {
+          const flow = await openForm(logged, loggedConfig);
+          const post = await postEmail(flow, 'logs@example.com');
+          await flow.browser.get(post.headers.get('location')!);
+          const { link, code } = loginDetails(await logged.smtp.waitFor('logs@example.com'));
+          const done = await flow.browser.submit(await flow.browser.get(link), '/login/verify');
+          expect(done.location).to.match(/code=/);
+          const log = lines.join('');
+          expect(log).to.include('"path":"/login/verify"');
+          expect(log).not.to.include(new URL(link).searchParams.get('t')!);
+          expect(log).not.to.match(new RegExp(`\\b${code}\\b`));
+        } finally {
+          await logged.close();
+        }
+      });
+    });
+  });
+}
+
+describe('an https issuer behind a TLS terminator', () => {
+  it('marks every cookie Secure, sends HSTS, and keeps its own origin whatever the forwarded headers say', async () => {
+    // the test talks plain http to the server, as a TLS terminator in front of it would
+    const server = await startTestServer('sqlite', {}, { scheme: 'https' });
+    try {
+      const { clientId } = await registerClient(server.sesame, { isPublic: true });
+      const origin = server.issuer.replace(/^https:/, 'http:');
+      const auth = new URL(`${origin}/auth`);
+      auth.search = new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: 'http://127.0.0.1:9/callback', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString();
+      const start = await fetch(auth, { redirect: 'manual', headers: { 'x-forwarded-proto': 'http', 'x-forwarded-host': 'evil.example' } });
+      expect(start.status).to.equal(303);
+      const location = new URL(start.headers.get('location')!, server.issuer);
+      expect(location.origin).to.equal(server.issuer);
+      const cookies = start.headers.getSetCookie();
+      const page = await fetch(`${origin}${location.pathname}`, { headers: { cookie: cookies.map((c) => c.split(';')[0]).join('; ') } });
+      expect(page.status).to.equal(200);
+      const all = [...cookies, ...page.headers.getSetCookie()];
+      expect(all.map((c) => c.split('=')[0])).to.include.members(['_interaction', '_interaction_resume', 'sesame.csrf']);
+      for (const cookie of all) expect(cookie, cookie).to.match(/;\s*secure/i).and.match(/;\s*httponly/i).and.match(/;\s*samesite=/i);
+      expect(page.headers.get('strict-transport-security')).to.match(/max-age=\d+/);
+    } finally {
+      await server.close();
+    }
+  });
+});
