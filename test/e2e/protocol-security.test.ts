@@ -205,10 +205,8 @@ describe('protocol security enforced by the provider configuration (sqlite)', fu
     }
   });
 
-  // FAILS: with Host: evil.example, GET /.well-known/openid-configuration answers issuer
-  // http://127.0.0.1:<port> but authorization_endpoint, token_endpoint, jwks_uri, … all start with
-  // http://evil.example (oidc-provider builds endpoint URLs from ctx.href, i.e. from Host).
-  it.skip('takes the issuer and every endpoint URL from the configuration, never from Host or X-Forwarded-*', async () => {
+  // oidc-provider builds endpoint URLs from the request (ctx.href): Sesame pins it to the issuer
+  it('takes the issuer and every endpoint URL from the configuration, never from Host or X-Forwarded-*', async () => {
     const res = await rawRequest(`${server.issuer}/.well-known/openid-configuration`, { headers: SPOOFED_HOST });
     expect(res.status).to.equal(200);
     const metadata = JSON.parse(res.body) as Record<string, unknown>;
