@@ -1,6 +1,7 @@
 import type { SignupPolicy } from '../config/config.js';
 import { randomToken } from '../shared/crypto.js';
 import type { Account, AccountStore } from './account.js';
+import { normalizeEmail } from './email-address.js';
 
 export interface SignupRules {
   readonly policy: SignupPolicy;
@@ -63,7 +64,8 @@ export class AccountService {
 
   /** Create an account ahead of its first sign-in (used by invite-only deployments and tests). */
   async create(email: string, at = Date.now()): Promise<Account> {
-    return this.store.insertIfAbsent({ id: randomToken(16), email, emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
+    // the same normalisation as the login form, so the stored address is the one sign-in looks up
+    return this.store.insertIfAbsent({ id: randomToken(16), email: normalizeEmail(email), emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
   }
 
   rememberedConsent(accountId: string, clientId: string): Promise<string[] | undefined> {

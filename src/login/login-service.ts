@@ -5,7 +5,7 @@ import type { LoginMailDetails } from '../mail/login-mail.js';
 import type { MailMessage } from '../mail/message.js';
 import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
 import { AppError, gone, notFound } from '../shared/errors.js';
-import { normalizeEmail } from './email-address.js';
+import { normalizeEmail } from '../accounts/email-address.js';
 import type { LoginRequest, LoginRequestStore } from './login-request.js';
 import { rule, type RateLimitStore } from './rate-limits.js';
 

@@ -232,6 +232,28 @@ for (const kind of DB_KINDS) {
         expect(res.status).to.equal(403);
       });
 
+      it('refuses the code, consent, cancel and logout forms without their CSRF token', async () => {
+        const thirdParty = await discover(server.issuer, await registerClient(server.sesame, { name: 'Other App' }));
+        const flow = await openForm(server, thirdParty);
+        const post = await postEmail(flow, 'forms@example.com');
+        const checkEmail = await flow.browser.get(post.headers.get('location')!);
+        const { link } = loginDetails(await server.smtp.waitFor('forms@example.com'));
+        for (const action of [/\/code$/, /\/abort$/]) {
+          const target = new URL(findForm(checkEmail.body, action).action, checkEmail.url).toString();
+          expect((await flow.browser.send(target, { form: { csrf: 'forged', code: '123456' } })).status, String(action)).to.equal(403);
+        }
+        const consent = await flow.browser.submit(await flow.browser.get(link), '/login/verify');
+        expect(consent.body).to.include('Allow Other App');
+        const consentAction = new URL(findForm(consent.body, /\/consent$/).action, consent.url).toString();
+        expect((await flow.browser.send(consentAction, { form: { csrf: 'forged' } })).status).to.equal(403);
+        const done = await flow.browser.submit(consent, /\/consent$/);
+        expect(done.location).to.match(/code=/);
+        const logout = await flow.browser.get('/session/end');
+        const confirm = new URL(findForm(logout.body, /\/session\/end\/confirm$/).action, logout.url).toString();
+        const forged = await flow.browser.send(confirm, { form: { xsrf: 'forged', logout: 'yes' } });
+        expect(forged.status).to.equal(400);
+      });
+
       it('never writes a link token or code to the logs, even at trace level', async () => {
         const lines: string[] = [];
         const sink = new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } });

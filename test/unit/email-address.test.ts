@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { normalizeEmail } from '../../src/login/email-address.js';
+import { normalizeEmail } from '../../src/accounts/email-address.js';
 import { AppError } from '../../src/shared/errors.js';
 
 function refusal(input: unknown): AppError {
