@@ -11,7 +11,8 @@ import { toProviderMetadata } from './oidc/client-metadata.js';
 import { ensureSigningKeys } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
-import { viewsDir } from './shared/paths.js';
+import { Messages } from './shared/i18n.js';
+import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexClientStore } from './store/client-store.js';
@@ -84,7 +85,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   ]);
   const core = await openCore(config, options.logger);
   const { db, logger, hasher, accounts, clients } = core;
-  const templates = new Templates(viewsDir);
+  const templates = new Templates(viewsDir, new Messages(localesDir));
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from)
@@ -94,7 +95,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     new KnexLoginRequestStore(db),
     accounts,
     hasher,
-    loginMailComposer(templates, 'Sesame'),
+    loginMailComposer(templates, config.brand),
     new KnexRateLimitStore(db),
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, rateLimits: config.rateLimits },
     () => outbox.wake(),

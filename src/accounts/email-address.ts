@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { badRequest } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 
 const MAX_LENGTH = 254;
 const MAX_LOCAL = 64;
@@ -15,23 +15,25 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
  * comments or SMTPUTF8 local parts). One address only: no lists, no display names, no CR/LF.
  */
 export function normalizeEmail(input: unknown): string {
-  if (typeof input !== 'string') throw invalid('Enter one email address.');
+  if (typeof input !== 'string') throw notOne();
   const trimmed = input.normalize('NFC').trim();
-  if (!trimmed) throw invalid('Enter your email address.');
-  if (trimmed.length > MAX_LENGTH) throw invalid('That email address is too long.');
-  if (/[\r\n\0]/.test(trimmed)) throw invalid('Enter one email address.');
+  if (!trimmed) throw malformed();
+  if (trimmed.length > MAX_LENGTH) throw tooLong();
+  if (/[\r\n\0]/.test(trimmed)) throw notOne();
   const at = trimmed.lastIndexOf('@');
-  if (at <= 0 || at === trimmed.length - 1 || trimmed.indexOf('@') !== at) throw invalid('Enter an email address like name@example.com.');
+  if (at <= 0 || at === trimmed.length - 1 || trimmed.indexOf('@') !== at) throw malformed();
   const local = trimmed.slice(0, at);
   const domain = domainToASCII(trimmed.slice(at + 1).toLowerCase());
-  if (local.length > MAX_LOCAL || !LOCAL.test(local)) throw invalid('Enter an email address like name@example.com.');
+  if (local.length > MAX_LOCAL || !LOCAL.test(local)) throw malformed();
   const labels = domain.split('.');
   if (!domain || labels.length < 2 || !labels.every((label) => LABEL.test(label)) || /^[0-9]+$/.test(labels.at(-1)!)) {
-    throw invalid('Enter an email address like name@example.com.');
+    throw malformed();
   }
   const email = `${local.toLowerCase()}@${domain}`;
-  if (email.length > MAX_LENGTH) throw invalid('That email address is too long.');
+  if (email.length > MAX_LENGTH) throw tooLong();
   return email;
 }
 
-const invalid = (message: string) => badRequest('invalid_email', message);
+const malformed = () => new AppError('invalid_email', 400, 'Enter an email address like name@example.com.');
+const tooLong = () => new AppError('invalid_email', 400, 'That email address is too long.', { key: 'error.invalid_email.long' });
+const notOne = () => new AppError('invalid_email', 400, 'Enter one email address.', { key: 'error.invalid_email.one' });

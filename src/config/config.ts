@@ -56,6 +56,12 @@ export interface Config {
     readonly domains: readonly string[];
   };
   readonly rateLimits: RateLimitSettings;
+  /** how the hosted pages and emails look: product name, accent colour, logo */
+  readonly brand: {
+    readonly productName: string;
+    readonly color: string;
+    readonly logoUrl?: string;
+  };
   readonly sessionTtlSeconds: number;
   readonly sweepIntervalSeconds: number;
   readonly logLevel: string;

@@ -92,7 +92,7 @@ function build(s: Settings, cwd: string): Config {
 
   const database = parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems);
 
-  const from = s.MAIL_FROM ?? `Sesame <no-reply@${issuerUrl.hostname}>`;
+  const from = s.MAIL_FROM ?? `${s.PRODUCT_NAME.replace(/[^\w .-]/g, '')} <no-reply@${issuerUrl.hostname}>`;
 
   if (s.SIGNUP_POLICY === 'domains' && !s.SIGNUP_DOMAINS?.length) {
     problems.push('SIGNUP_DOMAINS: required when SIGNUP_POLICY is "domains" (comma-separated, e.g. example.com,example.org)');
@@ -129,6 +129,7 @@ function build(s: Settings, cwd: string): Config {
       mailGlobal: s.RATE_LIMIT_MAIL,
       verifyFailuresPerIp: s.RATE_LIMIT_VERIFY_FAILURES_IP,
     },
+    brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
     logLevel: s.LOG_LEVEL,

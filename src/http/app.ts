@@ -1,10 +1,11 @@
 import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
-import { assets } from './assets.js';
+import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
 import { errorHandler } from './errors.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
+import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
@@ -29,11 +30,12 @@ function pinOriginToIssuer(provider: Provider, issuer: string): void {
  */
 export function mountHttp(deps: HttpDeps): Provider {
   const { provider, config, templates, logger } = deps;
-  const staticAssets = assets(assetsDir);
-  templates.setGlobals({ productName: 'Sesame', assets: staticAssets.urls });
+  const staticAssets = assets(assetsDir, { 'brand.css': brandCss(config.brand.color) });
+  templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
   provider.use(requestLog(logger));
+  provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(errorHandler(templates, logger));
   for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps)]) {

@@ -11,14 +11,17 @@ export interface Assets {
   urls: Record<string, string>;
 }
 
-/** Static files under views/assets, read once at start. */
-export function assets(dir: string): Assets {
+/** Static files under views/assets, read once at start, plus files generated from configuration. */
+export function assets(dir: string, generated: Record<string, string> = {}): Assets {
   const files = new Map<string, { body: Buffer; type: string; version: string }>();
   const urls: Record<string, string> = {};
-  for (const name of readdirSync(dir)) {
+  const sources: [string, Buffer][] = [
+    ...readdirSync(dir).map((name): [string, Buffer] => [name, readFileSync(join(dir, name))]),
+    ...Object.entries(generated).map(([name, text]): [string, Buffer] => [name, Buffer.from(text)]),
+  ];
+  for (const [name, body] of sources) {
     const type = TYPES[extname(name)];
     if (!type) continue;
-    const body = readFileSync(join(dir, name));
     const version = createHash('sha256').update(body).digest('base64url').slice(0, 10);
     files.set(name, { body, type, version });
     urls[name.replace(/[^A-Za-z0-9]/g, '_')] = `/assets/${name}?v=${version}`;
@@ -32,4 +35,23 @@ export function assets(dir: string): Assets {
     ctx.body = file.body;
   });
   return { router, urls };
+}
+
+/** The deployment's accent colour as CSS, with a text colour on it that keeps WCAG AA contrast. */
+export function brandCss(color: string): string {
+  const onAccent = contrast(color, '#ffffff') >= 4.5 ? '#ffffff' : '#000000';
+  return `:root { --accent: ${color}; --on-accent: ${onAccent}; }\n`;
+}
+
+function luminance(hex: string): number {
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+export function contrast(a: string, b: string): number {
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
 }

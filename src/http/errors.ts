@@ -1,13 +1,14 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Templates } from '../shared/templates.js';
+import { renderPage, t } from './pages.js';
 
 /**
- * The one place errors become responses: a page for people, JSON for callers that ask for it.
- * Client mistakes keep their 4xx and their message; anything else is a 500 whose cause is logged
- * with the request id and never shown.
+ * The one place errors become responses: a page for people (in their language), JSON for callers
+ * that ask for it. Client mistakes keep their 4xx and their message; anything else is a 500 whose
+ * cause is logged with the request id and never shown.
  */
 export function errorHandler(templates: Templates, logger: Logger): Middleware {
   return async (ctx, next) => {
@@ -22,31 +23,49 @@ export function errorHandler(templates: Templates, logger: Logger): Middleware {
       if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
       ctx.set('Cache-Control', 'no-store');
       if (ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: view.code, error_description: view.message };
-      } else {
-        ctx.type = 'html';
-        ctx.body = templates.page('error', { title: view.heading, heading: view.heading, message: view.message, code: view.code, restart: view.restart });
+        ctx.body = { error: view.code, error_description: view.english };
+        return;
       }
+      renderPage(ctx, templates, 'error', {
+        title: t(ctx, templates, view.headingKey),
+        heading: t(ctx, templates, view.headingKey),
+        message: localizedMessage(ctx, templates, view),
+        code: view.code,
+        restart: view.restart,
+      });
     }
   };
+}
+
+/** The person-facing text of an error: its locale key with parameters, or the English message. */
+export function localizedMessage(ctx: Context, templates: Templates, view: { key: string; params: Record<string, unknown>; english: string; retryAfter?: number }): string {
+  if (!templates.messages.has(view.key)) return view.english;
+  const params = { ...view.params };
+  if (view.retryAfter) params.wait = templates.messages.wait(ctx.state.locale, view.retryAfter);
+  return t(ctx, templates, view.key, params);
 }
 
 interface ErrorView {
   status: number;
   code: string;
-  heading: string;
-  message: string;
+  headingKey: string;
+  key: string;
+  params: Record<string, unknown>;
+  english: string;
   restart?: boolean;
   retryAfter?: number;
 }
 
-function toView(error: unknown): ErrorView {
+export function toView(error: unknown): ErrorView {
   if (error instanceof AppError) {
+    const server = error.status >= 500;
     return {
       status: error.status,
-      code: error.code,
-      heading: error.status >= 500 ? 'Something went wrong' : 'We could not continue',
-      message: error.expose ? error.message : 'Please try again in a moment.',
+      code: server ? 'server_error' : error.code,
+      headingKey: server ? 'error.server.title' : 'error.title',
+      key: server ? 'error.server_error' : error.key,
+      params: { ...error.params },
+      english: server ? 'Please try again in a moment.' : error.message,
       restart: error.status === 410 || error.code.startsWith('link_'),
       retryAfter: error.retryAfterSeconds,
     };
@@ -55,16 +74,25 @@ function toView(error: unknown): ErrorView {
     return {
       status: 400,
       code: 'interaction_expired',
-      heading: 'This sign-in has expired',
-      message: 'The sign-in you started is no longer open in this browser. Go back to the app and sign in again.',
-      restart: true,
+      headingKey: 'error.interaction_expired.title',
+      key: 'error.interaction_expired',
+      params: {},
+      english: 'The sign-in you started is no longer open in this browser. Go back to the app and sign in again.',
     };
   }
-  const e = error as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
+  const e = error as { status?: number; statusCode?: number; type?: string };
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // body parser and koa errors: too large (413), malformed (400), unsupported type (415)
-    return { status, code: e.type?.replace(/\./g, '_') ?? 'bad_request', heading: 'We could not continue', message: status === 413 ? 'The request was too large.' : 'The request could not be read.' };
+    const tooLarge = status === 413;
+    return {
+      status,
+      code: tooLarge ? 'request_too_large' : 'bad_request',
+      headingKey: 'error.title',
+      key: tooLarge ? 'error.request_too_large' : 'error.bad_request',
+      params: {},
+      english: tooLarge ? 'The request was too large.' : 'The request could not be read.',
+    };
   }
-  return { status: 500, code: 'server_error', heading: 'Something went wrong', message: 'Please try again in a moment.' };
+  return { status: 500, code: 'server_error', headingKey: 'error.server.title', key: 'error.server_error', params: {}, english: 'Please try again in a moment.' };
 }

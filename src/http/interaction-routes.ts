@@ -7,25 +7,28 @@ import { AppError } from '../shared/errors.js';
 import { field, formBody, isMalformedField } from './body.js';
 import type { HttpDeps } from './context.js';
 import { ensureDeviceSecret } from './device-cookie.js';
+import { localizedMessage, toView } from './errors.js';
+import { preferLocales, renderPage, t } from './pages.js';
 
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know that it is you when you come back',
-  email: 'See your email address',
-  offline_access: 'Keep you signed in while you are away',
-};
+type ClientView = { clientName?: string; logoUri?: string; clientId: string };
+
+/** Errors a person can fix on the same page: shown there, in their language, with the right status. */
+const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid']);
 
 /**
  * The hosted pages between oidc-provider's /auth and the app: enter email, check your email (code
- * entry and status polling), consent. Shaped like oidc-provider's example/routes/koa.js: load the
- * interaction from its cookie, switch on the prompt, finish with interactionResult.
+ * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
+ * the interaction from its cookie, switch on the prompt, finish with interactionResult.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
+  const { messages } = templates;
 
   async function load(ctx: Context & { params: Record<string, string> }) {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     // the interaction cookie names the flow this browser is in; a URL for another flow is stale
     if (details.uid !== ctx.params['uid']) throw new oidcErrors.SessionNotFound('interaction mismatch');
+    preferLocales(ctx, messages, details.params.ui_locales);
     const client = await provider.Client.find(String(details.params.client_id));
     if (!client) throw new AppError('client_unavailable', 400, 'The app that sent you here is no longer available.');
     ctx.set('Cache-Control', 'no-store');
@@ -38,9 +41,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     ctx.redirect(returnTo);
   }
 
-  function clientView(client: { clientName?: string; logoUri?: string; clientId: string }) {
-    return { clientName: client.clientName ?? client.clientId, logoUri: client.logoUri };
-  }
+  const clientView = (client: ClientView) => ({ clientName: client.clientName ?? client.clientId, logoUri: client.logoUri });
 
   async function finishLogin(ctx: Context, uid: string): Promise<boolean> {
     const done = await login.complete(uid);
@@ -49,10 +50,18 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     return true;
   }
 
-  function renderEmailForm(ctx: Context, uid: string, client: Parameters<typeof clientView>[0], data: { email?: string; error?: string; notice?: string }) {
-    ctx.type = 'html';
-    ctx.body = templates.page('login/email', {
-      title: `Sign in to ${clientView(client).clientName}`,
+  /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
+  function pageError(ctx: Context, error: unknown): string {
+    if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
+    const view = toView(error);
+    ctx.status = view.status;
+    if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
+    return localizedMessage(ctx, templates, view);
+  }
+
+  function renderEmailForm(ctx: Context, uid: string, client: ClientView, data: { email?: string; error?: string; notice?: string }) {
+    renderPage(ctx, templates, 'login/email', {
+      title: t(ctx, templates, 'email.title', { app: clientView(client).clientName }),
       ...clientView(client),
       action: `/interaction/${uid}/email`,
       csrf: csrf.token(ctx, `interaction:${uid}`),
@@ -60,14 +69,18 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     });
   }
 
-  async function renderCheckEmail(ctx: Context, uid: string, client: Parameters<typeof clientView>[0], error?: string) {
+  async function renderCheckEmail(ctx: Context, uid: string, client: ClientView, error?: string) {
     const request = await login.latest(uid);
-    ctx.type = 'html';
-    ctx.body = templates.page('login/check-email', {
-      title: 'Check your email',
+    const interval = config.rateLimits.perEmail ? config.rateLimits.emailIntervalSeconds : 0;
+    const resendWait = request ? Math.max(0, Math.ceil((request.createdAt + interval * 1000 - Date.now()) / 1000)) : 0;
+    renderPage(ctx, templates, 'login/check-email', {
+      title: t(ctx, templates, 'check.title'),
       ...clientView(client),
       email: request?.email,
+      matchNumber: request?.matchNumber,
       codeAction: `/interaction/${uid}/code`,
+      resendAction: `/interaction/${uid}/resend`,
+      resendWait,
       statusUrl: `/interaction/${uid}/status`,
       continueUrl: `/interaction/${uid}`,
       changeUrl: `/interaction/${uid}?change=1`,
@@ -77,6 +90,22 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     });
   }
 
+  async function askForEmail(ctx: Context, uid: string, details: { exp: number }, client: ClientView, email: unknown) {
+    await login.request({
+      interactionUid: uid,
+      interactionExpiresAt: details.exp * 1000,
+      clientId: client.clientId,
+      clientName: clientView(client).clientName,
+      email,
+      ip: ctx.ip,
+      userAgent: ctx.get('User-Agent'),
+      bindingSecret: ensureDeviceSecret(ctx),
+      locale: ctx.state.locale,
+    });
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${uid}`);
+  }
+
   router.get('/', async (ctx) => {
     const { details, client, uid } = await load(ctx);
     if (details.prompt.name === 'login') {
@@ -84,13 +113,11 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
       const status = await login.status(uid);
       if (status === 'pending' && ctx.query.change === undefined) return renderCheckEmail(ctx, uid, client);
       if (status === 'completed') {
-        ctx.type = 'html';
-        ctx.body = templates.page('login/finished', { title: 'You are signed in', ...clientView(client) });
-        return;
+        return renderPage(ctx, templates, 'login/finished', { title: t(ctx, templates, 'finished.title'), ...clientView(client) });
       }
-      const notice = status === 'expired' || status === 'locked' || status === 'superseded'
-        ? 'Your last sign-in email can no longer be used. Ask for a new one.'
-        : undefined;
+      const notice = status === 'denied' ? 'email.notice.denied'
+        : status === 'expired' || status === 'locked' || status === 'superseded' ? 'email.notice.stale'
+          : undefined;
       const latest = await login.latest(uid);
       return renderEmailForm(ctx, uid, client, { email: latest?.email ?? stringParam(details.params.login_hint), notice });
     }
@@ -100,16 +127,14 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
         return finish(ctx, { consent: { grantId } }, true);
       }
       const info = details.prompt.details as { missingOIDCScope?: string[] };
-      ctx.type = 'html';
-      ctx.body = templates.page('consent/consent', {
-        title: `Allow ${clientView(client).clientName}?`,
+      return renderPage(ctx, templates, 'consent/consent', {
+        title: t(ctx, templates, 'consent.title', { app: clientView(client).clientName }),
         ...clientView(client),
-        scopes: (info.missingOIDCScope ?? []).map((scope) => ({ scope, text: SCOPE_TEXT[scope] ?? scope })),
+        scopes: (info.missingOIDCScope ?? []).map((scope) => (messages.has(`consent.scope.${scope}`) ? `consent.scope.${scope}` : scope)),
         action: `/interaction/${uid}/consent`,
         abortAction: `/interaction/${uid}/abort`,
         csrf: csrf.token(ctx, `interaction:${uid}`),
       });
-      return;
     }
     throw new AppError('unknown_prompt', 500, `unhandled prompt ${details.prompt.name}`);
   });
@@ -124,32 +149,24 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
     if (details.prompt.name !== 'login') throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
     const body = ctx.request.body;
-    if (isMalformedField(body, 'email')) {
-      ctx.status = 400;
-      return renderEmailForm(ctx, uid, client, { error: 'Enter one email address.' });
-    }
     try {
-      await login.request({
-        interactionUid: uid,
-        interactionExpiresAt: details.exp * 1000,
-        clientId: client.clientId,
-        clientName: clientView(client).clientName,
-        email: field(body, 'email'),
-        ip: ctx.ip,
-        userAgent: ctx.get('User-Agent'),
-        bindingSecret: ensureDeviceSecret(ctx),
-      });
+      await askForEmail(ctx, uid, details, client, isMalformedField(body, 'email') ? [] : field(body, 'email'));
     } catch (error) {
-      // a person gets the form back with the reason; an API caller gets JSON from the error handler
-      if (error instanceof AppError && (error.code === 'invalid_email' || error.code === 'rate_limited') && ctx.accepts('html', 'json') === 'html') {
-        ctx.status = error.status;
-        if (error.retryAfterSeconds) ctx.set('Retry-After', String(error.retryAfterSeconds));
-        return renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: error.message });
-      }
-      throw error;
+      renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: pageError(ctx, error) });
     }
-    ctx.status = 303;
-    ctx.redirect(`/interaction/${uid}`);
+  });
+
+  router.post('/resend', formBody, async (ctx) => {
+    const { details, client, uid } = await load(ctx);
+    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
+    const latest = await login.latest(uid);
+    if (details.prompt.name !== 'login' || !latest) throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
+    try {
+      await askForEmail(ctx, uid, details, client, latest.email);
+    } catch (error) {
+      const message = pageError(ctx, error);
+      await renderCheckEmail(ctx, uid, client, message);
+    }
   });
 
   router.post('/code', formBody, async (ctx) => {
@@ -158,11 +175,8 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf }
     try {
       await login.approveByCode(uid, field(ctx.request.body, 'code'));
     } catch (error) {
-      if (error instanceof AppError && error.code === 'code_invalid') {
-        ctx.status = 400;
-        return renderCheckEmail(ctx, uid, client, error.message);
-      }
-      throw error;
+      const message = pageError(ctx, error);
+      return renderCheckEmail(ctx, uid, client, message);
     }
     if (!(await finishLogin(ctx, uid))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
   });

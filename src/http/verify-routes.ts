@@ -1,16 +1,22 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
+import type { LoginRequest } from '../login/login-request.js';
+import { formatTime } from '../mail/login-mail.js';
 import { AppError } from '../shared/errors.js';
+import { describeUserAgent } from '../shared/user-agent.js';
 import { field, formBody } from './body.js';
 import type { HttpDeps } from './context.js';
 import { deviceSecret } from './device-cookie.js';
+import { renderPage, t } from './pages.js';
 
 /**
  * The link in the email. GET (and HEAD, which koa-router answers with the GET handler) only
  * looks: mail scanners and link previews fetch links, so nothing here changes state or signs in.
- * The POST consumes the link, once.
+ * A POST consumes the link, once: at once in the browser that asked (binding cookie), or on any
+ * other device only with the number the original tab shows. The approving device never gets a
+ * session: the original tab, which holds the interaction, finishes the sign-in.
  */
-export function verifyRoutes({ login, templates, csrf }: HttpDeps): Router {
+export function verifyRoutes({ login, clients, templates, csrf }: HttpDeps): Router {
   const router = new Router({ prefix: '/login/verify' });
 
   // the token is in the URL: never leak it through Referer or a cache
@@ -20,17 +26,34 @@ export function verifyRoutes({ login, templates, csrf }: HttpDeps): Router {
     await next();
   };
 
+  async function clientName(request: LoginRequest): Promise<string> {
+    return (await clients.find(request.clientId))?.name ?? request.clientId;
+  }
+
   router.get('/', noLeak, async (ctx) => {
     const token = ctx.query.t;
     const request = await login.inspectLink(token, ctx.ip);
-    const sameBrowser = login.isSameBrowser(request, deviceSecret(ctx));
-    ctx.type = 'html';
-    ctx.body = templates.page(sameBrowser ? 'login/verify' : 'login/other-device', {
-      title: 'Finish signing in',
+    const app = await clientName(request);
+    if (login.isSameBrowser(request, deviceSecret(ctx))) {
+      return renderPage(ctx, templates, 'login/verify', {
+        title: t(ctx, templates, 'verify.title'),
+        clientName: app,
+        action: '/login/verify',
+        token,
+        csrf: csrf.token(ctx, 'verify'),
+      });
+    }
+    renderPage(ctx, templates, 'login/other-device', {
+      title: t(ctx, templates, 'other.title'),
+      clientName: app,
+      device: request.requesterUa ? describeUserAgent(request.requesterUa) : t(ctx, templates, 'mail.unknown_device'),
+      place: request.requesterIp ?? t(ctx, templates, 'mail.unknown_place'),
+      time: formatTime(request.createdAt, ctx.state.locale),
+      choices: login.matchChoices(request),
       action: '/login/verify',
+      denyAction: '/login/verify/deny',
       token,
       csrf: csrf.token(ctx, 'verify'),
-      autosubmit: sameBrowser,
     });
   });
 
@@ -39,15 +62,28 @@ export function verifyRoutes({ login, templates, csrf }: HttpDeps): Router {
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
     const token = field(body, 'token');
     const request = await login.inspectLink(token, ctx.ip);
-    if (!login.isSameBrowser(request, deviceSecret(ctx))) {
-      // approving from another device needs number matching (so an attacker who typed someone
-      // else's address cannot get a blind approval); until then the link stays unused
-      throw new AppError('other_device', 403, 'Open this link in the browser where you asked to sign in, or type the code from the email there.');
+    if (login.isSameBrowser(request, deviceSecret(ctx))) {
+      const { request: approved } = await login.approveByLink(token, deviceSecret(ctx), ctx.ip);
+      // continue in the flow's own page, at a URL without the token
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${approved.interactionUid}`);
+      return;
     }
-    const { request: approved } = await login.approveByLink(token, deviceSecret(ctx), ctx.ip);
-    // continue in the flow's own page, at a URL without the token
-    ctx.status = 303;
-    ctx.redirect(`/interaction/${approved.interactionUid}`);
+    try {
+      await login.approveFromOtherDevice(token, field(body, 'choice'), ctx.ip);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'match_failed') throw error;
+      ctx.status = 403;
+      return renderPage(ctx, templates, 'login/mismatch', { title: t(ctx, templates, 'mismatch.title') });
+    }
+    renderPage(ctx, templates, 'login/approved', { title: t(ctx, templates, 'approved.title') });
+  });
+
+  router.post('/deny', noLeak, formBody, async (ctx) => {
+    const body = ctx.request.body;
+    csrf.verify(ctx, 'verify', field(body, 'csrf'));
+    await login.deny(field(body, 'token'), ctx.ip);
+    renderPage(ctx, templates, 'login/denied', { title: t(ctx, templates, 'denied.title') });
   });
 
   return router;

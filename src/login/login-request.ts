@@ -1,10 +1,11 @@
 import type { QueuedMail } from '../mail/message.js';
 
 /**
- * pending ──link POST / code──▶ approved ──original tab finishes──▶ completed
- *    └──▶ expired (time), superseded (newer request, or a login completed), locked (too many codes)
+ * pending ──link POST / code / approval elsewhere──▶ approved ──original tab finishes──▶ completed
+ *    └──▶ expired (time), superseded (newer request, or a login completed), locked (too many codes),
+ *         denied ("This wasn't me", or the wrong number picked on another device)
  */
-export type LoginRequestStatus = 'pending' | 'approved' | 'completed' | 'expired' | 'superseded' | 'locked';
+export type LoginRequestStatus = 'pending' | 'approved' | 'completed' | 'expired' | 'superseded' | 'locked' | 'denied';
 
 export interface LoginRequest {
   readonly id: string;
@@ -18,6 +19,9 @@ export interface LoginRequest {
   readonly requesterIp: string | null;
   readonly requesterUa: string | null;
   readonly status: LoginRequestStatus;
+  /** shown on the original tab; the approving device must pick it among three (number matching) */
+  readonly matchNumber: number;
+  readonly locale: string;
   readonly createdAt: number;
   readonly expiresAt: number;
 }

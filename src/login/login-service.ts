@@ -3,6 +3,7 @@ import type { RateLimitSettings } from '../config/config.js';
 import type { AccountService } from '../accounts/account-service.js';
 import type { LoginMailDetails } from '../mail/login-mail.js';
 import type { MailMessage } from '../mail/message.js';
+import { randomInt } from 'node:crypto';
 import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
 import { AppError, gone, notFound } from '../shared/errors.js';
 import { normalizeEmail } from '../accounts/email-address.js';
@@ -13,6 +14,7 @@ const TOKEN = 'login-link';
 const CODE = 'login-code';
 const BINDING = 'login-binding';
 const RATE_KEY = 'rate-email';
+const MATCH = 'login-match';
 
 export interface LoginSettings {
   readonly issuer: string;
@@ -32,6 +34,8 @@ export interface LoginRequestInput {
   userAgent?: string;
   /** the secret in the requesting browser's binding cookie */
   bindingSecret: string;
+  /** language of the email and the approval page */
+  locale?: string;
 }
 
 export interface LinkApproval {
@@ -84,6 +88,8 @@ export class LoginService {
       requesterIp: input.ip?.slice(0, 64) ?? null,
       requesterUa: input.userAgent?.slice(0, 512) ?? null,
       status: 'pending',
+      matchNumber: randomInt(10, 100),
+      locale: input.locale ?? 'en',
       createdAt: now,
       expiresAt,
     };
@@ -98,6 +104,7 @@ export class LoginService {
       expiresInMinutes: Math.max(1, Math.round((expiresAt - now) / 60_000)),
       ip: request.requesterIp ?? undefined,
       userAgent: request.requesterUa ?? undefined,
+      locale: request.locale,
     });
     await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
     this.onMailQueued();
@@ -123,6 +130,45 @@ export class LoginService {
     return { request, sameBrowser: this.isSameBrowser(request, bindingSecret) };
   }
 
+  /**
+   * The three numbers the approving device chooses from: the right one and two decoys. The decoys
+   * are derived from the request, so reloading the page shows the same three (a changing set would
+   * give the right number away as the one that stays).
+   */
+  matchChoices(request: LoginRequest): number[] {
+    const seed = Buffer.from(this.hasher.hash(MATCH, request.id), 'base64url');
+    const choices = new Set([request.matchNumber]);
+    for (let i = 0; choices.size < 3; i++) choices.add(10 + (seed.readUInt16BE(i * 2 % (seed.length - 1)) + i) % 90);
+    const ordered = [...choices].sort((a, b) => a - b);
+    // place the right number by the seed too, not always first or by size
+    const shift = seed[seed.length - 1] % 3;
+    return [...ordered.slice(shift), ...ordered.slice(0, shift)];
+  }
+
+  /**
+   * Approval from a device without the binding cookie (a phone, a mail app's browser). Only with
+   * the number the original tab shows: picking a wrong one ends the request, so someone who typed
+   * another person's address cannot get a blind "approve" from them.
+   */
+  async approveFromOtherDevice(token: unknown, choice: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
+    const request = await this.findByToken(token, ip, now);
+    assertUsable(request, now);
+    if (Number(choice) !== request.matchNumber) {
+      await this.store.setStatus(request.id, 'pending', 'denied');
+      throw new AppError('match_failed', 403, 'The numbers did not match; the sign-in was stopped.');
+    }
+    if (!(await this.store.approve(request.id, now))) throw linkUsed();
+    return request;
+  }
+
+  /** "This wasn't me": the link and the code stop working, and the original tab is told. */
+  async deny(token: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
+    const request = await this.findByToken(token, ip, now);
+    assertUsable(request, now);
+    if (!(await this.store.setStatus(request.id, 'pending', 'denied'))) throw linkUsed();
+    return request;
+  }
+
   /** The code typed into the original tab. Attempts are counted before the comparison, so parallel guesses cannot exceed the cap. */
   async approveByCode(interactionUid: string, code: unknown, now = Date.now()): Promise<LoginRequest> {
     const request = await this.store.latestForInteraction(interactionUid);
@@ -141,7 +187,7 @@ export class LoginService {
       throw codeLocked();
     }
     const left = this.settings.codeMaxAttempts - attempts;
-    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { left } });
   }
 
   async status(interactionUid: string, now = Date.now()): Promise<LoginStatus> {
@@ -192,24 +238,21 @@ export class LoginService {
 function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' && request.expiresAt > now) return;
   if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
-  if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
+  if (request.status === 'superseded' || request.status === 'denied') throw gone('link_superseded', 'This sign-in link no longer works.');
   throw linkUsed();
 }
 
 function tooManyEmails(retryAfterMs: number): AppError {
   const seconds = Math.ceil(retryAfterMs / 1000);
-  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${describeWait(seconds)}.`, { retryAfterSeconds: seconds });
+  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds });
 }
 
 function tooManyGuesses(retryAfterMs: number): AppError {
   const seconds = Math.ceil(retryAfterMs / 1000);
-  return new AppError('rate_limited', 429, `Too many sign-in links that do not work were opened from your network. Try again in ${describeWait(seconds)}.`, { retryAfterSeconds: seconds });
-}
-
-function describeWait(seconds: number): string {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  return new AppError('rate_limited', 429, `Too many sign-in links that do not work were opened from your network. Try again in ${seconds} s.`, {
+    retryAfterSeconds: seconds,
+    key: 'error.rate_limited.verify',
+  });
 }
 
 const linkInvalid = () => notFound('link_invalid', 'This sign-in link is not valid. Check that you copied the whole link.');

@@ -11,20 +11,31 @@ export interface LoginMailDetails {
   expiresInMinutes: number;
   ip?: string;
   userAgent?: string;
+  locale: string;
 }
 
-/** Renders the sign-in email (subject, text and HTML) from `views/mail/login/`. */
-export function loginMailComposer(templates: Templates, productName: string): (details: LoginMailDetails) => MailMessage {
+export interface MailBrand {
+  productName: string;
+  color: string;
+  logoUrl?: string;
+}
+
+/** Renders the sign-in email (subject, text and HTML) from `views/mail/login/`, in the person's language. */
+export function loginMailComposer(templates: Templates, brand: MailBrand): (details: LoginMailDetails) => MailMessage {
   return (details) => {
+    const { messages } = templates;
     const data = {
-      productName,
+      locale: details.locale,
+      productName: brand.productName,
+      brandColor: brand.color,
+      brandLogoUrl: brand.logoUrl,
       clientName: details.clientName,
       link: details.link,
       code: details.code,
       expiresInMinutes: details.expiresInMinutes,
-      requestedAt: new Date(details.requestedAt).toUTCString(),
-      device: details.userAgent ? describeUserAgent(details.userAgent) : 'an unknown device',
-      ip: details.ip ?? 'an unknown address',
+      requestedAt: formatTime(details.requestedAt, details.locale),
+      device: details.userAgent ? describeUserAgent(details.userAgent) : messages.t(details.locale, 'mail.unknown_device'),
+      place: details.ip ?? messages.t(details.locale, 'mail.unknown_place'),
     };
     return {
       to: details.to,
@@ -33,4 +44,9 @@ export function loginMailComposer(templates: Templates, productName: string): (d
       html: templates.render('mail/login/html', data),
     };
   };
+}
+
+/** "28 Nov 2026, 18:02 UTC": times are shown in UTC, since the server cannot know the reader's zone. */
+export function formatTime(at: number, locale: string): string {
+  return `${new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(at)} UTC`;
 }

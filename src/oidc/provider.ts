@@ -80,10 +80,10 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
-          ctx.body = templates.page('logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName });
+          ctx.body = templates.page('logout/confirm', { locale: localeOf(ctx), title: templates.messages.t(localeOf(ctx), 'logout.title'), form, clientName: ctx.oidc.client?.clientName });
         },
         postLogoutSuccessSource: async (ctx) => {
-          ctx.body = templates.page('logout/done', { title: 'Signed out', clientName: ctx.oidc.client?.clientName });
+          ctx.body = templates.page('logout/done', { locale: localeOf(ctx), title: templates.messages.t(localeOf(ctx), 'logout.done.title') });
         },
       },
     },
@@ -110,11 +110,15 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
         }
       }),
     renderError: async (ctx, out) => {
+      const locale = localeOf(ctx);
       ctx.type = 'html';
       ctx.body = templates.page('error', {
-        title: 'Something went wrong',
-        heading: 'We could not complete this request',
-        message: out.error_description ?? out.error,
+        locale,
+        title: templates.messages.t(locale, 'error.title'),
+        heading: templates.messages.t(locale, 'error.title'),
+        message: templates.messages.t(locale, 'error.oidc', { code: out.error }),
+        // oidc-provider's own description is technical English, for the app's developers
+        detail: out.error_description,
         code: out.error,
       });
     },
@@ -133,6 +137,11 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
   };
 
   return provider;
+}
+
+/** The page language chosen by the HTTP layer for this request (see http/pages.ts). */
+function localeOf(ctx: KoaContextWithOIDC): string {
+  return (ctx.state as { locale?: string }).locale ?? 'en';
 }
 
 async function ownTokensOnly(_ctx: KoaContextWithOIDC, client: Client, token: { clientId?: string }): Promise<boolean> {

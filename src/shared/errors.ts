@@ -8,14 +8,24 @@ export class AppError extends Error {
   readonly status: number;
   readonly expose: boolean;
   readonly retryAfterSeconds?: number;
+  /** the key of the text shown to people (views/locales), and its parameters; `message` is the English for logs and APIs */
+  readonly key: string;
+  readonly params: Readonly<Record<string, string | number>>;
 
-  constructor(code: string, status: number, message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options: { cause?: unknown; retryAfterSeconds?: number; key?: string; params?: Record<string, string | number> } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
     this.status = status;
     this.expose = status < 500;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.key = options.key ?? `error.${code}`;
+    this.params = options.params ?? {};
   }
 }
 

@@ -17,3 +17,4 @@ export const projectRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const viewsDir = join(projectRoot, 'views');
 export const migrationsDir = join(projectRoot, 'dist', 'migrations');
 export const assetsDir = join(projectRoot, 'views', 'assets');
+export const localesDir = join(projectRoot, 'views', 'locales');

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Handlebars from 'handlebars';
+import { DEFAULT_LOCALE, type Messages } from './i18n.js';
 
 type Template = Handlebars.TemplateDelegate;
 
@@ -15,7 +16,7 @@ export class Templates {
 
   #globals: Record<string, unknown> = {};
 
-  constructor(dir: string) {
+  constructor(dir: string, readonly messages: Messages) {
     for (const file of walk(dir)) {
       if (!file.endsWith('.hbs')) continue;
       const name = relative(dir, file).slice(0, -'.hbs'.length).split('\\').join('/');
@@ -27,6 +28,12 @@ export class Templates {
       }
     }
     this.#hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    // {{t "key" name=value}}: the text in the page's language (`locale` in the data); the result is
+    // escaped like any other value, parameters included
+    this.#hbs.registerHelper('t', (key: string, options: Handlebars.HelperOptions) => {
+      const root = options.data?.root as { locale?: string } | undefined;
+      return messages.t(root?.locale ?? DEFAULT_LOCALE, key, options.hash as Record<string, unknown>);
+    });
   }
 
   render(name: string, data: Record<string, unknown>): string {

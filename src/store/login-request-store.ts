@@ -14,6 +14,8 @@ interface Row {
   requester_ip: string | null;
   requester_ua: string | null;
   status: LoginRequestStatus;
+  match_number: number;
+  locale: string;
   created_at: number;
   expires_at: number;
 }
@@ -30,6 +32,8 @@ const toRequest = (row: Row): LoginRequest => ({
   requesterIp: row.requester_ip,
   requesterUa: row.requester_ua,
   status: row.status,
+  matchNumber: row.match_number,
+  locale: row.locale,
   createdAt: row.created_at,
   expiresAt: row.expires_at,
 });
@@ -71,6 +75,8 @@ export class KnexLoginRequestStore implements LoginRequestStore {
         requester_ip: request.requesterIp,
         requester_ua: request.requesterUa,
         status: request.status,
+        match_number: request.matchNumber,
+        locale: request.locale,
         created_at: request.createdAt,
         expires_at: request.expiresAt,
       });

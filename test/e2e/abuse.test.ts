@@ -54,7 +54,8 @@ for (const kind of DB_KINDS) {
         const post = await postEmail(flow, email);
         const page = await flow.browser.get(post.headers.get('location')!);
         const uid = new URL(flow.form.url).pathname.split('/')[2];
-        const blank = (text: string) => text.replaceAll(uid, 'UID').replaceAll(email, 'EMAIL').replace(/value="[A-Za-z0-9_-]{43}"/g, 'value="CSRF"');
+        const blank = (text: string) => text.replaceAll(uid, 'UID').replaceAll(email, 'EMAIL').replace(/value="[A-Za-z0-9_-]{43}"/g, 'value="CSRF"')
+          .replace(/id="match-number">\d+</, 'id="match-number">NN<');
         const headers = (res: { headers: Headers }) => [...res.headers.entries()]
           .filter(([name]) => !['date', 'x-request-id', 'set-cookie'].includes(name))
           .map(([name, value]) => `${name}: ${blank(value)}`);

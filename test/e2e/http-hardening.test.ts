@@ -120,7 +120,7 @@ describe('HTTP hardening of every page (sqlite)', function () {
 
     const { link } = loginDetails(await server.smtp.waitFor(email));
     const otherDevice = await new Browser(server.issuer).get(link);
-    expect(otherDevice.body).to.include('Finish on your other device');
+    expect(otherDevice.body).to.include('Is this you signing in?');
     pages.push(['link page, other device', otherDevice]);
 
     const sameBrowser = await browser.get(link);

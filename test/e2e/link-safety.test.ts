@@ -60,7 +60,7 @@ for (const kind of DB_KINDS) {
       expect(head.headers.get('set-cookie') ?? '').not.to.match(/_session/);
       const seen = await scanner.get(link);
       expect(seen.status).to.equal(200);
-      expect(seen.body).to.include('Finish on your other device');
+      expect(seen.body).to.include('Is this you signing in?');
       expect(seen.headers.get('referrer-policy')).to.equal('no-referrer');
       expect(seen.headers.get('cache-control')).to.equal('no-store');
       const refused = await scanner.request('/login/verify', { form: { token: new URL(link).searchParams.get('t')!, csrf: '' } });

@@ -28,6 +28,8 @@ function makeRequest(overrides: Partial<LoginRequest> = {}): LoginRequest {
     requesterIp: '203.0.113.5',
     requesterUa: 'Mozilla/5.0 (mocha)',
     status: 'pending',
+    matchNumber: 42,
+    locale: 'en',
     createdAt: now,
     expiresAt: now + 10 * MINUTE,
     ...overrides,

@@ -1,30 +1,44 @@
-// Polls the login status so this tab continues by itself once the link is opened elsewhere.
+// The "check your email" tab: polls the login status so it continues by itself once the link is
+// opened or approved elsewhere, and counts down the resend cooldown. Texts come from the page
+// (data attributes), so they are in the page's language; without JavaScript the buttons still work.
 (() => {
-  const el = document.getElementById('login-status');
-  if (!el) return;
-  const statusUrl = el.dataset.statusUrl;
-  const continueUrl = el.dataset.continueUrl;
-  const messages = {
-    completed: 'You are signed in in another tab. You can close this one.',
-    expired: 'This sign-in email has expired. Ask for a new one.',
-    superseded: 'A newer sign-in email was sent. Use the latest one.',
-    locked: 'Too many wrong codes. Ask for a new email.',
-  };
-  let delay = 2000;
-  const poll = async () => {
-    try {
-      const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-      if (res.ok) {
-        const { status } = await res.json();
-        if (status === 'approved') { window.location.assign(continueUrl); return; }
-        if (messages[status]) { el.textContent = messages[status]; return; }
-      } else if (res.status === 400) {
-        el.textContent = 'This sign-in has expired. Go back to the app and start again.';
+  const status = document.getElementById('login-status');
+  if (status) {
+    const { statusUrl, continueUrl } = status.dataset;
+    const final = ['completed', 'expired', 'superseded', 'locked', 'denied'];
+    let delay = 1500;
+    const poll = async () => {
+      try {
+        const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+        if (res.ok) {
+          const { status: state } = await res.json();
+          if (state === 'approved') { window.location.assign(continueUrl); return; }
+          if (final.includes(state)) { status.textContent = status.dataset[state]; return; }
+        } else if (res.status === 400) {
+          status.textContent = status.dataset.gone;
+          return;
+        }
+      } catch { /* a network blip: try again */ }
+      delay = Math.min(delay * 1.2, 8000);
+      setTimeout(poll, delay);
+    };
+    setTimeout(poll, delay);
+  }
+
+  const resend = document.getElementById('resend');
+  const waitText = document.getElementById('resend-wait');
+  if (resend && waitText) {
+    let left = Number(resend.dataset.wait || 0);
+    const tick = () => {
+      if (left <= 0) {
+        resend.disabled = false;
+        waitText.textContent = '';
         return;
       }
-    } catch { /* network blip: try again */ }
-    delay = Math.min(delay * 1.2, 10000);
-    setTimeout(poll, delay);
-  };
-  setTimeout(poll, delay);
+      waitText.textContent = resend.dataset.waitText.replace('{s}', String(left));
+      left -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
 })();

@@ -1,0 +1,56 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+export const DEFAULT_LOCALE = 'en';
+
+/**
+ * The texts of every page and email, one JSON file per language under views/locales. English is
+ * complete by definition; a key missing elsewhere falls back to English, and a key missing in
+ * English is a bug that shows as the key itself (and fails the locale test).
+ */
+export class Messages {
+  readonly #catalogs = new Map<string, Record<string, string>>();
+
+  constructor(dir: string) {
+    for (const file of readdirSync(dir)) {
+      if (!file.endsWith('.json')) continue;
+      this.#catalogs.set(basename(file, '.json'), JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, string>);
+    }
+    if (!this.#catalogs.has(DEFAULT_LOCALE)) throw new Error(`no ${DEFAULT_LOCALE}.json in ${dir}`);
+  }
+
+  get locales(): string[] {
+    return [...this.#catalogs.keys()];
+  }
+
+  has(key: string): boolean {
+    return key in this.#catalogs.get(DEFAULT_LOCALE)!;
+  }
+
+  catalog(locale: string): Readonly<Record<string, string>> {
+    return this.#catalogs.get(locale) ?? this.#catalogs.get(DEFAULT_LOCALE)!;
+  }
+
+  t(locale: string, key: string, params: Record<string, unknown> = {}): string {
+    const text = this.#catalogs.get(locale)?.[key] ?? this.#catalogs.get(DEFAULT_LOCALE)![key] ?? key;
+    return text.replace(/\{(\w+)\}/g, (match, name: string) => (name in params ? String(params[name]) : match));
+  }
+
+  /** The first supported language among `wanted` (BCP 47 tags, best first): `de-CH` finds `de`. */
+  pick(wanted: readonly string[]): string | undefined {
+    for (const tag of wanted) {
+      const lower = tag.toLowerCase();
+      if (this.#catalogs.has(lower)) return lower;
+      const primary = lower.split('-')[0];
+      if (this.#catalogs.has(primary)) return primary;
+    }
+    return undefined;
+  }
+
+  /** "45 seconds", "3 minutes", in the language. */
+  wait(locale: string, seconds: number): string {
+    if (seconds < 60) return this.t(locale, 'wait.seconds', { n: Math.max(1, Math.ceil(seconds)) });
+    const minutes = Math.ceil(seconds / 60);
+    return minutes === 1 ? this.t(locale, 'wait.minute') : this.t(locale, 'wait.minutes', { n: minutes });
+  }
+}
