@@ -6,7 +6,7 @@ import { grantMissing, isFirstParty } from '../oidc/grants.js';
 import { AppError } from '../shared/errors.js';
 import { field, formBody, isMalformedField } from './body.js';
 import type { HttpDeps } from './context.js';
-import { ensureDeviceSecret } from './device-cookie.js';
+import { deviceSecret, ensureDeviceSecret } from './device-cookie.js';
 import { localizedMessage, toView } from './errors.js';
 import { preferLocales, renderPage, t } from './pages.js';
 
@@ -139,8 +139,15 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     throw new AppError('unknown_prompt', 500, `unhandled prompt ${details.prompt.name}`);
   });
 
+  // Answered by the binding cookie, not the interaction cookie: once the link tab has finished the
+  // sign-in the interaction is gone, and the waiting tab must still learn that it is completed.
   router.get('/status', async (ctx) => {
-    const { uid } = await load(ctx);
+    ctx.set('Cache-Control', 'no-store');
+    const uid = ctx.params['uid'];
+    const request = await login.latest(uid);
+    if (!request || !login.isSameBrowser(request, deviceSecret(ctx))) {
+      throw new AppError('not_found', 404, 'No sign-in of this browser is waiting here.');
+    }
     ctx.body = { status: await login.status(uid) };
   });
 

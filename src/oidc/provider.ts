@@ -38,11 +38,10 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       };
     },
     claims: {
-      // amr reaches the ID token only when a scope lists it; its value comes from the login result
-      openid: ['sub', 'amr'],
+      // acr, amr and auth_time reach the ID token only when a scope lists them (a scope-less claim is
+      // returned only when asked for by name); their values come from the login result
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
-      acr: null,
-      auth_time: null,
       sid: null,
       iss: null,
     },

@@ -16,6 +16,8 @@ export interface Page {
  */
 export class Browser {
   readonly jar = new CookieJar();
+  /** sent with every request, like a browser's own Accept-Language */
+  readonly headers: Record<string, string> = {};
 
   constructor(private readonly origin: string, readonly userAgent = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36') {}
 
@@ -24,7 +26,7 @@ export class Browser {
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
     let current = new URL(url, this.origin).toString();
     for (let hops = 0; hops < 20; hops++) {
-      const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...init.headers };
+      const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...this.headers, ...init.headers };
       const cookie = await this.jar.getCookieString(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -52,7 +54,7 @@ export class Browser {
   /** One request, no redirect followed, cookies kept: for looking at a response's own status and headers. */
   async send(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Response> {
     const target = new URL(url, this.origin).toString();
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...init.headers };
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'text/html', ...this.headers, ...init.headers };
     const cookie = await this.jar.getCookieString(target);
     if (cookie) headers.cookie = cookie;
     if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';

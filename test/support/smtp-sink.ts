@@ -85,7 +85,8 @@ export class SmtpSink {
 export function loginDetails(mail: ReceivedMail): { link: string; code: string } {
   const text = mail.parsed.text ?? '';
   const link = /https?:\/\/\S+\/login\/verify\?t=[A-Za-z0-9_-]+/.exec(text)?.[0];
-  const code = /code on the sign-in page: (\d{6})/.exec(text)?.[1];
+  // whatever the language: the code is the 6 digits ending the line that introduces it
+  const code = /:\s*(\d{6})\s*$/m.exec(text)?.[1];
   if (!link || !code) throw new Error(`no link or code in mail:\n${text}`);
   return { link, code };
 }

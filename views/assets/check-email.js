@@ -14,7 +14,7 @@
           const { status: state } = await res.json();
           if (state === 'approved') { window.location.assign(continueUrl); return; }
           if (final.includes(state)) { status.textContent = status.dataset[state]; return; }
-        } else if (res.status === 400) {
+        } else if (res.status === 404) {
           status.textContent = status.dataset.gone;
           return;
         }
