@@ -26,7 +26,7 @@ export class ClientService {
 
   async add(input: NewClient): Promise<CreatedClient> {
     const problems = validate(input);
-    if (problems.length) throw new AppError('invalid_client_metadata', 422, problems.join('; '));
+    if (problems.length) throw new AppError('invalid_client_metadata', 422, problems.join('; '), { params: { details: problems.join('; ') } });
     const now = Date.now();
     const clientId = randomToken(16);
     const clientSecret = input.isPublic ? undefined : randomToken(32);
