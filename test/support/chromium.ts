@@ -1,0 +1,105 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { projectRoot } from '../../src/shared/paths.js';
+
+/**
+ * A real browser for the end-to-end tests: Debian's Chromium driven by playwright-core
+ * (`npx playwright install` cannot download a browser here). Every page a test visits is saved as
+ * a full-page screenshot, so a person can look at what the tests saw.
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Where the screenshots go: test-output/ is gitignored. */
+export const SCREENSHOTS_DIR = join(projectRoot, 'test-output', 'screenshots');
+
+const LAUNCH_ARGS = [
+  '--no-sandbox', // we run as root
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+/** Launches headless Chromium; fails (never skips) with what to install when it is missing. */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium is not installed at ${CHROMIUM_PATH}: the browser tests need it. Run \`apt-get install chromium\` (or set CHROMIUM_PATH to a Chromium binary).`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: LAUNCH_ARGS });
+}
+
+export async function closeChromium(browser: Browser | undefined): Promise<void> {
+  await browser?.close();
+}
+
+/** A desktop browser window. */
+export const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 }, locale: 'en-US' };
+
+/** A phone (iPhone 12-ish): 390×844 CSS pixels, touch, a mobile user agent. */
+export const PHONE: BrowserContextOptions = {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  locale: 'en-US',
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+};
+
+/**
+ * A new browser context (its own cookies: a separate "device") in which every navigation to
+ * `appOrigin` (the relying app's redirect URI, where nothing listens) is answered with a stub page,
+ * so a test can read the callback URL from page.url().
+ */
+export async function newDevice(browser: Browser, appOrigin: string, options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
+  const context = await browser.newContext(options);
+  context.setDefaultTimeout(15_000);
+  context.setDefaultNavigationTimeout(15_000);
+  await context.route(`${appOrigin}/**`, (route) => route.fulfill({
+    status: 200,
+    contentType: 'text/html; charset=utf-8',
+    body: '<!doctype html><title>App</title><h1>app callback</h1>',
+  }));
+  return context;
+}
+
+/** Errors a page reported in its console (CSP violations, failed scripts) and uncaught exceptions. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`${page.url()}: uncaught ${error.message}`));
+  return errors;
+}
+
+const counters = new Map<string, number>();
+
+export function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'test';
+}
+
+/**
+ * Saves a full-page PNG of the page as test-output/screenshots/<test-name-slug>/<NN>-<step>.png
+ * (NN counts up per test; a test's folder is emptied the first time it shoots in a run).
+ * Returns the file's path.
+ */
+export async function shoot(page: Page, testName: string, step: string): Promise<string> {
+  const folder = join(SCREENSHOTS_DIR, slug(testName));
+  if (!counters.has(folder)) {
+    rmSync(folder, { recursive: true, force: true });
+    mkdirSync(folder, { recursive: true });
+  }
+  const n = (counters.get(folder) ?? 0) + 1;
+  counters.set(folder, n);
+  const file = join(folder, `${String(n).padStart(2, '0')}-${slug(step)}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** For the suite's `after` hook: one line saying where the screenshots are. */
+export function reportScreenshots(): void {
+  console.log(`screenshots: ${SCREENSHOTS_DIR}`);
+}
