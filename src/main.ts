@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
+import { AuditLog } from './audit/audit.js';
+import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { LoginService } from './login/login-service.js';
@@ -11,12 +13,14 @@ import { toProviderMetadata } from './oidc/client-metadata.js';
 import { ensureSigningKeys } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
+import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
 import { KnexAccountStore } from './store/account-store.js';
+import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
-import { migrate, openDatabase, type Db } from './store/db.js';
+import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
@@ -35,6 +39,7 @@ export interface Core {
   hasher: KeyedHasher;
   accounts: AccountService;
   clients: ClientService;
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     hasher,
     accounts: new AccountService(new KnexAccountStore(db), config.signup),
     clients: new ClientService(new KnexClientStore(db), hasher),
+    audit: new AuditLog(new KnexAuditStore(db), logger),
     close: () => db.destroy(),
   };
 }
@@ -68,6 +74,7 @@ export interface SesameOptions {
 export interface Sesame extends Core {
   provider: Provider;
   login: LoginService;
+  metrics: Metrics;
   outbox: OutboxWorker;
   /** the request listener for node:http */
   callback: ReturnType<Provider['callback']>;
@@ -84,13 +91,20 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     import('./http/csrf.js'),
   ]);
   const core = await openCore(config, options.logger);
-  const { db, logger, hasher, accounts, clients } = core;
+  const { db, logger, hasher, accounts, clients, audit } = core;
   const templates = new Templates(viewsDir, new Messages(localesDir));
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
-      ? smtpTransport(config.mail.smtpUrl, config.mail.from)
+      ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
       : consoleTransport(config.mail.from, config.mail.devDir, (text) => process.stdout.write(text)));
-  const outbox = new OutboxWorker(new KnexOutboxStore(db), transport, logger, options.outbox);
+  const outboxStore = new KnexOutboxStore(db);
+  const outbox = new OutboxWorker(outboxStore, transport, logger, options.outbox, audit);
+  const metrics = new Metrics(async () => {
+    const now = Date.now();
+    const { pending, oldestCreatedAt } = await outboxStore.depth(now);
+    return { depth: pending, oldestAgeSeconds: oldestCreatedAt === undefined ? 0 : (now - oldestCreatedAt) / 1000 };
+  });
+  audit.observe((event) => countAuditEvent(metrics, event));
   const login = new LoginService(
     new KnexLoginRequestStore(db),
     accounts,
@@ -108,7 +122,13 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   });
   const provider = createProvider({ config, adapter, jwks: await ensureSigningKeys(new KnexSigningKeyStore(db)), accounts, clientSecrets: hasher, templates });
   provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
-  mountHttp({ config, provider, login, accounts, clients, templates, csrf: new Csrf(config.secrets.cookieKeys), logger, db });
+  provider.on('end_session.success', (ctx) => {
+    void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
+  });
+  provider.on('grant.revoked', (ctx, grantId) => {
+    void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
+  });
+  mountHttp({ config, provider, login, accounts, clients, templates, csrf: new Csrf(config.secrets.cookieKeys), logger, audit, metrics, readiness: () => readiness(db) });
 
   let stopSweeper: (() => void) | undefined;
   return {
@@ -116,10 +136,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider,
     login,
     outbox,
+    metrics,
     callback: provider.callback(),
     start() {
       outbox.start();
-      stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger);
+      stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
     },
     async close() {
       stopSweeper?.();
@@ -129,7 +150,14 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   };
 }
 
-const SHUTDOWN_GRACE_MS = 10_000;
+async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
+  try {
+    const pending = await migrationsPending(db);
+    return pending === 0 ? { ready: true } : { ready: false, reason: `${pending} database migration(s) not applied` };
+  } catch {
+    return { ready: false, reason: 'database unreachable' };
+  }
+}
 
 /** Runs the server until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the worker, close the database. */
 export async function serve(config: Config): Promise<{ server: Server; sesame: Sesame }> {
@@ -148,7 +176,7 @@ export async function serve(config: Config): Promise<{ server: Server; sesame: S
     // stop accepting, let in-flight requests finish (bounded), then stop the worker and the database
     const drained = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const grace = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
     await drained;
     clearTimeout(grace);
     await sesame.close();

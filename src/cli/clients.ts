@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ClientRecord } from '../clients/client.js';
 import type { Core } from '../main.js';
@@ -32,6 +33,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         isPublic: values.public,
         firstParty: values['first-party'],
       });
+      await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, details: adminActor() });
       if (values.json) {
         out(`${JSON.stringify({ ...describe(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, null, 2)}\n`);
       } else {
@@ -60,12 +62,24 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new UsageError('clients remove needs one CLIENT_ID');
       await core.clients.remove(positionals[0]);
+      await core.audit.record({ type: 'admin.client.removed', clientId: positionals[0], details: adminActor() });
       out(`removed ${positionals[0]}\n`);
       return 0;
     }
     default:
       throw new UsageError(sub ? `unknown clients command "${sub}"` : 'clients needs a command: add, list, show or remove');
   }
+}
+
+/** Who did it: the CLI and the operating-system user running it. */
+function adminActor(): Record<string, string> {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers)
+  }
+  return { via: 'cli', user };
 }
 
 function describe(client: ClientRecord) {

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from '../config/load.js';
 import { openCore, serve } from '../main.js';
 import { AppError } from '../shared/errors.js';
+import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { UsageError } from './usage-error.js';
 
@@ -18,6 +19,10 @@ Commands:
   clients list [--json]          list registered apps
   clients show CLIENT_ID [--json]
   clients remove CLIENT_ID       delete an app (its tokens stop working)
+  audit [--account ID] [--client ID] [--email ADDRESS] [--type TYPE]
+        [--since WHEN] [--until WHEN] [--limit N] [--json]
+                                 security events, newest first (WHEN: ISO date
+                                 or 15m, 24h, 7d back from now)
   help                           show this text
 
 Configuration comes from environment variables (see README.md).
@@ -39,6 +44,14 @@ async function run(argv: string[]): Promise<number> {
       const core = await openCore(loadConfig());
       try {
         return await clientsCommand(core, rest, (text) => process.stdout.write(text));
+      } finally {
+        await core.close();
+      }
+    }
+    case 'audit': {
+      const core = await openCore(loadConfig());
+      try {
+        return await auditCommand(core, rest, (text) => process.stdout.write(text));
       } finally {
         await core.close();
       }

@@ -25,6 +25,8 @@ export interface DatabaseConfig {
   readonly client: 'sqlite' | 'postgres';
   /** SQLite file path (absolute) */
   readonly filename?: string;
+  /** SQLite: how long a query waits for a lock held by another connection before it fails */
+  readonly busyTimeoutMs?: number;
   /** PostgreSQL connection string */
   readonly url?: string;
 }
@@ -40,6 +42,9 @@ export interface Config {
   readonly mail: {
     readonly smtpUrl?: string;
     readonly from: string;
+    /** connection, greeting and socket timeouts */
+    readonly timeoutSeconds: number;
+    readonly dkim?: { readonly domainName: string; readonly keySelector: string; readonly privateKey: string };
     /** where the development transport keeps `.eml` copies */
     readonly devDir: string;
   };
@@ -63,6 +68,10 @@ export interface Config {
     readonly logoUrl?: string;
   };
   readonly sessionTtlSeconds: number;
+  /** bearer token required by /metrics; open when unset */
+  readonly metricsToken?: string;
+  readonly shutdownGraceSeconds: number;
+  readonly auditRetentionDays: number;
   readonly sweepIntervalSeconds: number;
   readonly logLevel: string;
   /** notes for the start-up log: development defaults that were applied */

@@ -90,7 +90,7 @@ function build(s: Settings, cwd: string): Config {
   if (issuerUrl.search || issuerUrl.hash) problems.push('ISSUER: must not have a query or fragment');
   if (production && issuerUrl.protocol !== 'https:') problems.push('ISSUER: must be https in production');
 
-  const database = parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems);
+  const database = { ...parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems), busyTimeoutMs: s.SQLITE_BUSY_TIMEOUT_MS };
 
   const from = s.MAIL_FROM ?? `${s.PRODUCT_NAME.replace(/[^\w .-]/g, '')} <no-reply@${issuerUrl.hostname}>`;
 
@@ -98,6 +98,7 @@ function build(s: Settings, cwd: string): Config {
     problems.push('SIGNUP_DOMAINS: required when SIGNUP_POLICY is "domains" (comma-separated, e.g. example.com,example.org)');
   }
 
+  const dkimSettings = dkim(s, cwd, problems);
   if (problems.length) throw new ConfigError(problems);
 
   let cookieKeys = s.COOKIE_KEYS;
@@ -118,7 +119,7 @@ function build(s: Settings, cwd: string): Config {
     trustProxy: s.TRUST_PROXY,
     dataDir,
     database,
-    mail: { smtpUrl: s.SMTP_URL, from, devDir: join(dataDir, 'mail') },
+    mail: { smtpUrl: s.SMTP_URL, from, devDir: join(dataDir, 'mail'), timeoutSeconds: s.SMTP_TIMEOUT_SECONDS, dkim: dkimSettings },
     secrets: { cookieKeys, hmacSecrets },
     login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS },
     signup: { policy: s.SIGNUP_POLICY, domains: (s.SIGNUP_DOMAINS ?? []).map((d) => d.toLowerCase()) },
@@ -131,6 +132,9 @@ function build(s: Settings, cwd: string): Config {
     },
     brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
+    metricsToken: s.METRICS_TOKEN,
+    shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
+    auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
     logLevel: s.LOG_LEVEL,
     notices,
@@ -157,6 +161,26 @@ function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: strin
     return { client: 'sqlite' };
   }
   return { client: 'sqlite', filename: resolve(cwd, value) };
+}
+
+/** DKIM signing: all three settings or none; the key may be PEM text or the path of a PEM file. */
+function dkim(s: Settings, cwd: string, problems: string[]): Config['mail']['dkim'] {
+  const given = [s.DKIM_DOMAIN, s.DKIM_SELECTOR, s.DKIM_PRIVATE_KEY].filter(Boolean).length;
+  if (given === 0) return undefined;
+  if (given < 3) {
+    problems.push('DKIM_DOMAIN: DKIM needs DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY together');
+    return undefined;
+  }
+  let privateKey = s.DKIM_PRIVATE_KEY!;
+  if (!privateKey.includes('-----BEGIN')) {
+    const path = resolve(cwd, privateKey);
+    if (!existsSync(path)) {
+      problems.push(`DKIM_PRIVATE_KEY: neither a PEM key nor an existing file (${path})`);
+      return undefined;
+    }
+    privateKey = readFileSync(path, 'utf8');
+  }
+  return { domainName: s.DKIM_DOMAIN!, keySelector: s.DKIM_SELECTOR!, privateKey };
 }
 
 interface DevSecrets { cookieKeys: string[]; hmacSecrets: string[]; path: string }

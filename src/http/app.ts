@@ -2,7 +2,7 @@ import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
-import { errorHandler } from './errors.js';
+import { databaseBusy, errorHandler } from './errors.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
 import { localeFromBrowser } from './pages.js';
@@ -34,9 +34,10 @@ export function mountHttp(deps: HttpDeps): Provider {
   templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
-  provider.use(requestLog(logger));
+  provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
+  provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
   for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps)]) {
     provider.use(router.routes());

@@ -1,11 +1,13 @@
 import type { Provider } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
+import type { AuditEvent, AuditLog } from '../audit/audit.js';
 import type { ClientService } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
 import type { LoginService } from '../login/login-service.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
-import type { Db } from '../store/db.js';
+import type { Context } from 'koa';
 import type { Csrf } from './csrf.js';
 
 /** What the HTTP layer is given by the composition root. */
@@ -18,5 +20,13 @@ export interface HttpDeps {
   templates: Templates;
   csrf: Csrf;
   logger: Logger;
-  db: Db;
+  /** whether this instance can serve: database reachable and its schema current */
+  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  audit: AuditLog;
+  metrics: Metrics;
+}
+
+/** An audit event with who asked: client IP, browser and request id. */
+export function audited(ctx: Context, event: AuditEvent): AuditEvent {
+  return { ip: ctx.ip, userAgent: ctx.get('User-Agent') || undefined, requestId: ctx.state.requestId, ...event };
 }

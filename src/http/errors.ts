@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { isDatabaseBusy } from '../shared/database-errors.js';
 import type { Templates } from '../shared/templates.js';
 import { renderPage, t } from './pages.js';
 
@@ -17,7 +18,7 @@ export function errorHandler(templates: Templates, logger: Logger): Middleware {
     } catch (error) {
       const view = toView(error);
       if (view.status >= 500) {
-        logger.error({ err: error, requestId: ctx.state.requestId, path: ctx.path }, 'request failed');
+        (ctx.state.log ?? logger).error({ err: error, path: ctx.path }, 'request failed');
       }
       ctx.status = view.status;
       if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
@@ -45,6 +46,37 @@ export function localizedMessage(ctx: Context, templates: Templates, view: { key
   return t(ctx, templates, view.key, params);
 }
 
+function busyView(): ErrorView {
+  return {
+    status: 503,
+    code: 'temporarily_unavailable',
+    headingKey: 'error.server.title',
+    key: 'error.temporarily_unavailable',
+    params: {},
+    english: 'Sesame is busy right now. Try again in a moment.',
+    retryAfter: BUSY_RETRY_AFTER_SECONDS,
+  };
+}
+
+/**
+ * oidc-provider answers its own endpoints; when its adapter found the database locked it
+ * answered 500. Rewritten to 503 with Retry-After, the same as our own routes.
+ */
+export function databaseBusy(templates: Templates): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (!ctx.state.databaseBusy || ctx.status < 500) return;
+    const view = busyView();
+    ctx.status = view.status;
+    ctx.set('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+    if (ctx.accepts('html', 'json') === 'json' || ctx.path !== '/auth' && !ctx.path.startsWith('/session')) {
+      ctx.body = { error: view.code, error_description: view.english };
+    } else {
+      renderPage(ctx, templates, 'error', { title: t(ctx, templates, view.headingKey), heading: t(ctx, templates, view.headingKey), message: t(ctx, templates, view.key) });
+    }
+  };
+}
+
 interface ErrorView {
   status: number;
   code: string;
@@ -56,7 +88,10 @@ interface ErrorView {
   retryAfter?: number;
 }
 
+export const BUSY_RETRY_AFTER_SECONDS = 2;
+
 export function toView(error: unknown): ErrorView {
+  if (isDatabaseBusy(error)) return busyView();
   if (error instanceof AppError) {
     const server = error.status >= 500;
     return {

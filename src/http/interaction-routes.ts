@@ -5,7 +5,7 @@ import { ACR_EMAIL } from '../oidc/provider.js';
 import { grantMissing, isFirstParty } from '../oidc/grants.js';
 import { AppError } from '../shared/errors.js';
 import { field, formBody, isMalformedField } from './body.js';
-import type { HttpDeps } from './context.js';
+import { audited, type HttpDeps } from './context.js';
 import { deviceSecret, ensureDeviceSecret } from './device-cookie.js';
 import { localizedMessage, toView } from './errors.js';
 import { preferLocales, renderPage, t } from './pages.js';
@@ -20,7 +20,7 @@ const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid'])
  * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
  * the interaction from its cookie, switch on the prompt, finish with interactionResult.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { messages } = templates;
 
@@ -46,12 +46,20 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   async function finishLogin(ctx: Context, uid: string): Promise<boolean> {
     const done = await login.complete(uid);
     if (!done) return false;
+    await audit.record(audited(ctx, {
+      type: 'login.completed', accountId: done.account.id, email: done.account.email, clientId: done.request.clientId, loginRequestId: done.request.id,
+    }));
     await finish(ctx, { login: { accountId: done.account.id, amr: ['email'], acr: ACR_EMAIL, remember: true } }, false);
     return true;
   }
 
   /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
-  function pageError(ctx: Context, error: unknown): string {
+  async function pageError(ctx: Context, error: unknown, uid: string): Promise<string> {
+    if (error instanceof AppError && error.code === 'rate_limited') {
+      await audit.record(audited(ctx, { type: 'login.throttled', details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
+    } else if (error instanceof AppError && error.code.startsWith('code_')) {
+      await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
+    }
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
     ctx.status = view.status;
@@ -91,7 +99,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   }
 
   async function askForEmail(ctx: Context, uid: string, details: { exp: number }, client: ClientView, email: unknown) {
-    await login.request({
+    const asked = await login.request({
       interactionUid: uid,
       interactionExpiresAt: details.exp * 1000,
       clientId: client.clientId,
@@ -102,6 +110,9 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       bindingSecret: ensureDeviceSecret(ctx),
       locale: ctx.state.locale,
     });
+    await audit.record(audited(ctx, {
+      type: 'login.requested', email: asked.email, clientId: client.clientId, loginRequestId: asked.request.id, details: { suppressed: asked.suppressed },
+    }));
     ctx.status = 303;
     ctx.redirect(`/interaction/${uid}`);
   }
@@ -159,7 +170,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     try {
       await askForEmail(ctx, uid, details, client, isMalformedField(body, 'email') ? [] : field(body, 'email'));
     } catch (error) {
-      renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: pageError(ctx, error) });
+      renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: await pageError(ctx, error, uid) });
     }
   });
 
@@ -171,8 +182,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     try {
       await askForEmail(ctx, uid, details, client, latest.email);
     } catch (error) {
-      const message = pageError(ctx, error);
-      await renderCheckEmail(ctx, uid, client, message);
+      await renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
     }
   });
 
@@ -180,10 +190,10 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     const { client, uid } = await load(ctx);
     csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
     try {
-      await login.approveByCode(uid, field(ctx.request.body, 'code'));
+      const approved = await login.approveByCode(uid, field(ctx.request.body, 'code'));
+      await audit.record(audited(ctx, { type: 'login.approved', email: approved.email, clientId: approved.clientId, loginRequestId: approved.id, details: { method: 'code' } }));
     } catch (error) {
-      const message = pageError(ctx, error);
-      return renderCheckEmail(ctx, uid, client, message);
+      return renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
     }
     if (!(await finishLogin(ctx, uid))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
   });

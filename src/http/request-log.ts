@@ -1,21 +1,38 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import type { Metrics } from '../shared/metrics.js';
 import { randomToken } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
-/** A request id on every response and log line. Logs the path only: query strings may hold link tokens. */
-export function requestLog(logger: Logger): Middleware {
+/**
+ * A request id on every response and on every log line of the request (`ctx.state.log`), and the
+ * request metrics. Logs the path only: query strings may hold link tokens.
+ */
+export function requestLog(logger: Logger, metrics: Metrics): Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('X-Request-Id');
     const requestId = INCOMING_ID.test(incoming) ? incoming : randomToken(12);
     ctx.state.requestId = requestId;
+    ctx.state.log = logger.child({ requestId });
     ctx.set('X-Request-Id', requestId);
     const started = performance.now();
     try {
       await next();
     } finally {
-      logger.info({ requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'request');
+      const seconds = (performance.now() - started) / 1000;
+      const route = routeOf(ctx);
+      metrics.httpRequests.inc({ route, method: ctx.method, status: String(ctx.status) });
+      metrics.httpDuration.observe({ route, method: ctx.method }, seconds);
+      ctx.state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
     }
   };
+}
+
+/** A bounded label: our route pattern, or oidc-provider's route name, never the raw path. */
+function routeOf(ctx: Context): string {
+  const matched = (ctx as Context & { _matchedRoute?: string })._matchedRoute;
+  if (typeof matched === 'string') return matched;
+  const oidcRoute = (ctx as Context & { oidc?: { route?: string } }).oidc?.route;
+  return oidcRoute ? `oidc:${oidcRoute}` : 'other';
 }

@@ -5,7 +5,8 @@ import { formatTime } from '../mail/login-mail.js';
 import { AppError } from '../shared/errors.js';
 import { describeUserAgent } from '../shared/user-agent.js';
 import { field, formBody } from './body.js';
-import type { HttpDeps } from './context.js';
+import type { AuditType } from '../audit/audit.js';
+import { audited, type HttpDeps } from './context.js';
 import { deviceSecret } from './device-cookie.js';
 import { renderPage, t } from './pages.js';
 
@@ -16,7 +17,7 @@ import { renderPage, t } from './pages.js';
  * other device only with the number the original tab shows. The approving device never gets a
  * session: the original tab, which holds the interaction, finishes the sign-in.
  */
-export function verifyRoutes({ login, clients, templates, csrf }: HttpDeps): Router {
+export function verifyRoutes({ login, clients, templates, csrf, audit }: HttpDeps): Router {
   const router = new Router({ prefix: '/login/verify' });
 
   // the token is in the URL: never leak it through Referer or a cache
@@ -26,15 +27,33 @@ export function verifyRoutes({ login, clients, templates, csrf }: HttpDeps): Rou
     await next();
   };
 
+  const record = (ctx: Context, type: AuditType, request: LoginRequest, details: Record<string, string>) =>
+    audit.record(audited(ctx, { type, email: request.email, clientId: request.clientId, loginRequestId: request.id, details }));
+
+  /** Failed look-ups are audited too (guessing, used or expired links), then answered by the error handler. */
+  const auditFailures = async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof AppError && (error.code.startsWith('link_') || error.code === 'rate_limited')) {
+        await audit.record(audited(ctx, { type: error.code === 'rate_limited' ? 'login.throttled' : 'login.failed', details: { reason: error.code, ...(error.code === 'rate_limited' ? { limit: 'verify-ip' } : {}) } }));
+      }
+      throw error;
+    }
+  };
+
   async function clientName(request: LoginRequest): Promise<string> {
     return (await clients.find(request.clientId))?.name ?? request.clientId;
   }
 
-  router.get('/', noLeak, async (ctx) => {
+  router.get('/', noLeak, auditFailures, async (ctx) => {
     const token = ctx.query.t;
     const request = await login.inspectLink(token, ctx.ip);
     const app = await clientName(request);
-    if (login.isSameBrowser(request, deviceSecret(ctx))) {
+    const sameBrowser = login.isSameBrowser(request, deviceSecret(ctx));
+    // HEAD is answered by this handler too: a scanner's HEAD shows up as such
+    await record(ctx, 'link.opened', request, { how: sameBrowser ? 'same_browser' : 'other_device', method: ctx.method });
+    if (sameBrowser) {
       return renderPage(ctx, templates, 'login/verify', {
         title: t(ctx, templates, 'verify.title'),
         clientName: app,
@@ -57,13 +76,14 @@ export function verifyRoutes({ login, clients, templates, csrf }: HttpDeps): Rou
     });
   });
 
-  router.post('/', noLeak, formBody, async (ctx) => {
+  router.post('/', noLeak, auditFailures, formBody, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
     const token = field(body, 'token');
     const request = await login.inspectLink(token, ctx.ip);
     if (login.isSameBrowser(request, deviceSecret(ctx))) {
       const { request: approved } = await login.approveByLink(token, deviceSecret(ctx), ctx.ip);
+      await record(ctx, 'login.approved', approved, { method: 'link' });
       // continue in the flow's own page, at a URL without the token
       ctx.status = 303;
       ctx.redirect(`/interaction/${approved.interactionUid}`);
@@ -71,18 +91,21 @@ export function verifyRoutes({ login, clients, templates, csrf }: HttpDeps): Rou
     }
     try {
       await login.approveFromOtherDevice(token, field(body, 'choice'), ctx.ip);
+      await record(ctx, 'login.approved', request, { method: 'other_device' });
     } catch (error) {
       if (!(error instanceof AppError) || error.code !== 'match_failed') throw error;
+      await record(ctx, 'login.denied', request, { reason: 'number_mismatch' });
       ctx.status = 403;
       return renderPage(ctx, templates, 'login/mismatch', { title: t(ctx, templates, 'mismatch.title') });
     }
     renderPage(ctx, templates, 'login/approved', { title: t(ctx, templates, 'approved.title') });
   });
 
-  router.post('/deny', noLeak, formBody, async (ctx) => {
+  router.post('/deny', noLeak, auditFailures, formBody, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
-    await login.deny(field(body, 'token'), ctx.ip);
+    const request = await login.deny(field(body, 'token'), ctx.ip);
+    await record(ctx, 'login.denied', request, { reason: 'not_me' });
     renderPage(ctx, templates, 'login/denied', { title: t(ctx, templates, 'denied.title') });
   });
 

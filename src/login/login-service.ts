@@ -62,7 +62,7 @@ export class LoginService {
    * same path with the same database writes (for a refused one the queued mail is marked
    * suppressed and never sent), so neither the answer nor its timing tells whether an account exists.
    */
-  async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest }> {
+  async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest; suppressed: boolean }> {
     const email = normalizeEmail(input.email);
     const limits = this.settings.rateLimits;
     const decision = await this.limits.consume([
@@ -70,7 +70,7 @@ export class LoginService {
       ...rule(`ip:${input.ip ?? 'unknown'}`, limits.perIp),
       ...rule('mail', limits.mailGlobal),
     ], now);
-    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs);
+    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0]);
 
     const token = randomToken(32);
     const code = randomCode();
@@ -108,7 +108,7 @@ export class LoginService {
     });
     await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
     this.onMailQueued();
-    return { email, request };
+    return { email, request, suppressed: recipient === undefined };
   }
 
   /** Looks a link up without changing anything (GET and HEAD of the link). */
@@ -242,9 +242,9 @@ function assertUsable(request: LoginRequest, now: number): void {
   throw linkUsed();
 }
 
-function tooManyEmails(retryAfterMs: number): AppError {
+function tooManyEmails(retryAfterMs: number, limit: string): AppError {
   const seconds = Math.ceil(retryAfterMs / 1000);
-  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds });
+  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds, params: { limit } });
 }
 
 function tooManyGuesses(retryAfterMs: number): AppError {
@@ -252,6 +252,7 @@ function tooManyGuesses(retryAfterMs: number): AppError {
   return new AppError('rate_limited', 429, `Too many sign-in links that do not work were opened from your network. Try again in ${seconds} s.`, {
     retryAfterSeconds: seconds,
     key: 'error.rate_limited.verify',
+    params: { limit: 'verify-ip' },
   });
 }
 

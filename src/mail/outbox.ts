@@ -1,15 +1,24 @@
+import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
 import type { MailMessage } from './message.js';
 import { isPermanentFailure, type MailTransport } from './transport.js';
 
 export interface OutboxItem {
   readonly id: number;
+  readonly loginRequestId?: string;
   readonly message: MailMessage;
   /** including the attempt this claim is for */
   readonly attempts: number;
 }
 
+export interface OutboxDepth {
+  pending: number;
+  oldestCreatedAt?: number;
+}
+
 export interface OutboxStore {
+  /** messages waiting to be sent, and the creation time of the oldest */
+  depth(now: number): Promise<OutboxDepth>;
   /** Claims due messages for this worker (a lease, so a crashed worker's messages come back). */
   claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]>;
   markSent(id: number, now: number): Promise<void>;
@@ -44,6 +53,7 @@ export class OutboxWorker {
     private readonly transport: MailTransport,
     private readonly logger: Logger,
     options: OutboxOptions = {},
+    private readonly audit?: AuditLog,
   ) {
     this.#pollIntervalMs = options.pollIntervalMs ?? 2_000;
     this.#maxAttempts = options.maxAttempts ?? 8;
@@ -101,17 +111,20 @@ export class OutboxWorker {
       await this.transport.send(item.message);
       await this.store.markSent(item.id, Date.now());
       this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
+      await this.audit?.record({ type: 'email.sent', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts } });
     } catch (error) {
       const reason = describe(error);
       if (isPermanentFailure(error) || item.attempts >= this.#maxAttempts) {
         await this.store.markFailed(item.id, reason);
         this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail failed permanently');
+        await this.audit?.record({ type: 'email.failed', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
         return;
       }
       const backoff = this.#baseBackoffMs * 2 ** (item.attempts - 1);
       const next = Date.now() + backoff / 2 + Math.random() * backoff;
       await this.store.reschedule(item.id, next, reason);
       this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
+      await this.audit?.record({ type: 'email.retry', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
     }
   }
 }

@@ -15,13 +15,20 @@ export function isPermanentFailure(error: unknown): boolean {
   return typeof code === 'number' && code >= 500 && code < 600;
 }
 
-export function smtpTransport(url: string, from: string): MailTransport {
+export interface SmtpOptions {
+  timeoutSeconds: number;
+  dkim?: { domainName: string; keySelector: string; privateKey: string };
+}
+
+export function smtpTransport(url: string, from: string, options: SmtpOptions): MailTransport {
+  const timeout = options.timeoutSeconds * 1000;
   const transporter = nodemailer.createTransport({
     url,
     // seconds, not nodemailer's minutes: a hung server must not hold the worker
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 20_000,
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: timeout * 2,
+    ...(options.dkim ? { dkim: options.dkim } : {}),
   } as SMTPTransport.Options);
   return {
     async send(message) {

@@ -1,5 +1,5 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import type { Db } from './db.js';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { isDatabaseBusy, type Db } from './db.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -20,7 +20,31 @@ interface PayloadRow {
  * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
  */
 export function createAdapterFactory(db: Db, clients: ClientMetadataSource): (name: string) => Adapter {
-  return (name: string) => (name === 'Client' ? new ClientAdapter(clients) : new KnexAdapter(db, name));
+  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new KnexAdapter(db, name));
+}
+
+/**
+ * oidc-provider turns any adapter error into a 500. A locked or overloaded database is not a
+ * server bug: the request is marked so that the HTTP layer answers 503 with Retry-After instead.
+ */
+function busyAware(adapter: Adapter): Adapter {
+  return new Proxy(adapter, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await value.apply(target, args);
+        } catch (error) {
+          if (isDatabaseBusy(error)) {
+            const state = (Provider as unknown as { ctx?: { state: Record<string, unknown> } }).ctx?.state;
+            if (state) state.databaseBusy = true;
+          }
+          throw error;
+        }
+      };
+    },
+  });
 }
 
 class KnexAdapter implements Adapter {

@@ -1,4 +1,4 @@
-import type { OutboxItem, OutboxStore } from '../mail/outbox.js';
+import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
 import type { Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
@@ -33,11 +33,21 @@ export class KnexOutboxStore implements OutboxStore {
       const row = await this.db('mail_outbox').where({ id }).first();
       claimed.push({
         id,
+        loginRequestId: row.login_request_id ?? undefined,
         attempts: row.attempts,
         message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
       });
     }
     return claimed;
+  }
+
+  async depth(now: number): Promise<OutboxDepth> {
+    const row = await this.db('mail_outbox')
+      .whereIn('status', ['pending', 'sending'])
+      .andWhere('expires_at', '>', now)
+      .select(this.db.raw('count(*) as n'), this.db.raw('min(created_at) as oldest'))
+      .first();
+    return { pending: Number(row?.n ?? 0), oldestCreatedAt: row?.oldest == null ? undefined : Number(row.oldest) };
   }
 
   async markSent(id: number, now: number): Promise<void> {

@@ -4,7 +4,7 @@ import type { Db } from './db.js';
 const DAY = 24 * 3600 * 1000;
 
 /** Deletes what has expired, so that no table grows without bound. Safe to run on every instance. */
-export async function sweepExpired(db: Db, now = Date.now()): Promise<Record<string, number>> {
+export async function sweepExpired(db: Db, now = Date.now(), auditRetentionDays = 365): Promise<Record<string, number>> {
   return {
     oidc_payloads: await db('oidc_payloads').where('expires_at', '<=', now).delete(),
     // finished login requests stay a day for support questions ("did my link work?"), then go
@@ -12,12 +12,13 @@ export async function sweepExpired(db: Db, now = Date.now()): Promise<Record<str
     mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired', 'suppressed']).andWhere('created_at', '<=', now - DAY).delete(),
     // rate windows are at most a day long
     rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
+    audit_events: await db('audit_events').where('at', '<=', now - auditRetentionDays * DAY).delete(),
   };
 }
 
-export function startSweeper(db: Db, intervalSeconds: number, logger: Logger): () => void {
+export function startSweeper(db: Db, intervalSeconds: number, logger: Logger, auditRetentionDays = 365): () => void {
   const timer = setInterval(() => {
-    sweepExpired(db).then(
+    sweepExpired(db, Date.now(), auditRetentionDays).then(
       (deleted) => logger.debug({ deleted }, 'swept expired rows'),
       (error) => logger.error({ err: error }, 'sweep failed'),
     );

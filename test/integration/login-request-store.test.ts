@@ -357,7 +357,7 @@ for (const kind of DB_KINDS) {
       const now = Date.now();
       const { id, mail } = await queue(now);
       const claimed = await outbox.claimDue(now, 10, MINUTE);
-      expect(claimed).to.deep.equal([{ id, attempts: 1, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } }]);
+      expect(claimed).to.deep.equal([{ id, loginRequestId: mail.loginRequestId, attempts: 1, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } }]);
       const row = await rowOf(id);
       expect(row.status).to.equal('sending');
       expect(Number(row.locked_until)).to.equal(now + MINUTE);

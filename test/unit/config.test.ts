@@ -61,8 +61,10 @@ describe('loadConfig', () => {
       expect(config.host).to.equal('0.0.0.0');
       expect(config.trustProxy).to.equal(false);
       expect(config.dataDir).to.equal(join(cwd, 'data'));
-      expect(config.database).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'data', 'sesame.sqlite') });
-      expect(config.mail).to.deep.equal({ smtpUrl: undefined, from: 'Sesame <no-reply@localhost>', devDir: join(cwd, 'data', 'mail') });
+      expect(config.database).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'data', 'sesame.sqlite'), busyTimeoutMs: 5000 });
+      expect(config.mail).to.deep.equal({ smtpUrl: undefined, from: 'Sesame <no-reply@localhost>', devDir: join(cwd, 'data', 'mail'), timeoutSeconds: 10, dkim: undefined });
+      expect(config.shutdownGraceSeconds).to.equal(10);
+      expect(config.metricsToken).to.equal(undefined);
       expect(config.login).to.deep.equal({ ttlSeconds: 600, codeMaxAttempts: 5 });
       expect(config.signup).to.deep.equal({ policy: 'open', domains: [] });
       expect(config.sessionTtlSeconds).to.equal(14 * 24 * 3600);
@@ -145,16 +147,16 @@ describe('loadConfig', () => {
     const database = (value: string): Config['database'] => loadConfig({ env: { DATABASE_URL: value }, cwd }).database;
 
     it('postgres:// and postgresql:// select PostgreSQL with the URL as is', () => {
-      expect(database('postgres://u@h/db')).to.deep.equal({ client: 'postgres', url: 'postgres://u@h/db' });
-      expect(database('postgresql://u:p@h:5433/db?sslmode=require')).to.deep.equal({ client: 'postgres', url: 'postgresql://u:p@h:5433/db?sslmode=require' });
+      expect(database('postgres://u@h/db')).to.deep.equal({ client: 'postgres', url: 'postgres://u@h/db', busyTimeoutMs: 5000 });
+      expect(database('postgresql://u:p@h:5433/db?sslmode=require')).to.deep.equal({ client: 'postgres', url: 'postgresql://u:p@h:5433/db?sslmode=require', busyTimeoutMs: 5000 });
     });
 
     it('sqlite:// and plain paths select SQLite with an absolute file name under cwd', () => {
-      expect(database('sqlite://./x.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'x.sqlite') });
-      expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite') });
-      expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite' });
-      expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite') });
-      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite' });
+      expect(database('sqlite://./x.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'x.sqlite'), busyTimeoutMs: 5000 });
+      expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite'), busyTimeoutMs: 5000 });
+      expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite', busyTimeoutMs: 5000 });
+      expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite'), busyTimeoutMs: 5000 });
+      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite', busyTimeoutMs: 5000 });
     });
 
     it('refuses other schemes and an empty sqlite path, naming DATABASE_URL', () => {
@@ -299,6 +301,14 @@ describe('loadConfig', () => {
     it('refuses a file that does not hold an object', () => {
       writeJson('config/sesame.json', '["PORT"]');
       expectProblemFor(configError({}, cwd), 'SESAME_CONFIG');
+    });
+
+    it('reads DKIM settings together, the key as PEM text or a file', () => {
+      writeJson('dkim.pem', '-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n');
+      const config = loadConfig({ env: { DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: 'dkim.pem' }, cwd });
+      expect(config.mail.dkim).to.deep.equal({ domainName: 'example.com', keySelector: 's1', privateKey: '-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n' });
+      expectProblemFor(configError({ DKIM_DOMAIN: 'example.com' }, cwd), 'DKIM_DOMAIN');
+      expectProblemFor(configError({ DKIM_DOMAIN: 'example.com', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: 'missing.pem' }, cwd), 'DKIM_PRIVATE_KEY');
     });
 
     it('treats an empty SESAME_CONFIG as unset, and a null value in the file as absent', () => {

@@ -81,7 +81,10 @@ function sourceKeys(namespaces: ReadonlySet<string>): KeyUse[] {
       if (match[2].includes('.')) uses.push({ key: match[2], where: at(match.index) });
     }
     // 'error.title', key: 'error.rate_limited.verify', 'email.notice.stale', …
+    // (audit event types such as 'email.sent' share the shape: `type: '…'`, `case '…'` and union members are not keys)
     for (const match of text.matchAll(/(['"`])([a-z_]+(?:\.[a-z0-9_]+)+)\1/g)) {
+      const before = text.slice(Math.max(0, match.index - 12), match.index);
+      if (/(type:\s*|case\s+|\|\s*)$/.test(before)) continue;
       if (namespaces.has(match[2].split('.')[0])) uses.push({ key: match[2], where: at(match.index) });
     }
     // new AppError('code', 400, …): the default key is error.<code>

@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OutboxGauges {
+  depth: number;
+  oldestAgeSeconds: number;
+}
+
+/**
+ * Prometheus metrics of one Sesame process (its own registry, so several instances in one
+ * process, as in tests, do not mix). Labels are bounded: routes are patterns, never raw paths.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({ name: 'sesame_http_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly httpDuration = new Histogram({
+    name: 'sesame_http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern and method',
+    labelNames: ['route', 'method'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly loginsStarted = new Counter({ name: 'sesame_logins_started_total', help: 'Sign-in emails asked for', registers: [this.registry] });
+  readonly loginsCompleted = new Counter({ name: 'sesame_logins_completed_total', help: 'Sign-ins completed', registers: [this.registry] });
+  readonly loginsFailed = new Counter({ name: 'sesame_logins_failed_total', help: 'Sign-ins that failed, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly emails = new Counter({ name: 'sesame_emails_total', help: 'Sign-in emails by outcome (queued, sent, retry, failed, suppressed)', labelNames: ['result'], registers: [this.registry] });
+  readonly rateLimitHits = new Counter({ name: 'sesame_rate_limit_hits_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [this.registry] });
+
+  constructor(outbox: () => Promise<OutboxGauges>) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'sesame_' });
+    const registry = this.registry;
+    let pending: Promise<OutboxGauges> | undefined;
+    // one query per scrape feeds both gauges
+    const read = () => (pending ??= outbox().finally(() => setTimeout(() => (pending = undefined), 0)));
+    new Gauge({
+      name: 'sesame_outbox_depth', help: 'Emails waiting to be sent', registers: [registry],
+      async collect() { this.set((await read()).depth); },
+    });
+    new Gauge({
+      name: 'sesame_outbox_oldest_age_seconds', help: 'Age of the oldest email waiting to be sent', registers: [registry],
+      async collect() { this.set((await read()).oldestAgeSeconds); },
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../audit/audit.js';
+import type { Db } from './db.js';
+
+export class KnexAuditStore implements AuditStore {
+  constructor(private readonly db: Db) {}
+
+  async insert(event: AuditEvent, at: number): Promise<void> {
+    await this.db('audit_events').insert({
+      at,
+      type: event.type,
+      account_id: event.accountId ?? null,
+      client_id: event.clientId ?? null,
+      email: event.email ?? null,
+      ip: event.ip?.slice(0, 64) ?? null,
+      user_agent: event.userAgent?.slice(0, 512) ?? null,
+      request_id: event.requestId ?? null,
+      login_request_id: event.loginRequestId ?? null,
+      details: event.details ? JSON.stringify(event.details) : null,
+    });
+  }
+
+  async query(filter: AuditQuery): Promise<StoredAuditEvent[]> {
+    const q = this.db('audit_events').orderBy('id', 'desc').limit(Math.min(filter.limit ?? 100, 10_000));
+    if (filter.accountId) q.where('account_id', filter.accountId);
+    if (filter.clientId) q.where('client_id', filter.clientId);
+    if (filter.email) q.where('email', filter.email);
+    if (filter.type) q.where('type', filter.type);
+    if (filter.since !== undefined) q.where('at', '>=', filter.since);
+    if (filter.until !== undefined) q.where('at', '<', filter.until);
+    const rows = await q;
+    return rows.map((row) => ({
+      id: Number(row.id),
+      at: Number(row.at),
+      type: row.type,
+      accountId: row.account_id ?? undefined,
+      clientId: row.client_id ?? undefined,
+      email: row.email ?? undefined,
+      ip: row.ip ?? undefined,
+      userAgent: row.user_agent ?? undefined,
+      requestId: row.request_id ?? undefined,
+      loginRequestId: row.login_request_id ?? undefined,
+      details: row.details ? JSON.parse(row.details) : undefined,
+    }));
+  }
+}

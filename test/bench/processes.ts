@@ -1,0 +1,206 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { settingNames } from '../../src/config/settings.js';
+import type { TestDatabase } from '../support/databases.js';
+
+/** Repository root (this file runs as dist/test/bench/processes.js). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SESAME_CLI = join(ROOT, 'dist/src/cli/main.js');
+const REFERENCE = join(ROOT, 'dist/test/bench/reference-server.js');
+const QUERY_COUNTER = join(ROOT, 'dist/test/bench/query-counter.js');
+
+export const REDIRECT_URI = 'http://127.0.0.1:9/callback';
+
+export interface BenchClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+/** A server under test in its own process, with its resource use read from /proc. */
+export interface ServerProcess {
+  name: string;
+  origin: string;
+  pid: number;
+  client: BenchClient;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface SesameLaunch {
+  database: TestDatabase;
+  smtpUrl: string;
+  /** node --cpu-prof into this folder */
+  cpuProfileDir?: string;
+  /** count SQL statements by shape (written to this file when the process exits) */
+  queryCountFile?: string;
+}
+
+/** Read by the bench and written here once, so the Sesame CLI and server share them. */
+const SECRETS = {
+  COOKIE_KEYS: 'bench-cookie-key-0123456789abcdefghijklmnopqrstuv',
+  HMAC_SECRETS: 'bench-hmac-secret-0123456789abcdefghijklmnopqrstuv',
+};
+
+/**
+ * Sesame as an operator runs it (`node dist/src/cli/main.js serve`, the production build) with one
+ * difference: NODE_ENV is `development`, because production refuses a plain-http issuer and the
+ * benchmark talks plain http to 127.0.0.1 (TLS would be the proxy's cost, not Sesame's). Sesame
+ * reads NODE_ENV only to validate configuration, so with every production setting given
+ * (issuer, cookie keys, HMAC secrets, SMTP, sender) it runs the same code as in production.
+ * Rate limits are off: the benchmark signs the same people in many times a second.
+ */
+export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  // an empty config file: a developer's config/sesame.json must not leak into the figures
+  const configFile = join(launch.database.dataDir, 'bench-config.json');
+  writeFileSync(configFile, '{}\n');
+  const env: Record<string, string> = {
+    ...inheritedEnv(),
+    SESAME_CONFIG: configFile,
+    NODE_ENV: 'development',
+    ISSUER: origin,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: launch.database.dataDir,
+    DATABASE_URL: launch.database.url,
+    SMTP_URL: launch.smtpUrl,
+    MAIL_FROM: 'Sesame Bench <no-reply@bench.example>',
+    ...SECRETS,
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_EMAIL: 'off',
+    RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_MAIL: 'off',
+    RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
+  };
+  // registered through the CLI, as an operator would (it also applies the migrations)
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    SESAME_CLI, 'clients', 'add', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--first-party', '--json',
+  ], { env, cwd: ROOT });
+  const registered = JSON.parse(stdout) as { client_id: string; client_secret: string };
+
+  const nodeArgs: string[] = [];
+  if (launch.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', launch.cpuProfileDir);
+  if (launch.queryCountFile) {
+    nodeArgs.push('--import', QUERY_COUNTER);
+    env.BENCH_QUERY_COUNT_FILE = launch.queryCountFile;
+  }
+  const child = spawn(process.execPath, [...nodeArgs, SESAME_CLI, 'serve'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = capture(child);
+  await waitReady(child, `${origin}/readyz`, output);
+  return {
+    name: 'sesame',
+    origin,
+    pid: child.pid!,
+    client: { clientId: registered.client_id, clientSecret: registered.client_secret },
+    log: output,
+    stop: () => stopChild(child),
+  };
+}
+
+/** The bare library (test/bench/reference-server.ts) in its own process. */
+export async function startReference(): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = capture(child);
+  const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
+    let buffer = '';
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((l) => l.startsWith('{"ready"'));
+      if (line) {
+        child.stdout!.off('data', onData);
+        resolve(JSON.parse(line).ready);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`the reference server exited (${code}):\n${output()}`)));
+  });
+  return {
+    name: 'reference',
+    origin: ready.origin,
+    pid: child.pid!,
+    client: { clientId: ready.clientId, clientSecret: ready.clientSecret },
+    log: output,
+    stop: () => stopChild(child),
+  };
+}
+
+/** Resident memory in MiB (VmRSS). */
+export function rssMiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : NaN;
+  } catch {
+    return NaN; // the process has exited
+  }
+}
+
+/** CPU time (user + system) the process has used so far, in milliseconds. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100 Hz)
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !(settingNames as string[]).includes(key) && key !== 'SESAME_CONFIG' && key !== 'NODE_OPTIONS') env[key] = value;
+  }
+  return env;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function capture(child: ChildProcess): () => string {
+  let text = '';
+  const keep = (chunk: Buffer) => {
+    text = (text + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => text;
+}
+
+async function waitReady(child: ChildProcess, url: string, output: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`Sesame exited (${child.exitCode}) before it was ready:\n${output()}`);
+    const status = await new Promise<number>((resolve) => {
+      const req = request(url, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', () => resolve(0));
+      req.end();
+    });
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Sesame was not ready within 60 s:\n${output()}`);
+}
+
+/** SIGTERM (Sesame drains and closes its database; --cpu-prof writes its profile), SIGKILL after 20 s. */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

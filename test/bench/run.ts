@@ -1,0 +1,316 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { summariseProfile } from './cpu-profile.js';
+import { sweepAndMeasure, type SweepFigures } from './database-size.js';
+import { ENDPOINTS, runEndpoint, type EndpointName, type EndpointResult } from './endpoints.js';
+import { HttpClient, StatusCounter } from './http-client.js';
+import { MailSink } from './mail-sink.js';
+import { BENCH_USAGE, parseOptions, type BenchOptions } from './options.js';
+import { cpuMs, ROOT, rssMiB, startReference, startSesame, type ServerProcess } from './processes.js';
+import { printProfile, printReport, type BenchReport, type EndpointFigures, type RunFigures, type SignInFigures } from './report.js';
+import { runSignIns, type SignInResult, type SignInTarget, type TokenSet } from './sign-ins.js';
+
+/**
+ * `npm run bench`: Sesame (production build, own process, real SMTP sink) against the bare
+ * oidc-provider with its in-memory adapter (own process), side by side in the same run, so that
+ * the ratios hold on a shared, noisy machine even when the absolute figures move.
+ */
+async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions | undefined;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${BENCH_USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(BENCH_USAGE);
+    return 0;
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const outDir = join(ROOT, 'test-output/bench');
+  mkdirSync(outDir, { recursive: true });
+  const outFile = options.out ?? join(outDir, `${stamp}${options.profile ? '-profile' : ''}-${options.db}.json`);
+  return options.profile ? profile(options, outDir, outFile, stamp) : compare(options, outFile);
+}
+
+/** One server, its keep-alive client, its tokens, and the peak RSS of the current phase. */
+interface Target {
+  server: ServerProcess;
+  http: HttpClient;
+  counter: StatusCounter;
+  signIn: SignInTarget;
+  tokens: TokenSet[];
+  peakRss: number;
+}
+
+function target(server: ServerProcess, kind: 'sesame' | 'reference', sockets: number, sink?: MailSink): Target {
+  const counter = new StatusCounter();
+  const http = new HttpClient(server.origin, counter, sockets);
+  return { server, http, counter, signIn: { kind, http, client: server.client, sink }, tokens: [], peakRss: 0 };
+}
+
+async function compare(options: BenchOptions, outFile: string): Promise<number> {
+  const sink = await new MailSink().start();
+  const database = await createTestDatabase(options.db);
+  const sockets = Math.max(options.people, options.endpointConcurrency) * 2;
+  let sesame: Target | undefined;
+  let reference: Target | undefined;
+  const startedAt = new Date();
+  try {
+    log(`starting Sesame (${options.db}) and the reference…`);
+    sesame = target(await startSesame({ database, smtpUrl: sink.url }), 'sesame', sockets, sink);
+    reference = target(await startReference(), 'reference', sockets);
+    const both = [sesame, reference];
+    const sampler = setInterval(() => {
+      for (const t of both) t.peakRss = Math.max(t.peakRss, rssMiB(t.server.pid));
+    }, 200);
+    const cpuStart = process.cpuUsage();
+
+    await settle();
+    const startRss = { sesame: rssMiB(sesame.server.pid), reference: rssMiB(reference.server.pid) };
+    if (options.warmup > 0) {
+      log(`warm-up: ${options.warmup} sign-ins per server`);
+      for (const t of both) {
+        const warm = await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
+        t.tokens.push(...warm.tokens);
+        if (warm.failed) log(`  ${t.server.name}: ${warm.failed} warm-up sign-ins failed: ${warm.failures[0]}`);
+      }
+      for (const name of ENDPOINTS) {
+        for (const t of both) await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: 0.25, maxRequests: 1e9 });
+      }
+    }
+
+    const runs: RunFigures[] = [];
+    let signinsDone = { sesame: 0, reference: 0 };
+    for (let run = 1; run <= options.runs; run++) {
+      const idle = await idleRss(sesame, reference);
+      // alternate who goes first, so neither always gets the cooler machine
+      const order = run % 2 ? [sesame, reference] : [reference, sesame];
+      for (const t of both) t.peakRss = 0;
+      const signins: Partial<Record<'sesame' | 'reference', SignInFigures>> = {};
+      for (const t of order) {
+        const cpu0 = cpuMs(t.server.pid);
+        const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
+        const cpu = cpuMs(t.server.pid) - cpu0;
+        t.tokens.push(...result.tokens);
+        signins[t.signIn.kind] = signInFigures(result, cpu, rssMiB(t.server.pid));
+        signinsDone = { ...signinsDone, [t.signIn.kind]: signinsDone[t.signIn.kind] + result.completed };
+        log(`run ${run}: ${t.server.name} ${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s = ${result.perSecond.toFixed(1)}/s${result.failed ? `, ${result.failed} failed: ${result.failures[0]}` : ''}`);
+      }
+      const endpoints = {} as Record<EndpointName, { sesame: EndpointFigures; reference: EndpointFigures }>;
+      for (const name of ENDPOINTS) {
+        const pair: Partial<Record<'sesame' | 'reference', EndpointFigures>> = {};
+        for (const t of order) {
+          const cpu0 = cpuMs(t.server.pid);
+          const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
+          pair[t.signIn.kind] = endpointFigures(result, cpuMs(t.server.pid) - cpu0);
+        }
+        endpoints[name] = pair as { sesame: EndpointFigures; reference: EndpointFigures };
+      }
+      log(`run ${run}: endpoints done (Sesame refresh ${endpoints.token_refresh.sesame.perSecond.toFixed(0)}/s, reference ${endpoints.token_refresh.reference.perSecond.toFixed(0)}/s)`);
+      runs.push({
+        signins: signins as RunFigures['signins'],
+        endpoints,
+        memory: {
+          sesame: { idle: idle.sesame, underLoad: sesame.peakRss, afterSignins: signins.sesame!.rssAfter, signinsSoFar: signinsDone.sesame + options.warmup },
+          reference: { idle: idle.reference, underLoad: reference.peakRss, afterSignins: signins.reference!.rssAfter, signinsSoFar: signinsDone.reference + options.warmup },
+        },
+      });
+    }
+    const finalRss = await idleRss(sesame, reference);
+    clearInterval(sampler);
+    const generatorCpuMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(cpuStart));
+
+    await sesame.server.stop();
+    await reference.server.stop();
+    log('sweeping Sesame\'s database with its own sweeper…');
+    const sweep: SweepFigures = await sweepAndMeasure(database);
+
+    const report: BenchReport = {
+      meta: {
+        date: startedAt.toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        loadAverageAtEnd: loadavg(),
+        db: options.db,
+        source: sourceVersion(),
+        options,
+        sesame: 'node dist/src/cli/main.js serve, NODE_ENV=development with every production setting given, LOG_LEVEL=warn, rate limits off, SMTP to the in-process sink',
+        reference: 'oidc-provider with its in-memory adapter (dist/test/bench/reference-server.js), RS256, interaction logs in at once',
+        generatorCpuMs,
+      },
+      runs,
+      memory: { start: startRss, final: finalRss, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
+      database: sweep,
+      responses: {
+        sesame: responses(sesame.counter),
+        reference: responses(reference.counter),
+      },
+    };
+    writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+    printReport(report, (text) => process.stdout.write(text));
+    log(`JSON: ${outFile}`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
+    if (sesame) process.stderr.write(`--- Sesame output ---\n${sesame.server.log()}\n`);
+    return 1;
+  } finally {
+    await sesame?.server.stop();
+    await reference?.server.stop();
+    sesame?.http.close();
+    reference?.http.close();
+    await sink.close();
+    await database.drop();
+  }
+}
+
+/**
+ * One Sesame run of sign-ins under `node --cpu-prof`, with every SQL statement counted (query-counter.ts
+ * loaded with --import). The profile covers the warm-up and the measured sign-ins; its figures are slower
+ * than an unprofiled run and are not compared with anything.
+ */
+async function profile(options: BenchOptions, outDir: string, outFile: string, stamp: string): Promise<number> {
+  const sink = await new MailSink().start();
+  const database: TestDatabase = await createTestDatabase(options.db);
+  const profileDir = mkdtempSync(join(tmpdir(), 'sesame-bench-prof-'));
+  const queryFile = join(profileDir, 'queries.json');
+  let server: ServerProcess | undefined;
+  try {
+    log(`starting Sesame (${options.db}) with --cpu-prof…`);
+    server = await startSesame({ database, smtpUrl: sink.url, cpuProfileDir: profileDir, queryCountFile: queryFile });
+    const t = target(server, 'sesame', options.people * 2, sink);
+    if (options.warmup > 0) await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
+    const queriesBefore = await snapshotQueries(server.pid, queryFile);
+    const startUs = hrtimeUs();
+    const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
+    const endUs = hrtimeUs();
+    const queriesAfter = await snapshotQueries(server.pid, queryFile);
+    const total = result.completed;
+    log(`${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
+    t.http.close();
+    await server.stop();
+    const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+    if (!file) throw new Error('Sesame wrote no .cpuprofile');
+    const kept = join(outDir, `${stamp}-${options.db}.cpuprofile`);
+    copyFileSync(join(profileDir, file), kept);
+    // only the measured sign-ins: start-up (key generation, module loading) and warm-up are left out
+    const summary = summariseProfile(kept, ROOT, 30, { startUs, endUs });
+    const queries: Record<string, { count: number; ms: number }> = {};
+    for (const [shape, after] of Object.entries(queriesAfter)) {
+      const before = queriesBefore[shape] ?? { count: 0, ms: 0 };
+      queries[shape] = { count: after.count - before.count, ms: after.ms - before.ms };
+    }
+    const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, signins: total, cpuProfile: kept }, summary, queries, failures: result.failures };
+    writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+    printProfile(report, (text) => process.stdout.write(text));
+    log(`profile: ${kept} (open in Chrome DevTools or speedscope for a flame graph); JSON: ${outFile}`);
+    return 0;
+  } catch (error) {
+    process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
+    if (server) process.stderr.write(`--- Sesame output ---\n${server.log()}\n`);
+    return 1;
+  } finally {
+    await server?.stop();
+    await sink.close();
+    await database.drop();
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+}
+
+function endpointTarget(t: Target, options: BenchOptions) {
+  // the latest tokens: worker i owns tokens[i] (and its refresh-token chain) for the whole phase
+  return { http: t.http, client: t.server.client, tokens: t.tokens.slice(-options.endpointConcurrency) };
+}
+
+function signInFigures(result: SignInResult, cpu: number, rssAfter: number): SignInFigures {
+  return {
+    completed: result.completed,
+    failed: result.failed,
+    failures: result.failures,
+    perSecond: result.perSecond,
+    total: result.total.summary(),
+    steps: Object.fromEntries([...result.steps].map(([name, samples]) => [name, samples.summary()])),
+    submitToMail: result.submitToMail.count ? result.submitToMail.summary() : undefined,
+    cpuMsPerSignin: result.completed ? cpu / result.completed : NaN,
+    rssAfter,
+  };
+}
+
+function endpointFigures(result: EndpointResult, cpu: number): EndpointFigures {
+  return {
+    available: result.available,
+    note: result.note,
+    requests: result.requests,
+    failed: result.failed,
+    perSecond: result.perSecond,
+    latency: result.latency.summary(),
+    cpuMsPerRequest: result.requests ? cpu / result.requests : NaN,
+  };
+}
+
+function responses(counter: StatusCounter) {
+  return {
+    byStatus: Object.fromEntries(counter.byStatus),
+    non2xxNon3xx: counter.errors,
+    deliberate: Object.fromEntries(counter.deliberate),
+    unexpected: Object.fromEntries(counter.unexpected),
+  };
+}
+
+/** The commit measured, and whether src/ had uncommitted changes (the build is of the working tree). */
+function sourceVersion(): string {
+  if (process.env.BENCH_SOURCE) return process.env.BENCH_SOURCE;
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'views'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    return dirty ? `${commit} + uncommitted changes in src/, migrations/ or views/` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+/** Idle resident memory: the lowest of 2 s of readings with no load (V8 gives memory back lazily). */
+async function idleRss(sesame: Target, reference: Target): Promise<{ sesame: number; reference: number }> {
+  const low = { sesame: Infinity, reference: Infinity };
+  for (let i = 0; i < 10; i++) {
+    await settle(200);
+    low.sesame = Math.min(low.sesame, rssMiB(sesame.server.pid));
+    low.reference = Math.min(low.reference, rssMiB(reference.server.pid));
+  }
+  return low;
+}
+
+function hrtimeUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** Asks the query counter in the Sesame process to write its tallies now (SIGUSR2), and reads them. */
+async function snapshotQueries(pid: number, file: string): Promise<Record<string, { count: number; ms: number }>> {
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    await settle(20);
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, { count: number; ms: number }>;
+    } catch {
+      // not written (completely) yet
+    }
+  }
+  throw new Error('the query counter did not answer SIGUSR2');
+}
+
+function settle(ms = 1000): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function log(text: string): void {
+  process.stderr.write(`[bench] ${text}\n`);
+}
+
+process.exitCode = await main(process.argv.slice(2));
