@@ -73,6 +73,18 @@ describe('the development server, as started by npm start', function () {
     expect(server.output.split(token)).to.have.length(2);
   });
 
+  it('is what the README\'s npm start runs', async () => {
+    const port = await freePort();
+    const viaNpm = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }, { npm: true });
+    try {
+      await viaNpm.waitFor(/Sesame listening/, 45_000);
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(health.status).to.equal(200);
+    } finally {
+      await viaNpm.stop();
+    }
+  });
+
   it('stops cleanly on SIGTERM and keeps its data for the next start', async () => {
     expect(await server.stop('SIGTERM')).to.equal(0);
     expect(existsSync(join(dataDir, 'sesame.sqlite'))).to.equal(true);

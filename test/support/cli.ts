@@ -35,8 +35,11 @@ export class ServerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [CLI, 'serve'], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `sesame serve` itself, or (`npm: true`) the README's `npm start`, in its own process group */
+  constructor(env: Record<string, string>, options: { npm?: boolean } = {}) {
+    this.child = options.npm
+      ? spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      : spawn(process.execPath, [CLI, 'serve'], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk));
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
@@ -54,7 +57,11 @@ export class ServerProcess {
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill(signal);
+    if (this.child.exitCode === null) {
+      // npm does not pass signals on to the server: signal the whole group it leads
+      if (this.child.spawnargs[0] === 'npm') process.kill(-this.child.pid!, signal);
+      else this.child.kill(signal);
+    }
     return this.exited;
   }
 }
