@@ -193,6 +193,11 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       const approved = await login.approveByCode(uid, field(ctx.request.body, 'code'));
       await audit.record(audited(ctx, { type: 'login.approved', email: approved.email, clientId: approved.clientId, loginRequestId: approved.id, details: { method: 'code' } }));
     } catch (error) {
+      // the request is over (expired, stopped, replaced): back to the page that says so and offers a new email
+      if (error instanceof AppError && error.code === 'code_expired' && ctx.accepts('html', 'json') === 'html') {
+        ctx.status = 303;
+        return ctx.redirect(`/interaction/${uid}`);
+      }
       return renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
     }
     if (!(await finishLogin(ctx, uid))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');

@@ -238,7 +238,8 @@ export class LoginService {
 function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' && request.expiresAt > now) return;
   if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
-  if (request.status === 'superseded' || request.status === 'denied') throw gone('link_superseded', 'This sign-in link no longer works.');
+  if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
+  if (request.status === 'denied') throw gone('link_stopped', 'This sign-in was stopped, so this link no longer works.');
   throw linkUsed();
 }
 

@@ -267,8 +267,9 @@ function responses(counter: StatusCounter) {
 function sourceVersion(): string {
   if (process.env.BENCH_SOURCE) return process.env.BENCH_SOURCE;
   try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'views'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'src', 'migrations', 'views');
     return dirty ? `${commit} + uncommitted changes in src/, migrations/ or views/` : commit;
   } catch {
     return 'unknown (not a git checkout)';

@@ -13,7 +13,12 @@
         if (res.ok) {
           const { status: state } = await res.json();
           if (state === 'approved') { window.location.assign(continueUrl); return; }
-          if (final.includes(state)) { status.textContent = status.dataset[state]; return; }
+          if (final.includes(state)) {
+            status.textContent = status.dataset[state];
+            // nothing left to type or confirm here; a new email (resend) or another address remain
+            for (const el of document.querySelectorAll('[data-pending-only]')) el.hidden = true;
+            return;
+          }
         } else if (res.status === 404) {
           status.textContent = status.dataset.gone;
           return;
