@@ -10,7 +10,7 @@ import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
 import { toProviderMetadata } from './oidc/client-metadata.js';
-import { ensureSigningKeys } from './oidc/signing-keys.js';
+import { ensureSigningKeys, keySet, type KeySet, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
@@ -40,6 +40,7 @@ export interface Core {
   accounts: AccountService;
   clients: ClientService;
   audit: AuditLog;
+  keys: SigningKeyStore;
   close(): Promise<void>;
 }
 
@@ -60,6 +61,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     accounts: new AccountService(new KnexAccountStore(db), config.signup),
     clients: new ClientService(new KnexClientStore(db), hasher),
     audit: new AuditLog(new KnexAuditStore(db), logger),
+    keys: new KnexSigningKeyStore(db),
     close: () => db.destroy(),
   };
 }
@@ -78,8 +80,10 @@ export interface Sesame extends Core {
   outbox: OutboxWorker;
   /** the request listener for node:http */
   callback: ReturnType<Provider['callback']>;
-  /** starts the background work (mail outbox, sweeper) */
+  /** starts the background work (mail outbox, sweeper, key refresh) */
   start(): void;
+  /** re-reads the signing keys now (otherwise every KEYS_REFRESH_SECONDS) */
+  refreshKeys(): Promise<void>;
 }
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
@@ -120,29 +124,58 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       return client?.enabled ? toProviderMetadata(client) : undefined;
     },
   });
-  const provider = createProvider({ config, adapter, jwks: await ensureSigningKeys(new KnexSigningKeyStore(db)), accounts, clientSecrets: hasher, templates });
-  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
-  provider.on('end_session.success', (ctx) => {
-    void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
-  });
-  provider.on('grant.revoked', (ctx, grantId) => {
-    void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
-  });
-  mountHttp({ config, provider, login, accounts, clients, templates, csrf: new Csrf(config.secrets.cookieKeys), logger, audit, metrics, readiness: () => readiness(db) });
+  const csrf = new Csrf(config.secrets.cookieKeys);
+  const build = (jwks: KeySet['jwks']) => {
+    const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
+    provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+    provider.on('end_session.success', (ctx) => {
+      void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
+    });
+    provider.on('grant.revoked', (ctx, grantId) => {
+      void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
+    });
+    return mountHttp({ config, provider, login, accounts, clients, templates, csrf, logger, audit, metrics, readiness: () => readiness(db) });
+  };
+
+  // oidc-provider reads its keys once, at construction. All state lives in the database, so when
+  // the keys change (a rotation through any instance, or a key's activation time passing) a new
+  // provider is built and takes the next request; requests under way finish on the old one.
+  const keyStore = core.keys;
+  const retireAfterMs = config.keys.retirementSeconds * 1000;
+  let keys = keySet(await ensureSigningKeys(keyStore), Date.now(), retireAfterMs);
+  let provider = build(keys.jwks);
+  let handler = provider.callback();
+  const refreshKeys = async () => {
+    const next = keySet(await keyStore.list(), Date.now(), retireAfterMs);
+    const expired = next.entries.filter((entry) => entry.state === 'expired').map((entry) => entry.key.kid);
+    await keyStore.remove(expired);
+    if (next.fingerprint === keys.fingerprint) return;
+    keys = next;
+    provider = build(next.jwks);
+    handler = provider.callback();
+    logger.info({ keys: next.entries.map((e) => `${e.key.kid}:${e.state}`) }, 'signing keys changed');
+  };
+  let keyTimer: NodeJS.Timeout | undefined;
 
   let stopSweeper: (() => void) | undefined;
   return {
     ...core,
-    provider,
+    get provider() {
+      return provider;
+    },
     login,
     outbox,
     metrics,
-    callback: provider.callback(),
+    callback: (req, res) => handler(req, res),
+    refreshKeys,
     start() {
       outbox.start();
       stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
+      keyTimer = setInterval(() => refreshKeys().catch((error) => logger.error({ err: error }, 'key refresh failed')), config.keys.refreshSeconds * 1000);
+      keyTimer.unref();
     },
     async close() {
+      clearInterval(keyTimer);
       stopSweeper?.();
       await outbox.stop();
       await core.close();

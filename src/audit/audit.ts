@@ -15,7 +15,8 @@ export type AuditType =
   | 'logout'
   | 'token.revoked'
   | 'admin.client.added'
-  | 'admin.client.removed';
+  | 'admin.client.removed'
+  | 'admin.key.rotated';
 
 export interface AuditEvent {
   readonly type: AuditType;

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from '../config/load.js';
-import { openCore, serve } from '../main.js';
+import { openCore, serve, type Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
 import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
+import { keysCommand } from './keys.js';
 import { UsageError } from './usage-error.js';
 
 export const USAGE = `Usage: sesame <command> [options]
@@ -19,6 +20,11 @@ Commands:
   clients list [--json]          list registered apps
   clients show CLIENT_ID [--json]
   clients remove CLIENT_ID       delete an app (its tokens stop working)
+  keys list [--json]             signing keys and their state (next, signing,
+                                 retiring)
+  keys rotate [--activate-after SECONDS] [--json]
+                                 publish a new key now; it signs after the delay
+                                 (default KEY_ACTIVATION_DELAY_SECONDS)
   audit [--account ID] [--client ID] [--email ADDRESS] [--type TYPE]
         [--since WHEN] [--until WHEN] [--limit N] [--json]
                                  security events, newest first (WHEN: ISO date
@@ -27,6 +33,17 @@ Commands:
 
 Configuration comes from environment variables (see README.md).
 `;
+
+const print = (text: string) => process.stdout.write(text);
+
+async function withCore(command: (core: Core) => Promise<number>): Promise<number> {
+  const core = await openCore(loadConfig());
+  try {
+    return await command(core);
+  } finally {
+    await core.close();
+  }
+}
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -40,22 +57,12 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write('migrations applied\n');
       return 0;
     }
-    case 'clients': {
-      const core = await openCore(loadConfig());
-      try {
-        return await clientsCommand(core, rest, (text) => process.stdout.write(text));
-      } finally {
-        await core.close();
-      }
-    }
-    case 'audit': {
-      const core = await openCore(loadConfig());
-      try {
-        return await auditCommand(core, rest, (text) => process.stdout.write(text));
-      } finally {
-        await core.close();
-      }
-    }
+    case 'clients':
+      return withCore((core) => clientsCommand(core, rest, print));
+    case 'audit':
+      return withCore((core) => auditCommand(core, rest, print));
+    case 'keys':
+      return withCore((core) => keysCommand(core, rest, print));
     case undefined:
     case 'help':
     case '--help':

@@ -71,6 +71,14 @@ export interface Config {
   /** bearer token required by /metrics; open when unset */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;
+  readonly keys: {
+    /** `keys rotate`: how long a new key is published before it signs */
+    readonly activationDelaySeconds: number;
+    /** how long a replaced key stays published (at least the ID token lifetime) */
+    readonly retirementSeconds: number;
+    /** how often each instance re-reads the keys (and so picks up rotations) */
+    readonly refreshSeconds: number;
+  };
   readonly auditRetentionDays: number;
   readonly sweepIntervalSeconds: number;
   readonly logLevel: string;
