@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { decodeProtectedHeader } from 'jose';
 import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
-import { client, discover, exchangeCode, REDIRECT_URI, registerClient, signInWithLink, startAuthorization, type RegisteredClient } from '../support/relying-party.js';
+import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, type RegisteredClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -329,16 +329,4 @@ for (const kind of DB_KINDS) {
       expect(await isActive(tokensA.access_token)).to.equal(false);
     });
   });
-}
-
-async function expectOAuthError(promise: Promise<unknown>, error: string): Promise<void> {
-  try {
-    await promise;
-  } catch (e) {
-    // openid-client reports a WWW-Authenticate challenge (401 from client authentication) as its cause
-    const failure = e as { error?: string; cause?: { parameters?: { error?: string } }[] };
-    expect(failure.error ?? failure.cause?.[0]?.parameters?.error, (e as Error).message).to.equal(error);
-    return;
-  }
-  expect.fail(`expected ${error}`);
 }

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import * as client from 'openid-client';
 import type { Sesame } from '../../src/main.js';
 import { Browser, type Page } from './browser.js';
@@ -83,6 +84,19 @@ export async function signInWithLink(browser: Browser, smtp: SmtpSink, start: Au
   }
   if (!after.location?.startsWith(REDIRECT_URI)) throw new Error(`expected a redirect to the app, got ${after.status} ${after.url}:\n${after.body}`);
   return after.location;
+}
+
+/** Expects an OAuth error code from an openid-client call. */
+export async function expectOAuthError(promise: Promise<unknown>, error: string): Promise<void> {
+  try {
+    await promise;
+  } catch (e) {
+    // openid-client reports a WWW-Authenticate challenge (401 from client authentication) as its cause
+    const failure = e as { error?: string; cause?: { parameters?: { error?: string } }[] };
+    expect(failure.error ?? failure.cause?.[0]?.parameters?.error, (e as Error).message).to.equal(error);
+    return;
+  }
+  expect.fail(`expected ${error}`);
 }
 
 export { client };
