@@ -1,0 +1,124 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import type { ReceivedMail } from './smtp-sink.js';
+
+/** What a scripted server answers to one RCPT TO: nothing (accept) or an SMTP error reply. */
+export type RcptAnswer = { code: number; message: string } | undefined;
+
+/**
+ * A real SMTP server (smtp-server) that answers by script, on a port the test chooses (so a test can
+ * first point Sesame at a closed port, then open a server there). It records every RCPT TO it was
+ * asked, in order, and every message it accepted.
+ */
+export class ScriptedSmtp {
+  readonly messages: ReceivedMail[] = [];
+  /** every RCPT TO address, including refused ones, in order */
+  readonly rcptAttempts: string[] = [];
+  port = 0;
+  #server: SMTPServer;
+
+  constructor(answer: (address: string, attempt: number) => RcptAnswer = () => undefined) {
+    this.#server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS', 'AUTH'],
+      logger: false,
+      onRcptTo: (address, _session, callback) => {
+        this.rcptAttempts.push(address.address);
+        const reply = answer(address.address, this.rcptAttempts.filter((a) => a === address.address).length);
+        if (!reply) return callback();
+        const error = Object.assign(new Error(reply.message), { responseCode: reply.code });
+        callback(error);
+      },
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', async () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          this.messages.push({
+            to: session.envelope.rcptTo.map((r) => r.address),
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            raw,
+            parsed: await simpleParser(raw),
+          });
+          callback();
+        });
+      },
+    });
+  }
+
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.server.once('error', reject);
+      this.#server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.#server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `smtp://127.0.0.1:${this.port}`;
+  }
+
+  countTo(address: string): number {
+    return this.messages.filter((mail) => mail.to.includes(address)).length;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+export interface HeldConnection {
+  readonly openedAt: number;
+  closedAt?: number;
+  readonly socket: Socket;
+}
+
+/** Accepts TCP connections and never says a word: the SMTP greeting never comes. */
+export class SilentServer {
+  readonly connections: HeldConnection[] = [];
+  port = 0;
+  #server: Server;
+
+  constructor() {
+    this.#server = createServer((socket) => {
+      const held: HeldConnection = { openedAt: Date.now(), socket };
+      this.connections.push(held);
+      socket.on('error', () => {});
+      socket.on('close', () => (held.closedAt = Date.now()));
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get url(): string {
+    return `smtp://127.0.0.1:${this.port}`;
+  }
+
+  /** connections that are open and to which nothing was ever written */
+  hanging(): HeldConnection[] {
+    return this.connections.filter((c) => c.closedAt === undefined && c.socket.bytesWritten === 0);
+  }
+
+  close(): Promise<void> {
+    for (const c of this.connections) c.socket.destroy();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** Polls `check` until it returns a truthy value, at most `timeoutMs`; fails with `what` otherwise. */
+export async function eventually<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await check();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
