@@ -56,7 +56,8 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
   async function pageError(ctx: Context, error: unknown, uid: string): Promise<string> {
     if (error instanceof AppError && error.code === 'rate_limited') {
-      await audit.record(audited(ctx, { type: 'login.throttled', details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
+      const email = typeof error.params.email === 'string' ? error.params.email : undefined;
+      await audit.record(audited(ctx, { type: 'login.throttled', email, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
     } else if (error instanceof AppError && error.code.startsWith('code_')) {
       await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
     }

@@ -70,7 +70,7 @@ export class LoginService {
       ...rule(`ip:${input.ip ?? 'unknown'}`, limits.perIp),
       ...rule('mail', limits.mailGlobal),
     ], now);
-    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0]);
+    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0], email);
 
     const token = randomToken(32);
     const code = randomCode();
@@ -243,9 +243,10 @@ function assertUsable(request: LoginRequest, now: number): void {
   throw linkUsed();
 }
 
-function tooManyEmails(retryAfterMs: number, limit: string): AppError {
+function tooManyEmails(retryAfterMs: number, limit: string, email: string): AppError {
   const seconds = Math.ceil(retryAfterMs / 1000);
-  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds, params: { limit } });
+  // limit and email are for the audit trail; no text shows them
+  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds, params: { limit, email } });
 }
 
 function tooManyGuesses(retryAfterMs: number): AppError {

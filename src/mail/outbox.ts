@@ -111,20 +111,20 @@ export class OutboxWorker {
       await this.transport.send(item.message);
       await this.store.markSent(item.id, Date.now());
       this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
-      await this.audit?.record({ type: 'email.sent', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts } });
+      await this.audit?.record({ type: 'email.sent', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts } });
     } catch (error) {
       const reason = describe(error);
       if (isPermanentFailure(error) || item.attempts >= this.#maxAttempts) {
         await this.store.markFailed(item.id, reason);
         this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail failed permanently');
-        await this.audit?.record({ type: 'email.failed', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
+        await this.audit?.record({ type: 'email.failed', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
         return;
       }
       const backoff = this.#baseBackoffMs * 2 ** (item.attempts - 1);
       const next = Date.now() + backoff / 2 + Math.random() * backoff;
       await this.store.reschedule(item.id, next, reason);
       this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
-      await this.audit?.record({ type: 'email.retry', loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
+      await this.audit?.record({ type: 'email.retry', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
     }
   }
 }
