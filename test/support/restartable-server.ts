@@ -4,7 +4,7 @@ import { createSesame, type Sesame } from '../../src/main.js';
 import type { OutboxOptions } from '../../src/mail/outbox.js';
 import type { Logger } from '../../src/shared/logger.js';
 import type { TestDatabase } from './databases.js';
-import { TEST_SECRETS } from './test-server.js';
+import { testEnv } from './test-server.js';
 
 export interface RestartableOptions {
   port: number;
@@ -43,23 +43,7 @@ export class RestartableServer {
     if (this.#server) throw new Error('already running');
     const { database, port } = this.options;
     const config = loadConfig({
-      env: {
-        NODE_ENV: 'test',
-        ISSUER: this.issuer,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATABASE_URL: database.url,
-        DATA_DIR: database.dataDir,
-        SMTP_URL: this.options.smtpUrl,
-        MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
-        ...TEST_SECRETS,
-        LOG_LEVEL: 'silent',
-        RATE_LIMIT_EMAIL: 'off',
-        RATE_LIMIT_IP: 'off',
-        RATE_LIMIT_MAIL: 'off',
-        RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
-        ...this.options.env,
-      },
+      env: testEnv({ issuer: this.issuer, database, smtpUrl: this.options.smtpUrl }, { PORT: String(port), HOST: '127.0.0.1', ...this.options.env }),
     });
     const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...this.options.outbox }, logger: this.options.logger });
     const server = createServer(sesame.callback);

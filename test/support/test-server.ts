@@ -24,6 +24,32 @@ export interface TestServer {
  * The whole server as `npm start` runs it (real HTTP, real database, real SMTP delivery to a sink),
  * on a free port. The issuer is the literal address the test talks to.
  */
+/**
+ * The settings of every test server: a given issuer, database and SMTP sink, fixed secrets, quiet
+ * logs, and rate limits off (suites sign the same address in many times a minute; the rate-limit
+ * suites turn them on through `env`).
+ */
+export function testEnv(
+  where: { issuer: string; database: TestDatabase; smtpUrl: string },
+  env: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    ISSUER: where.issuer,
+    DATABASE_URL: where.database.url,
+    DATA_DIR: where.database.dataDir,
+    SMTP_URL: where.smtpUrl,
+    MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
+    ...TEST_SECRETS,
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_EMAIL: 'off',
+    RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_MAIL: 'off',
+    RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
+    ...env,
+  };
+}
+
 export interface TestServerOptions {
   /** share another server's database (several instances); it is then not dropped on close */
   database?: TestDatabase;
@@ -38,24 +64,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig({
-    env: {
-      NODE_ENV: 'test',
-      ISSUER: issuer,
-      DATABASE_URL: database.url,
-      DATA_DIR: database.dataDir,
-      SMTP_URL: smtp.url,
-      MAIL_FROM: 'Sesame Test <no-reply@sesame.test>',
-      ...TEST_SECRETS,
-      LOG_LEVEL: 'silent',
-      // suites sign the same address in many times a minute; the rate-limit suite turns them on
-      RATE_LIMIT_EMAIL: 'off',
-      RATE_LIMIT_IP: 'off',
-      RATE_LIMIT_MAIL: 'off',
-      RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
-      ...env,
-    },
-  });
+  const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env) });
   const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();
