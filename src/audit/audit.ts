@@ -16,6 +16,10 @@ export type AuditType =
   | 'token.revoked'
   | 'admin.client.added'
   | 'admin.client.removed'
+  | 'admin.client.updated'
+  | 'admin.client.enabled'
+  | 'admin.client.disabled'
+  | 'admin.client.secret_rotated'
   | 'admin.key.rotated';
 
 export interface AuditEvent {

@@ -53,9 +53,55 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
     case 'show': {
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError('clients show needs one CLIENT_ID');
-      const client = describe(await core.clients.get(positionals[0]));
-      if (values.json) out(`${JSON.stringify(client, null, 2)}\n`);
-      else for (const [key, value] of Object.entries(client)) out(`${key}: ${Array.isArray(value) ? value.join(' ') : value}\n`);
+      show(await core.clients.get(positionals[0]), values.json, out);
+      return 0;
+    }
+    case 'update': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        strict: true,
+        allowPositionals: true,
+        options: {
+          name: { type: 'string' },
+          'redirect-uri': { type: 'string', multiple: true },
+          'post-logout-redirect-uri': { type: 'string', multiple: true },
+          'logo-uri': { type: 'string' },
+          'first-party': { type: 'boolean' },
+          'no-first-party': { type: 'boolean' },
+          json: { type: 'boolean', default: false },
+        },
+      });
+      if (positionals.length !== 1) throw new UsageError('clients update needs one CLIENT_ID');
+      if (values['first-party'] && values['no-first-party']) throw new UsageError('--first-party and --no-first-party exclude each other');
+      const client = await core.clients.update(positionals[0], {
+        name: values.name,
+        redirectUris: values['redirect-uri'],
+        postLogoutRedirectUris: values['post-logout-redirect-uri'],
+        // an empty --logo-uri removes the logo
+        logoUri: values['logo-uri'] === undefined ? undefined : values['logo-uri'] || null,
+        firstParty: values['first-party'] ? true : values['no-first-party'] ? false : undefined,
+      });
+      await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, details: adminActor() });
+      show(client, values.json, out);
+      return 0;
+    }
+    case 'disable':
+    case 'enable': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError(`clients ${sub} needs one CLIENT_ID`);
+      const client = await core.clients.setEnabled(positionals[0], sub === 'enable');
+      await core.audit.record({ type: sub === 'enable' ? 'admin.client.enabled' : 'admin.client.disabled', clientId: client.clientId, details: adminActor() });
+      if (values.json) show(client, true, out);
+      else out(`${sub}d ${client.clientId}\n`);
+      return 0;
+    }
+    case 'rotate-secret': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError('clients rotate-secret needs one CLIENT_ID');
+      const { client, clientSecret } = await core.clients.rotateSecret(positionals[0]);
+      await core.audit.record({ type: 'admin.client.secret_rotated', clientId: client.clientId, details: adminActor() });
+      if (values.json) out(`${JSON.stringify({ client_id: client.clientId, client_secret: clientSecret }, null, 2)}\n`);
+      else out(`client_id: ${client.clientId}\nclient_secret: ${clientSecret}\n# the old secret no longer works; the new one is shown only now\n`);
       return 0;
     }
     case 'remove': {
@@ -67,8 +113,14 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       return 0;
     }
     default:
-      throw new UsageError(sub ? `unknown clients command "${sub}"` : 'clients needs a command: add, list, show or remove');
+      throw new UsageError(sub ? `unknown clients command "${sub}"` : 'clients needs a command: add, list, show, update, disable, enable, rotate-secret or remove');
   }
+}
+
+function show(record: ClientRecord, json: boolean, out: (text: string) => void): void {
+  const client = describe(record);
+  if (json) out(`${JSON.stringify(client, null, 2)}\n`);
+  else for (const [key, value] of Object.entries(client)) out(`${key}: ${Array.isArray(value) ? value.join(' ') : value}\n`);
 }
 
 /** Who did it: the CLI and the operating-system user running it. */

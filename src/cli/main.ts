@@ -19,6 +19,15 @@ Commands:
                                  client_secret, once, for a confidential client)
   clients list [--json]          list registered apps
   clients show CLIENT_ID [--json]
+  clients update CLIENT_ID [--name NAME] [--redirect-uri URI …]
+              [--post-logout-redirect-uri URI …] [--logo-uri URL]
+              [--first-party | --no-first-party] [--json]
+                                 change an app (a list given replaces the old one)
+  clients disable CLIENT_ID      stop an app from signing anyone in (enable undoes)
+  clients enable CLIENT_ID
+  clients rotate-secret CLIENT_ID [--json]
+                                 new secret for a confidential app, shown once;
+                                 the old one stops working at once
   clients remove CLIENT_ID       delete an app (its tokens stop working)
   keys list [--json]             signing keys and their state (next, signing,
                                  retiring)

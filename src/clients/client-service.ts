@@ -15,6 +15,14 @@ export interface NewClient {
   firstParty?: boolean;
 }
 
+export interface ClientChanges {
+  name?: string;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  logoUri?: string | null;
+  firstParty?: boolean;
+}
+
 export interface CreatedClient {
   client: ClientRecord;
   /** only for confidential clients, and only here: it is not stored */
@@ -60,6 +68,45 @@ export class ClientService {
 
   find(clientId: string): Promise<ClientRecord | undefined> {
     return this.store.findById(clientId);
+  }
+
+  /** Changes metadata; the same rules as at registration apply to the result. */
+  async update(clientId: string, changes: ClientChanges): Promise<ClientRecord> {
+    const current = await this.get(clientId);
+    const next: ClientRecord = {
+      ...current,
+      ...(changes.name !== undefined ? { name: changes.name.trim() } : {}),
+      ...(changes.redirectUris !== undefined ? { redirectUris: changes.redirectUris } : {}),
+      ...(changes.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: changes.postLogoutRedirectUris } : {}),
+      ...(changes.logoUri !== undefined ? { logoUri: changes.logoUri ?? undefined } : {}),
+      ...(changes.firstParty !== undefined ? { firstParty: changes.firstParty } : {}),
+      updatedAt: Date.now(),
+    };
+    const problems = validate({ ...next, redirectUris: [...next.redirectUris], postLogoutRedirectUris: [...next.postLogoutRedirectUris] });
+    if (problems.length) throw new AppError('invalid_client_metadata', 422, problems.join('; '), { params: { details: problems.join('; ') } });
+    await this.#save(next);
+    return next;
+  }
+
+  /** A disabled client cannot start sign-ins or use its tokens until it is enabled again. */
+  async setEnabled(clientId: string, enabled: boolean): Promise<ClientRecord> {
+    const next = { ...(await this.get(clientId)), enabled, updatedAt: Date.now() };
+    await this.#save(next);
+    return next;
+  }
+
+  /** A new secret for a confidential client, returned once; the old one stops working at once. */
+  async rotateSecret(clientId: string): Promise<{ client: ClientRecord; clientSecret: string }> {
+    const current = await this.get(clientId);
+    if (current.isPublic) throw new AppError('public_client', 409, 'a public client has no secret to rotate');
+    const clientSecret = randomToken(32);
+    const next = { ...current, secretHash: this.hasher.hash(CLIENT_SECRET_PURPOSE, clientSecret), updatedAt: Date.now() };
+    await this.#save(next);
+    return { client: next, clientSecret };
+  }
+
+  async #save(record: ClientRecord): Promise<void> {
+    if (!(await this.store.update(record))) throw notFound('client_not_found', `no client with id ${record.clientId}`);
   }
 
   async remove(clientId: string): Promise<void> {

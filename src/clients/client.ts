@@ -20,5 +20,7 @@ export interface ClientStore {
   insert(record: ClientRecord): Promise<void>;
   findById(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
+  /** replaces the stored record (same client id); false when there is no such client */
+  update(record: ClientRecord): Promise<boolean>;
   remove(clientId: string): Promise<boolean>;
 }

@@ -24,23 +24,11 @@ export class KnexClientStore implements ClientStore {
   constructor(private readonly db: Db) {}
 
   async insert(record: ClientRecord): Promise<void> {
-    const metadata: StoredMetadata = {
-      name: record.name,
-      logoUri: record.logoUri,
-      redirectUris: [...record.redirectUris],
-      postLogoutRedirectUris: [...record.postLogoutRedirectUris],
-      isPublic: record.isPublic,
-      grantTypes: [...record.grantTypes],
-    };
-    await this.db('clients').insert({
-      client_id: record.clientId,
-      metadata: JSON.stringify(metadata),
-      secret_hash: record.secretHash ?? null,
-      first_party: record.firstParty,
-      enabled: record.enabled,
-      created_at: record.createdAt,
-      updated_at: record.updatedAt,
-    });
+    await this.db('clients').insert({ client_id: record.clientId, ...toRow(record), created_at: record.createdAt });
+  }
+
+  async update(record: ClientRecord): Promise<boolean> {
+    return (await this.db('clients').where({ client_id: record.clientId }).update(toRow(record))) === 1;
   }
 
   async findById(clientId: string): Promise<ClientRecord | undefined> {
@@ -56,6 +44,24 @@ export class KnexClientStore implements ClientStore {
   async remove(clientId: string): Promise<boolean> {
     return (await this.db('clients').where({ client_id: clientId }).delete()) > 0;
   }
+}
+
+function toRow(record: ClientRecord) {
+  const metadata: StoredMetadata = {
+    name: record.name,
+    logoUri: record.logoUri,
+    redirectUris: [...record.redirectUris],
+    postLogoutRedirectUris: [...record.postLogoutRedirectUris],
+    isPublic: record.isPublic,
+    grantTypes: [...record.grantTypes],
+  };
+  return {
+    metadata: JSON.stringify(metadata),
+    secret_hash: record.secretHash ?? null,
+    first_party: record.firstParty,
+    enabled: record.enabled,
+    updated_at: record.updatedAt,
+  };
 }
 
 function toRecord(row: ClientRow): ClientRecord {

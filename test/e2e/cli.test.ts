@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
-import { discover, exchangeCode, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
@@ -50,6 +50,56 @@ for (const kind of DB_KINDS) {
       expect(gone.stderr).to.include('no client with id');
     });
 
+    it('updates, disables, enables and rotates the secret of a client; a running server follows within seconds', async () => {
+      const added = await runCli(['clients', 'add', '--name', 'Managed', '--redirect-uri', REDIRECT_URI, '--first-party', '--json'], env);
+      const { client_id: clientId, client_secret: first } = JSON.parse(added.stdout) as { client_id: string; client_secret: string };
+      const withSecret = (secret: string) => discover(server.issuer, { clientId, clientSecret: secret });
+      const signIn = async (config: Awaited<ReturnType<typeof withSecret>>, email: string) => {
+        const start = await startAuthorization(config, { scope: 'openid', prompt: '' });
+        return exchangeCode(config, start, await signInWithLink(new Browser(server.issuer), server.smtp, start, email));
+      };
+      await signIn(await withSecret(first), 'managed1@example.com');
+
+      const rotated = await runCli(['clients', 'rotate-secret', clientId, '--json'], env);
+      expect(rotated.code, rotated.stderr).to.equal(0);
+      const second = (JSON.parse(rotated.stdout) as { client_secret: string }).client_secret;
+      expect(second).not.to.equal(first);
+      // an app that was not updated still uses the old secret
+      const stale = await withSecret(first);
+      await eventually(() => expectOAuthError(signIn(stale, `managed2-${Date.now()}@example.com`), 'invalid_client'));
+      await signIn(await withSecret(second), 'managed3@example.com');
+
+      const authStatus = async (redirectUri = REDIRECT_URI) => {
+        const url = new URL(`${server.issuer}/auth`);
+        url.search = new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: redirectUri, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString();
+        return (await fetch(url, { redirect: 'manual' })).status;
+      };
+      expect((await runCli(['clients', 'disable', clientId], env)).stdout).to.include('disabled');
+      await eventually(async () => expect(await authStatus()).to.equal(400));
+      expect((await runCli(['clients', 'enable', clientId], env)).code).to.equal(0);
+      await eventually(async () => expect(await authStatus()).to.equal(303));
+
+      const other = 'http://127.0.0.1:9/other-callback';
+      const updated = await runCli(['clients', 'update', clientId, '--name', 'Renamed', '--redirect-uri', other, '--no-first-party', '--json'], env);
+      expect(updated.code, updated.stderr).to.equal(0);
+      expect(JSON.parse(updated.stdout)).to.include({ client_name: 'Renamed', first_party: false });
+      await eventually(async () => {
+        expect(await authStatus()).to.equal(400);
+        expect(await authStatus(other)).to.equal(303);
+      });
+      const invalid = await runCli(['clients', 'update', clientId, '--redirect-uri', 'http://evil.example/cb'], env);
+      expect(invalid.code).to.equal(1);
+      expect(invalid.stderr).to.include('http is only allowed for loopback hosts');
+
+      const events = (await server.sesame.audit.query({ clientId })).map((e) => e.type);
+      expect(events).to.include.members(['admin.client.added', 'admin.client.secret_rotated', 'admin.client.disabled', 'admin.client.enabled', 'admin.client.updated']);
+
+      const publicClient = JSON.parse((await runCli(['clients', 'add', '--name', 'Pub', '--redirect-uri', REDIRECT_URI, '--public', '--json'], env)).stdout) as { client_id: string };
+      const noSecret = await runCli(['clients', 'rotate-secret', publicClient.client_id], env);
+      expect(noSecret.code, noSecret.stderr).to.equal(1);
+      expect(noSecret.stderr).to.include('public client has no secret');
+    });
+
     it('refuses bad input with a clear message and no stack trace', async () => {
       const badUri = await runCli(['clients', 'add', '--name', 'Bad', '--redirect-uri', 'https://app.example.com/cb#frag'], env);
       expect(badUri.code).to.equal(1);
@@ -75,3 +125,17 @@ describe('sesame serve with invalid configuration', () => {
     expect(result.stderr).not.to.match(/\n\s+at /);
   });
 });
+
+/** Retries an assertion for a few seconds: servers may cache client metadata briefly. */
+async function eventually(check: () => Promise<unknown>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
