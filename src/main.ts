@@ -17,6 +17,7 @@ import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
+import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
@@ -86,6 +87,9 @@ export interface Sesame extends Core {
   refreshKeys(): Promise<void>;
 }
 
+/** How long a client read is reused: client changes take effect within this on every instance. */
+const CLIENT_CACHE_MS = 2000;
+
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
   const [{ createProvider }, { createAdapterFactory }, { mountHttp }, { Csrf }] = await Promise.all([
@@ -118,9 +122,12 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, rateLimits: config.rateLimits },
     () => outbox.wake(),
   );
+  // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
+  // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
+  const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
   const adapter = createAdapterFactory(db, {
     findProviderMetadata: async (clientId) => {
-      const client = await clients.find(clientId);
+      const client = await findClient(clientId);
       return client?.enabled ? toProviderMetadata(client) : undefined;
     },
   });
@@ -134,7 +141,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
-    return mountHttp({ config, provider, login, accounts, clients, templates, csrf, logger, audit, metrics, readiness: () => readiness(db) });
+    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, readiness: () => readiness(db) });
   };
 
   // oidc-provider reads its keys once, at construction. All state lives in the database, so when

@@ -1,6 +1,7 @@
 import type { SignupPolicy } from '../config/config.js';
 import { randomToken } from '../shared/crypto.js';
-import type { Account, AccountStore } from './account.js';
+import { notFound } from '../shared/errors.js';
+import type { Account, AccountActivity, AccountPage, AccountStore } from './account.js';
 import { normalizeEmail } from './email-address.js';
 
 export interface SignupRules {
@@ -66,6 +67,44 @@ export class AccountService {
   async create(email: string, at = Date.now()): Promise<Account> {
     // the same normalisation as the login form, so the stored address is the one sign-in looks up
     return this.store.insertIfAbsent({ id: randomToken(16), email: normalizeEmail(email), emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
+  }
+
+  list(options: { search?: string; after?: string; limit?: number } = {}): Promise<AccountPage> {
+    return this.store.list({ ...options, limit: Math.min(Math.max(options.limit ?? 50, 1), 500) });
+  }
+
+  /** By id, or by address (normalised like the login form). */
+  async get(idOrEmail: string): Promise<Account> {
+    const account = idOrEmail.includes('@') ? await this.store.findByEmail(normalizeEmail(idOrEmail)) : await this.store.findById(idOrEmail);
+    if (!account) throw notFound('account_not_found', `no account ${idOrEmail}`);
+    return account;
+  }
+
+  async details(idOrEmail: string): Promise<{ account: Account; activity: AccountActivity }> {
+    const account = await this.get(idOrEmail);
+    return { account, activity: await this.store.activity(account.id, Date.now()) };
+  }
+
+  /** Disabling ends every session, grant and token at once; the address then gets no sign-in email. */
+  async disable(idOrEmail: string): Promise<Account> {
+    const account = await this.get(idOrEmail);
+    await this.store.setStatus(account.id, 'disabled', Date.now());
+    await this.store.revokeAll(account.id, account.email);
+    return { ...account, status: 'disabled' };
+  }
+
+  async enable(idOrEmail: string): Promise<Account> {
+    const account = await this.get(idOrEmail);
+    await this.store.setStatus(account.id, 'active', Date.now());
+    return { ...account, status: 'active' };
+  }
+
+  /** Deleting revokes everything first; the address may sign up again later, as a new account (new `sub`). */
+  async remove(idOrEmail: string): Promise<Account> {
+    const account = await this.get(idOrEmail);
+    await this.store.revokeAll(account.id, account.email);
+    await this.store.remove(account.id);
+    return account;
   }
 
   rememberedConsent(accountId: string, clientId: string): Promise<string[] | undefined> {

@@ -10,8 +10,28 @@ export interface Account {
   readonly lastLoginAt: number | null;
 }
 
+export interface AccountPage {
+  accounts: Account[];
+  /** pass as `after` for the next page; absent on the last page */
+  next?: string;
+}
+
+export interface AccountActivity {
+  /** live sign-in sessions at Sesame */
+  sessions: number;
+  /** apps with a live grant */
+  clients: string[];
+}
+
 /** The storage the accounts domain needs; `store/` implements it. */
 export interface AccountStore {
+  /** ordered by email; `search` matches part of the address */
+  list(options: { search?: string; after?: string; limit: number }): Promise<AccountPage>;
+  setStatus(id: string, status: AccountStatus, at: number): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+  /** ends every session, grant and token of the account, and its pending sign-in emails */
+  revokeAll(id: string, email: string): Promise<void>;
+  activity(id: string, now: number): Promise<AccountActivity>;
   findById(id: string): Promise<Account | undefined>;
   findByEmail(email: string): Promise<Account | undefined>;
   /** inserts unless an account with that email exists; returns whichever account holds the email */

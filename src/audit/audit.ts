@@ -20,7 +20,11 @@ export type AuditType =
   | 'admin.client.enabled'
   | 'admin.client.disabled'
   | 'admin.client.secret_rotated'
-  | 'admin.key.rotated';
+  | 'admin.key.rotated'
+  | 'admin.account.created'
+  | 'admin.account.disabled'
+  | 'admin.account.enabled'
+  | 'admin.account.deleted';
 
 export interface AuditEvent {
   readonly type: AuditType;

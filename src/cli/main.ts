@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from '../config/load.js';
 import { openCore, serve, type Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
+import { accountsCommand } from './accounts.js';
 import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { keysCommand } from './keys.js';
@@ -29,6 +30,10 @@ Commands:
                                  new secret for a confidential app, shown once;
                                  the old one stops working at once
   clients remove CLIENT_ID       delete an app (its tokens stop working)
+  accounts list [--search TEXT] [--after EMAIL] [--limit N] [--json]
+  accounts show|create|disable|enable|delete ACCOUNT [--json]
+                                 ACCOUNT is an id or an email address; disable
+                                 and delete revoke sessions, grants and tokens
   keys list [--json]             signing keys and their state (next, signing,
                                  retiring)
   keys rotate [--activate-after SECONDS] [--json]
@@ -70,6 +75,8 @@ async function run(argv: string[]): Promise<number> {
       return withCore((core) => clientsCommand(core, rest, print));
     case 'audit':
       return withCore((core) => auditCommand(core, rest, print));
+    case 'accounts':
+      return withCore((core) => accountsCommand(core, rest, print));
     case 'keys':
       return withCore((core) => keysCommand(core, rest, print));
     case undefined:

@@ -2,6 +2,7 @@ import type { Provider } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
 import type { ClientService } from '../clients/client-service.js';
+import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
 import type { LoginService } from '../login/login-service.js';
 import type { Logger } from '../shared/logger.js';
@@ -17,6 +18,8 @@ export interface HttpDeps {
   login: LoginService;
   accounts: AccountService;
   clients: ClientService;
+  /** `clients.find`, remembered for a moment (see main.ts) */
+  findClient: (clientId: string) => Promise<ClientRecord | undefined>;
   templates: Templates;
   csrf: Csrf;
   logger: Logger;

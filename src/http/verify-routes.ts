@@ -17,7 +17,7 @@ import { renderPage, t } from './pages.js';
  * other device only with the number the original tab shows. The approving device never gets a
  * session: the original tab, which holds the interaction, finishes the sign-in.
  */
-export function verifyRoutes({ login, clients, templates, csrf, audit }: HttpDeps): Router {
+export function verifyRoutes({ login, findClient, templates, csrf, audit }: HttpDeps): Router {
   const router = new Router({ prefix: '/login/verify' });
 
   // the token is in the URL: never leak it through Referer or a cache
@@ -43,7 +43,7 @@ export function verifyRoutes({ login, clients, templates, csrf, audit }: HttpDep
   };
 
   async function clientName(request: LoginRequest): Promise<string> {
-    return (await clients.find(request.clientId))?.name ?? request.clientId;
+    return (await findClient(request.clientId))?.name ?? request.clientId;
   }
 
   router.get('/', noLeak, auditFailures, async (ctx) => {

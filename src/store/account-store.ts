@@ -1,4 +1,4 @@
-import type { Account, AccountStore } from '../accounts/account.js';
+import type { Account, AccountActivity, AccountPage, AccountStore } from '../accounts/account.js';
 import type { Db } from './db.js';
 
 interface AccountRow {
@@ -47,6 +47,40 @@ export class KnexAccountStore implements AccountStore {
       .onConflict('email')
       .ignore();
     return (await this.findByEmail(account.email))!;
+  }
+
+  async list({ search, after, limit }: { search?: string; after?: string; limit: number }): Promise<AccountPage> {
+    const q = this.db<AccountRow>('accounts').orderBy('email').limit(limit + 1);
+    // part of an address, matched literally: % and _ typed by the operator are not wildcards
+    if (search) q.whereRaw("email like ? escape '\\'", [`%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
+    if (after) q.where('email', '>', after);
+    const rows = await q;
+    const page = rows.slice(0, limit).map(toAccount);
+    return { accounts: page, next: rows.length > limit ? page.at(-1)?.email : undefined };
+  }
+
+  async setStatus(id: string, status: Account['status'], at: number): Promise<boolean> {
+    return (await this.db('accounts').where({ id }).update({ status, updated_at: at })) === 1;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    return (await this.db('accounts').where({ id }).delete()) === 1;
+  }
+
+  async revokeAll(id: string, email: string): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      // sessions, grants, codes, access and refresh tokens all carry the account
+      await trx('oidc_payloads').where({ account_id: id }).delete();
+      await trx('login_requests').where({ email }).whereIn('status', ['pending', 'approved']).update({ status: 'superseded' });
+    });
+  }
+
+  async activity(id: string, now: number): Promise<AccountActivity> {
+    const live = (type: string) => this.db('oidc_payloads').where({ account_id: id, type }).andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now));
+    const sessions = await live('Session').count({ n: '*' }).first();
+    const grants = await live('Grant').select('payload');
+    const clients = [...new Set(grants.map((g) => (JSON.parse(g.payload) as { clientId?: string }).clientId).filter((c): c is string => Boolean(c)))];
+    return { sessions: Number(sessions?.n ?? 0), clients };
   }
 
   async recordLogin(id: string, at: number): Promise<void> {

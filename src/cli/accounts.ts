@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import type { Account } from '../accounts/account.js';
+import type { Core } from '../main.js';
+import { UsageError } from './usage-error.js';
+
+/** `sesame accounts …`: find, create, disable, enable and delete the people who sign in. */
+export async function accountsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
+  const [sub, ...rest] = argv;
+  const json = { json: { type: 'boolean' as const, default: false } };
+  const one = (what: string) => {
+    const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: json });
+    if (positionals.length !== 1) throw new UsageError(`accounts ${what} needs one ACCOUNT (its id or email address)`);
+    return { target: positionals[0], json: values.json };
+  };
+  const print = (account: Account, asJson: boolean, extra: Record<string, unknown> = {}) => {
+    const view = { ...describe(account), ...extra };
+    if (asJson) out(`${JSON.stringify(view, null, 2)}\n`);
+    else for (const [key, value] of Object.entries(view)) out(`${key}: ${Array.isArray(value) ? value.join(' ') : value}\n`);
+  };
+  switch (sub) {
+    case 'list': {
+      const { values } = parseArgs({
+        args: rest,
+        strict: true,
+        options: { search: { type: 'string' }, after: { type: 'string' }, limit: { type: 'string', default: '50' }, ...json },
+      });
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError('--limit must be a whole number from 1 to 500');
+      const page = await core.accounts.list({ search: values.search, after: values.after, limit });
+      if (values.json) {
+        out(`${JSON.stringify({ accounts: page.accounts.map(describe), next: page.next ?? null }, null, 2)}\n`);
+      } else {
+        if (page.accounts.length === 0) out('no accounts\n');
+        for (const a of page.accounts) out(`${a.id}  ${a.email}  ${a.status}${a.lastLoginAt ? `  last sign-in ${new Date(a.lastLoginAt).toISOString()}` : ''}\n`);
+        if (page.next) out(`# more: --after ${page.next}\n`);
+      }
+      return 0;
+    }
+    case 'show': {
+      const { target, json: asJson } = one('show');
+      const { account, activity } = await core.accounts.details(target);
+      print(account, asJson, { sessions: activity.sessions, apps_with_access: activity.clients });
+      return 0;
+    }
+    case 'create': {
+      const { target, json: asJson } = one('create');
+      const account = await core.accounts.create(target);
+      await core.audit.record({ type: 'admin.account.created', accountId: account.id, email: account.email, details: { via: 'cli' } });
+      print(account, asJson);
+      return 0;
+    }
+    case 'disable':
+    case 'enable':
+    case 'delete': {
+      const { target, json: asJson } = one(sub);
+      const account = sub === 'disable' ? await core.accounts.disable(target) : sub === 'enable' ? await core.accounts.enable(target) : await core.accounts.remove(target);
+      const type = sub === 'disable' ? 'admin.account.disabled' : sub === 'enable' ? 'admin.account.enabled' : 'admin.account.deleted';
+      await core.audit.record({ type, accountId: account.id, email: account.email, details: { via: 'cli' } });
+      if (asJson) print(account, true);
+      else out(`${sub}d ${account.email} (${account.id})${sub === 'enable' ? '' : ': its sessions, grants and tokens were revoked'}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, disable, enable or delete');
+  }
+}
+
+function describe(account: Account) {
+  return {
+    id: account.id,
+    email: account.email,
+    email_verified: account.emailVerified,
+    status: account.status,
+    created_at: new Date(account.createdAt).toISOString(),
+    last_sign_in_at: account.lastLoginAt ? new Date(account.lastLoginAt).toISOString() : null,
+  };
+}
