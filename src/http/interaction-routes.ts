@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { errors as oidcErrors, type InteractionResults } from 'oidc-provider';
+import type { LoginRequest } from '../login/login-request.js';
 import { ACR_EMAIL } from '../oidc/provider.js';
 import { grantMissing, isFirstParty } from '../oidc/grants.js';
 import { AppError } from '../shared/errors.js';
@@ -43,8 +44,9 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
 
   const clientView = (client: ClientView) => ({ clientName: client.clientName ?? client.clientId, logoUri: client.logoUri });
 
-  async function finishLogin(ctx: Context, uid: string): Promise<boolean> {
-    const done = await login.complete(uid);
+  /** `latest`: the interaction's latest login request, when the handler has just read it. */
+  async function finishLogin(ctx: Context, uid: string, latest?: { request: LoginRequest | undefined }): Promise<boolean> {
+    const done = await login.complete(uid, Date.now(), latest);
     if (!done) return false;
     await audit.record(audited(ctx, {
       type: 'login.completed', accountId: done.account.id, email: done.account.email, clientId: done.request.clientId, loginRequestId: done.request.id,
@@ -78,8 +80,8 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     });
   }
 
-  async function renderCheckEmail(ctx: Context, uid: string, client: ClientView, error?: string) {
-    const request = await login.latest(uid);
+  async function renderCheckEmail(ctx: Context, uid: string, client: ClientView, error?: string, latest?: { request: LoginRequest | undefined }) {
+    const request = latest ? latest.request : await login.latest(uid);
     const interval = config.rateLimits.perEmail ? config.rateLimits.emailIntervalSeconds : 0;
     const resendWait = request ? Math.max(0, Math.ceil((request.createdAt + interval * 1000 - Date.now()) / 1000)) : 0;
     renderPage(ctx, templates, 'login/check-email', {
@@ -121,16 +123,21 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   router.get('/', async (ctx) => {
     const { details, client, uid } = await load(ctx);
     if (details.prompt.name === 'login') {
-      if (await finishLogin(ctx, uid)) return;
-      const status = await login.status(uid);
-      if (status === 'pending' && ctx.query.change === undefined) return renderCheckEmail(ctx, uid, client);
+      // one read of the latest login request serves the whole page; read again only after
+      // finishing an approved one was tried and failed (that may have changed it)
+      let latest = await login.latest(uid);
+      if (latest?.status === 'approved') {
+        if (await finishLogin(ctx, uid, { request: latest })) return;
+        latest = await login.latest(uid);
+      }
+      const status = login.statusOf(latest);
+      if (status === 'pending' && ctx.query.change === undefined) return renderCheckEmail(ctx, uid, client, undefined, { request: latest });
       if (status === 'completed') {
         return renderPage(ctx, templates, 'login/finished', { title: t(ctx, templates, 'finished.title'), ...clientView(client) });
       }
       const notice = status === 'denied' ? 'email.notice.denied'
         : status === 'expired' || status === 'locked' || status === 'superseded' ? 'email.notice.stale'
           : undefined;
-      const latest = await login.latest(uid);
       return renderEmailForm(ctx, uid, client, { email: latest?.email ?? stringParam(details.params.login_hint), notice });
     }
     if (details.prompt.name === 'consent') {
@@ -160,7 +167,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     if (!request || !login.isSameBrowser(request, deviceSecret(ctx))) {
       throw new AppError('not_found', 404, 'No sign-in of this browser is waiting here.');
     }
-    ctx.body = { status: await login.status(uid) };
+    ctx.body = { status: login.statusOf(request) };
   });
 
   router.post('/email', formBody, async (ctx) => {

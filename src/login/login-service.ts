@@ -191,7 +191,11 @@ export class LoginService {
   }
 
   async status(interactionUid: string, now = Date.now()): Promise<LoginStatus> {
-    const request = await this.store.latestForInteraction(interactionUid);
+    return this.statusOf(await this.store.latestForInteraction(interactionUid), now);
+  }
+
+  /** `status` of a request already read with `latest` (one read serves a whole HTTP request). */
+  statusOf(request: LoginRequest | undefined, now = Date.now()): LoginStatus {
     if (!request) return 'none';
     if (request.status === 'pending' && request.expiresAt <= now) return 'expired';
     return request.status;
@@ -206,8 +210,9 @@ export class LoginService {
    * and the polling tab cannot both finish), then the account is found or created and every other
    * pending request of the address dies. Undefined when nothing is approved, or the address may not sign in.
    */
-  async complete(interactionUid: string, now = Date.now()): Promise<{ account: Account; request: LoginRequest } | undefined> {
-    const request = await this.store.latestForInteraction(interactionUid);
+  async complete(interactionUid: string, now = Date.now(), latest?: { request: LoginRequest | undefined }): Promise<{ account: Account; request: LoginRequest } | undefined> {
+    // `latest`: the interaction's latest request, when the caller has just read it
+    const request = latest ? latest.request : await this.store.latestForInteraction(interactionUid);
     if (!request || request.status !== 'approved') return undefined;
     const account = await this.accounts.signIn(request.email, now);
     if (!account) {
