@@ -3,6 +3,7 @@ import { assetsDir } from '../shared/paths.js';
 import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
 import { databaseBusy, errorHandler } from './errors.js';
+import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
 import { localeFromBrowser } from './pages.js';
@@ -34,6 +35,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
+  provider.use(fromMemory(logger, deps.metrics));
   provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));

@@ -11,8 +11,7 @@ const INCOMING_ID = /^[A-Za-z0-9._-]{8,64}$/;
  */
 export function requestLog(logger: Logger, metrics: Metrics): Middleware {
   return async (ctx, next) => {
-    const incoming = ctx.get('X-Request-Id');
-    const requestId = INCOMING_ID.test(incoming) ? incoming : randomToken(12);
+    const requestId = requestIdOf(ctx);
     ctx.state.requestId = requestId;
     ctx.state.log = logger.child({ requestId });
     ctx.set('X-Request-Id', requestId);
@@ -27,6 +26,12 @@ export function requestLog(logger: Logger, metrics: Metrics): Middleware {
       ctx.state.log.info({ method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
     }
   };
+}
+
+/** The caller's X-Request-Id when it is a sane one, otherwise a new id. */
+export function requestIdOf(ctx: Context): string {
+  const incoming = ctx.get('X-Request-Id');
+  return INCOMING_ID.test(incoming) ? incoming : randomToken(12);
 }
 
 /** A bounded label: our route pattern, or oidc-provider's route name, never the raw path. */
