@@ -26,6 +26,9 @@ export interface OutboxStore {
   markFailed(id: number, error: string): Promise<void>;
 }
 
+/** messages being sent at once by one worker (SMTP connections are pooled, see transport.ts) */
+const IN_FLIGHT = 10;
+
 export interface OutboxOptions {
   pollIntervalMs?: number;
   maxAttempts?: number;
@@ -94,15 +97,30 @@ export class OutboxWorker {
     this.transport.close();
   }
 
+  /**
+   * Up to IN_FLIGHT messages are being sent at any time: as soon as one is done, the next due ones
+   * are claimed, so a message queued while others are on their way does not wait for a whole batch.
+   */
   async #pass(): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
     try {
       for (;;) {
-        const batch = await this.store.claimDue(Date.now(), 10, this.#leaseMs);
-        if (batch.length === 0 || this.#stopped) return;
-        await Promise.all(batch.map((item) => this.#deliver(item)));
+        const room = IN_FLIGHT - inFlight.size;
+        const batch = room > 0 && !this.#stopped ? await this.store.claimDue(Date.now(), room, this.#leaseMs) : [];
+        for (const item of batch) {
+          const delivery: Promise<void> = this.#deliver(item)
+            .catch((error: unknown) => this.logger.error({ err: error, outboxId: item.id }, 'outbox delivery failed'))
+            .finally(() => inFlight.delete(delivery));
+          inFlight.add(delivery);
+        }
+        if (inFlight.size === 0) return;
+        // nothing more due (or no room): wait until one is done, then look again
+        if (batch.length === 0 || inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
       }
     } catch (error) {
       this.logger.error({ err: error }, 'outbox pass failed');
+    } finally {
+      await Promise.allSettled(inFlight);
     }
   }
 

@@ -24,6 +24,8 @@ export function smtpTransport(url: string, from: string, options: SmtpOptions): 
   const timeout = options.timeoutSeconds * 1000;
   const transporter = nodemailer.createTransport({
     url,
+    // connections are kept open and reused: no TCP and SMTP handshake (and TLS) per message
+    pool: true,
     // seconds, not nodemailer's minutes: a hung server must not hold the worker
     connectionTimeout: timeout,
     greetingTimeout: timeout,
