@@ -4,6 +4,15 @@ import type { Db } from './db.js';
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
 const WIPE = { text_body: null, html_body: null };
 
+interface OutboxRow {
+  login_request_id: string | null;
+  attempts: number;
+  recipient: string;
+  subject: string;
+  text_body: string | null;
+  html_body: string | null;
+}
+
 export class KnexOutboxStore implements OutboxStore {
   constructor(private readonly db: Db) {}
 
@@ -23,14 +32,16 @@ export class KnexOutboxStore implements OutboxStore {
     const claimed: OutboxItem[] = [];
     for (const { id } of candidates) {
       // the guard repeats the selection: when several instances pick the same row, one update wins
-      const changed = await this.db('mail_outbox')
+      const changed: OutboxRow[] = await this.db('mail_outbox')
         .where({ id })
         .andWhere((q) => q
           .where((q2) => q2.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
           .orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now)))
-        .update({ status: 'sending', locked_until: now + leaseMs, attempts: this.db.raw('attempts + 1') });
-      if (changed !== 1) continue;
-      const row = await this.db('mail_outbox').where({ id }).first();
+        .update({ status: 'sending', locked_until: now + leaseMs, attempts: this.db.raw('attempts + 1') })
+        // the claimed row comes back with the update: no second read
+        .returning(['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body']);
+      if (changed.length !== 1) continue;
+      const row = changed[0];
       claimed.push({
         id,
         loginRequestId: row.login_request_id ?? undefined,
