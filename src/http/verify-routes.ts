@@ -79,24 +79,19 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
   router.post('/', noLeak, auditFailures, formBody, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
-    const token = field(body, 'token');
-    const request = await login.inspectLink(token, ctx.ip);
-    if (login.isSameBrowser(request, deviceSecret(ctx))) {
-      const { request: approved } = await login.approveByLink(token, deviceSecret(ctx), ctx.ip);
-      await record(ctx, 'login.approved', approved, { method: 'link' });
-      // continue in the flow's own page, at a URL without the token
-      ctx.status = 303;
-      ctx.redirect(`/interaction/${approved.interactionUid}`);
-      return;
-    }
-    try {
-      await login.approveFromOtherDevice(token, field(body, 'choice'), ctx.ip);
-      await record(ctx, 'login.approved', request, { method: 'other_device' });
-    } catch (error) {
-      if (!(error instanceof AppError) || error.code !== 'match_failed') throw error;
+    // one look-up decides: the browser that asked goes on at once, another device needs the number
+    const { request, sameBrowser, matched } = await login.approveLink(field(body, 'token'), { bindingSecret: deviceSecret(ctx), choice: field(body, 'choice') }, ctx.ip);
+    if (!matched) {
       await record(ctx, 'login.denied', request, { reason: 'number_mismatch' });
       ctx.status = 403;
       return renderPage(ctx, templates, 'login/mismatch', { title: t(ctx, templates, 'mismatch.title') });
+    }
+    await record(ctx, 'login.approved', request, { method: sameBrowser ? 'link' : 'other_device' });
+    if (sameBrowser) {
+      // continue in the flow's own page, at a URL without the token
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${request.interactionUid}`);
+      return;
     }
     renderPage(ctx, templates, 'login/approved', { title: t(ctx, templates, 'approved.title') });
   });

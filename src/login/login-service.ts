@@ -42,6 +42,8 @@ export interface LinkApproval {
   request: LoginRequest;
   /** the link was opened in the browser that asked for it */
   sameBrowser: boolean;
+  /** false: another device picked a wrong number, and the request was stopped */
+  matched: boolean;
 }
 
 export type LoginStatus = LoginRequest['status'] | 'none';
@@ -122,12 +124,22 @@ export class LoginService {
     return Boolean(bindingSecret) && this.hasher.verify(BINDING, bindingSecret!, request.bindingHash);
   }
 
-  /** Consumes the link: of any number of concurrent calls with one token, exactly one succeeds. */
-  async approveByLink(token: unknown, bindingSecret: string | undefined, ip: string | undefined, now = Date.now()): Promise<LinkApproval> {
+  /**
+   * Consumes the link, once: at once in the browser that asked (binding cookie); on any other device
+   * (a phone, a mail app's browser) only with the number the original tab shows. A wrong pick ends
+   * the request, so someone who typed another person's address cannot get a blind "approve" from
+   * them. Of any number of concurrent calls with one token, at most one is approved.
+   */
+  async approveLink(token: unknown, proof: { bindingSecret?: string; choice?: unknown }, ip: string | undefined, now = Date.now()): Promise<LinkApproval> {
     const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
+    const sameBrowser = this.isSameBrowser(request, proof.bindingSecret);
+    if (!sameBrowser && Number(proof.choice) !== request.matchNumber) {
+      await this.store.setStatus(request.id, 'pending', 'denied');
+      return { request, sameBrowser, matched: false };
+    }
     if (!(await this.store.approve(request.id, now))) throw linkUsed();
-    return { request, sameBrowser: this.isSameBrowser(request, bindingSecret) };
+    return { request, sameBrowser, matched: true };
   }
 
   /**
@@ -143,22 +155,6 @@ export class LoginService {
     // place the right number by the seed too, not always first or by size
     const shift = seed[seed.length - 1] % 3;
     return [...ordered.slice(shift), ...ordered.slice(0, shift)];
-  }
-
-  /**
-   * Approval from a device without the binding cookie (a phone, a mail app's browser). Only with
-   * the number the original tab shows: picking a wrong one ends the request, so someone who typed
-   * another person's address cannot get a blind "approve" from them.
-   */
-  async approveFromOtherDevice(token: unknown, choice: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
-    const request = await this.findByToken(token, ip, now);
-    assertUsable(request, now);
-    if (Number(choice) !== request.matchNumber) {
-      await this.store.setStatus(request.id, 'pending', 'denied');
-      throw new AppError('match_failed', 403, 'The numbers did not match; the sign-in was stopped.');
-    }
-    if (!(await this.store.approve(request.id, now))) throw linkUsed();
-    return request;
   }
 
   /** "This wasn't me": the link and the code stop working, and the original tab is told. */

@@ -48,7 +48,7 @@ for (const kind of DB_KINDS) {
     it('a completed login kills every other pending request of the address', async () => {
       await accounts.create('kill@example.com');
       const first = await login.request(ask('kill@example.com', 'tab-1'));
-      const { request } = await login.approveByLink(tokenOf(mails.at(-1)!), 'binding', '192.0.2.1');
+      const { request } = await login.approveLink(tokenOf(mails.at(-1)!), { bindingSecret: 'binding' }, '192.0.2.1');
       expect(request.id).to.equal(first.request.id);
       // asked again elsewhere while the first is approved but not yet finished
       const second = await login.request(ask('kill@example.com', 'tab-2'));
@@ -58,7 +58,7 @@ for (const kind of DB_KINDS) {
       expect(done?.account.email).to.equal('kill@example.com');
       expect(await login.status('tab-2')).to.equal('superseded');
       try {
-        await login.approveByLink(secondToken, 'binding', '192.0.2.1');
+        await login.approveLink(secondToken, { bindingSecret: 'binding' }, '192.0.2.1');
         expect.fail('the second link still worked');
       } catch (error) {
         expect((error as AppError).code).to.equal('link_superseded');
@@ -68,8 +68,9 @@ for (const kind of DB_KINDS) {
 
     it('finishes an approved request exactly once, however many tabs try', async () => {
       await accounts.create('once@example.com');
-      await login.request(ask('once@example.com', 'tab-once'));
-      await login.approveByLink(tokenOf(mails.at(-1)!), undefined, '192.0.2.1');
+      const asked = await login.request(ask('once@example.com', 'tab-once'));
+      // approved from another device, with the number the tab shows
+      expect((await login.approveLink(tokenOf(mails.at(-1)!), { choice: asked.request.matchNumber }, '192.0.2.1')).matched).to.equal(true);
       const results = await Promise.all(Array.from({ length: 10 }, () => login.complete('tab-once')));
       expect(results.filter(Boolean)).to.have.length(1);
       expect(await login.status('tab-once')).to.equal('completed');
