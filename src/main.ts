@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
+import { EmailChangeService } from './accounts/email-change-service.js';
 import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { LoginService } from './login/login-service.js';
+import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
@@ -21,6 +23,7 @@ import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
+import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
@@ -42,6 +45,9 @@ export interface Core {
   clients: ClientService;
   audit: AuditLog;
   keys: SigningKeyStore;
+  /** address changes confirmed by the new address (requested through `accounts.requestEmailChange`) */
+  emailChanges: EmailChangeService;
+  templates: Templates;
   close(): Promise<void>;
 }
 
@@ -54,15 +60,25 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     throw error;
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
+  const audit = new AuditLog(new KnexAuditStore(db), logger);
+  // the CLI renders emails too (an address change queues one), so the templates are part of the core
+  const templates = new Templates(viewsDir, new Messages(localesDir));
+  const accountStore = new KnexAccountStore(db);
+  const emailChanges = new EmailChangeService(new KnexEmailChangeStore(db), accountStore, hasher, emailChangeMailComposer(templates, config.brand), audit, {
+    issuer: config.issuer,
+    ttlSeconds: config.emailChangeTtlSeconds,
+  });
   return {
     config,
     logger,
     db,
     hasher,
-    accounts: new AccountService(new KnexAccountStore(db), config.signup),
+    accounts: new AccountService(accountStore, config.signup, emailChanges),
     clients: new ClientService(new KnexClientStore(db), hasher),
-    audit: new AuditLog(new KnexAuditStore(db), logger),
+    audit,
     keys: new KnexSigningKeyStore(db),
+    emailChanges,
+    templates,
     close: () => db.destroy(),
   };
 }
@@ -99,8 +115,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     import('./http/csrf.js'),
   ]);
   const core = await openCore(config, options.logger);
-  const { db, logger, hasher, accounts, clients, audit } = core;
-  const templates = new Templates(viewsDir, new Messages(localesDir));
+  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges } = core;
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
@@ -113,6 +128,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return { depth: pending, oldestAgeSeconds: oldestCreatedAt === undefined ? 0 : (now - oldestCreatedAt) / 1000 };
   });
   audit.observe((event) => countAuditEvent(metrics, event));
+  emailChanges.onMailQueued(() => outbox.wake());
   const login = new LoginService(
     new KnexLoginRequestStore(db),
     accounts,
@@ -141,7 +157,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
-    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, readiness: () => readiness(db) });
+    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, readiness: () => readiness(db) });
   };
 
   // oidc-provider reads its keys once, at construction. All state lives in the database, so when

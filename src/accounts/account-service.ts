@@ -3,6 +3,8 @@ import { randomToken } from '../shared/crypto.js';
 import { notFound } from '../shared/errors.js';
 import type { Account, AccountActivity, AccountPage, AccountStore } from './account.js';
 import { normalizeEmail } from './email-address.js';
+import type { PendingEmailChange } from './email-change.js';
+import type { EmailChangeActor, EmailChangeService } from './email-change-service.js';
 
 export interface SignupRules {
   readonly policy: SignupPolicy;
@@ -10,7 +12,11 @@ export interface SignupRules {
 }
 
 export class AccountService {
-  constructor(private readonly store: AccountStore, private readonly signup: SignupRules) {}
+  constructor(
+    private readonly store: AccountStore,
+    private readonly signup: SignupRules,
+    private readonly emailChanges?: EmailChangeService,
+  ) {}
 
   findById(id: string): Promise<Account | undefined> {
     return this.store.findById(id);
@@ -105,6 +111,17 @@ export class AccountService {
     await this.store.revokeAll(account.id, account.email);
     await this.store.remove(account.id);
     return account;
+  }
+
+  /**
+   * Asks the new address to confirm an address change (a link by email); the account keeps its
+   * address until it is confirmed (see email-change-service.ts). 409 `email_taken` when another
+   * account has the address.
+   */
+  async requestEmailChange(idOrAccount: string | Account, newEmail: string, actor?: EmailChangeActor): Promise<PendingEmailChange> {
+    if (!this.emailChanges) throw new Error('address changes are not configured');
+    const account = typeof idOrAccount === 'string' ? await this.get(idOrAccount) : idOrAccount;
+    return this.emailChanges.request(account, newEmail, actor);
   }
 
   rememberedConsent(accountId: string, clientId: string): Promise<string[] | undefined> {

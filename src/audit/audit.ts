@@ -24,7 +24,9 @@ export type AuditType =
   | 'admin.account.created'
   | 'admin.account.disabled'
   | 'admin.account.enabled'
-  | 'admin.account.deleted';
+  | 'admin.account.deleted'
+  | 'account.email_change_requested'
+  | 'account.email_changed';
 
 export interface AuditEvent {
   readonly type: AuditType;

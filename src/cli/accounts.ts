@@ -3,7 +3,7 @@ import type { Account } from '../accounts/account.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
 
-/** `sesame accounts …`: find, create, disable, enable and delete the people who sign in. */
+/** `sesame accounts …`: find, create, disable, enable and delete the people who sign in, and change their address. */
 export async function accountsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
   const json = { json: { type: 'boolean' as const, default: false } };
@@ -60,8 +60,23 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       else out(`${sub}d ${account.email} (${account.id})${sub === 'enable' ? '' : ': its sessions, grants and tokens were revoked'}\n`);
       return 0;
     }
+    case 'change-email': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: json });
+      if (positionals.length !== 2) throw new UsageError('accounts change-email needs an ACCOUNT (its id or email address) and the NEW_EMAIL');
+      const change = await core.accounts.requestEmailChange(positionals[0], positionals[1], { via: 'cli' });
+      const view = {
+        id: change.accountId,
+        email: change.oldEmail,
+        new_email: change.newEmail,
+        state: change.state,
+        expires_at: new Date(change.expiresAt).toISOString(),
+      };
+      if (values.json) out(`${JSON.stringify(view, null, 2)}\n`);
+      else out(`confirmation sent to ${change.newEmail}: ${change.oldEmail} (${change.accountId}) changes to it once the link in that email is confirmed, until ${view.expires_at}\n`);
+      return 0;
+    }
     default:
-      throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, disable, enable or delete');
+      throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, disable, enable, delete or change-email');
   }
 }
 

@@ -34,6 +34,10 @@ Commands:
   accounts show|create|disable|enable|delete ACCOUNT [--json]
                                  ACCOUNT is an id or an email address; disable
                                  and delete revoke sessions, grants and tokens
+  accounts change-email ACCOUNT NEW_EMAIL [--json]
+                                 email NEW_EMAIL a link that confirms the
+                                 change; the address changes once it is
+                                 confirmed, and the old address is told
   keys list [--json]             signing keys and their state (next, signing,
                                  retiring)
   keys rotate [--activate-after SECONDS] [--json]

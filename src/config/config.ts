@@ -56,6 +56,8 @@ export interface Config {
     readonly ttlSeconds: number;
     readonly codeMaxAttempts: number;
   };
+  /** how long the link that confirms a change of an account's address works */
+  readonly emailChangeTtlSeconds: number;
   readonly signup: {
     readonly policy: SignupPolicy;
     readonly domains: readonly string[];

@@ -122,6 +122,7 @@ function build(s: Settings, cwd: string): Config {
     mail: { smtpUrl: s.SMTP_URL, from, devDir: join(dataDir, 'mail'), timeoutSeconds: s.SMTP_TIMEOUT_SECONDS, dkim: dkimSettings },
     secrets: { cookieKeys, hmacSecrets },
     login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS },
+    emailChangeTtlSeconds: s.EMAIL_CHANGE_TTL_SECONDS,
     signup: { policy: s.SIGNUP_POLICY, domains: (s.SIGNUP_DOMAINS ?? []).map((d) => d.toLowerCase()) },
     rateLimits: {
       perEmail: s.RATE_LIMIT_EMAIL,

@@ -39,6 +39,7 @@ export const settingsSchema = z.object({
   COOKIE_KEYS: list.pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'must list at least one key')).optional(),
   HMAC_SECRETS: list.pipe(z.array(z.string().min(32, 'each secret must be at least 32 characters')).min(1, 'must list at least one secret')).optional(),
   LOGIN_TTL_SECONDS: seconds(600, 60, 3600),
+  EMAIL_CHANGE_TTL_SECONDS: seconds(24 * 3600, 300, 7 * 24 * 3600),
   LOGIN_CODE_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be at least 1').max(20, 'must be at most 20').default(5),
   SIGNUP_POLICY: z.enum(['open', 'domains', 'invite'], { error: 'must be open, domains or invite' }).default('open'),
   SIGNUP_DOMAINS: list.optional(),

@@ -2,6 +2,7 @@ import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
+import { emailChangeRoutes } from './email-change-routes.js';
 import { databaseBusy, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
@@ -41,7 +42,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
-  for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps)]) {
+  for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());
   }

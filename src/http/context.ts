@@ -1,5 +1,6 @@
 import type { Provider } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
+import type { EmailChangeService } from '../accounts/email-change-service.js';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
 import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
@@ -27,6 +28,7 @@ export interface HttpDeps {
   readiness: () => Promise<{ ready: boolean; reason?: string }>;
   audit: AuditLog;
   metrics: Metrics;
+  emailChanges: EmailChangeService;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */

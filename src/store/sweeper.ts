@@ -10,10 +10,17 @@ export async function sweepExpired(db: Db, now = Date.now(), auditRetentionDays 
     // finished login requests stay a day for support questions ("did my link work?"), then go
     login_requests: await db('login_requests').where('expires_at', '<=', now - DAY).delete(),
     mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired', 'suppressed']).andWhere('created_at', '<=', now - DAY).delete(),
+    // address changes: unconfirmed ones are marked expired, and every one goes a day after its link died
+    email_changes: await sweepEmailChanges(db, now),
     // rate windows are at most a day long
     rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
     audit_events: await db('audit_events').where('at', '<=', now - auditRetentionDays * DAY).delete(),
   };
+}
+
+async function sweepEmailChanges(db: Db, now: number): Promise<number> {
+  await db('email_changes').where('state', 'pending').andWhere('expires_at', '<=', now).update({ state: 'expired' });
+  return db('email_changes').where('expires_at', '<=', now - DAY).delete();
 }
 
 export function startSweeper(db: Db, intervalSeconds: number, logger: Logger, auditRetentionDays = 365): () => void {
