@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { AppError } from '../../src/shared/errors.js';
+import { sweepExpired } from '../../src/store/sweeper.js';
 import { Browser, findForm, type Page } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
@@ -187,6 +188,10 @@ for (const kind of DB_KINDS) {
       expect(expiredGet.body).to.include('has expired');
       const expiredPost = await browser.submit(live, ACTION);
       expect(expiredPost.status).to.equal(410);
+      // the sweeper records the state (and deletes the row a day later)
+      await sweepExpired(server.sesame.db);
+      expect((await server.sesame.db('email_changes').where({ id: rows[1].id }).first()).state).to.equal('expired');
+      expect((await browser.get(second)).status).to.equal(410);
       expect((await account(id)).email).to.equal(oldEmail);
       expect(await server.sesame.accounts.findByEmail(later)).to.equal(undefined);
     });
