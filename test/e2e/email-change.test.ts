@@ -111,13 +111,13 @@ for (const kind of DB_KINDS) {
       expect(requestedEvent.details).to.include({ via: 'cli', new_email: newEmail });
     });
 
-    it('prints the pending change as JSON, and refuses bad arguments and unknown accounts', async () => {
+    it('prints the pending change as JSON, refuses bad arguments and unknown accounts, and drops the change with its account', async () => {
       const created = await server.sesame.accounts.create(unique('json'));
       const newEmail = unique('json.new');
       const asked = await cli('change-email', created.id, newEmail, '--json');
       expect(asked.code, asked.stderr).to.equal(0);
       expect(JSON.parse(asked.stdout)).to.include({ id: created.id, email: created.email, new_email: newEmail, state: 'pending' });
-      await server.smtp.waitFor(newEmail);
+      const link = confirmLink(await server.smtp.waitFor(newEmail));
 
       expect((await cli('change-email', created.id)).code).to.equal(2);
       const malformed = await cli('change-email', created.id, 'not-an-address');
@@ -129,6 +129,12 @@ for (const kind of DB_KINDS) {
       const nobody = await cli('change-email', 'nobody@example.com', unique('x'));
       expect(nobody.code).to.equal(1);
       expect(nobody.stderr).to.include('no account');
+
+      // deleting the account takes its pending change with it: the link no longer works
+      expect((await cli('delete', created.id)).code).to.equal(0);
+      expect(await server.sesame.db('email_changes').where({ account_id: created.id })).to.have.length(0);
+      expect((await new Browser(server.issuer).get(link)).status).to.equal(404);
+      expect(await server.sesame.accounts.findByEmail(newEmail)).to.equal(undefined);
     });
 
     it('of 20 parallel confirmations of one link exactly one changes the address; the rest get a clean 410', async () => {
