@@ -11,7 +11,6 @@ import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
-import { toProviderMetadata } from './oidc/client-metadata.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -108,8 +107,9 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { createAdapterFactory }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { createAdapterFactory }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
+    import('./oidc/registration.js'),
     import('./store/oidc-adapter.js'),
     import('./http/app.js'),
     import('./http/csrf.js'),
@@ -141,12 +141,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
   const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
-  const adapter = createAdapterFactory(db, {
-    findProviderMetadata: async (clientId) => {
-      const client = await findClient(clientId);
-      return client?.enabled ? toProviderMetadata(client) : undefined;
-    },
-  });
+  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient, (type, clientId) => {
+    void audit.record({ type, clientId, details: { via: 'dynamic_registration' } });
+  }));
+  // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
+  const mayRegister = async (_token: string) => false;
   const csrf = new Csrf(config.secrets.cookieKeys);
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
@@ -157,7 +156,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
-    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, readiness: () => readiness(db) });
+    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, readiness: () => readiness(db), mayRegister });
   };
 
   // oidc-provider reads its keys once, at construction. All state lives in the database, so when

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { ClientRecord } from '../clients/client.js';
+import type { AuthMethod, ClientRecord, GrantType, PublicJwks, TokenLifetimes } from '../clients/client.js';
+import { clientToJson, splitScope } from '../clients/client-json.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
 
@@ -20,18 +22,21 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
           'logo-uri': { type: 'string' },
           public: { type: 'boolean', default: false },
           'first-party': { type: 'boolean', default: false },
+          ...METADATA_OPTIONS,
           json: { type: 'boolean', default: false },
         },
       });
       if (!values.name) throw new UsageError('clients add needs --name');
-      if (!values['redirect-uri']?.length) throw new UsageError('clients add needs at least one --redirect-uri');
       const { client, clientSecret } = await core.clients.add({
         name: values.name,
-        redirectUris: values['redirect-uri'],
+        redirectUris: values['redirect-uri'] ?? [],
         postLogoutRedirectUris: values['post-logout-redirect-uri'] ?? [],
         logoUri: values['logo-uri'],
         isPublic: values.public,
         firstParty: values['first-party'],
+        ...metadataOptions(values),
+        jwksUri: values['jwks-uri'],
+        backchannelLogoutUri: values['backchannel-logout-uri'],
       });
       await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, details: adminActor() });
       if (values.json) {
@@ -47,7 +52,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const clients = await core.clients.list();
       if (values.json) out(`${JSON.stringify(clients.map(describe), null, 2)}\n`);
       else if (clients.length === 0) out('no clients registered\n');
-      else for (const client of clients) out(`${client.clientId}  ${client.name}  ${client.isPublic ? 'public' : 'confidential'}${client.firstParty ? '  first-party' : ''}${client.enabled ? '' : '  disabled'}\n`);
+      else for (const client of clients) out(`${client.clientId}  ${client.name}  ${client.authMethod === 'none' ? 'public' : client.authMethod}${client.firstParty ? '  first-party' : ''}${client.enabled ? '' : '  disabled'}\n`);
       return 0;
     }
     case 'show': {
@@ -68,6 +73,8 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
           'logo-uri': { type: 'string' },
           'first-party': { type: 'boolean' },
           'no-first-party': { type: 'boolean' },
+          ...METADATA_OPTIONS,
+          'no-dpop-bound': { type: 'boolean' },
           json: { type: 'boolean', default: false },
         },
       });
@@ -80,6 +87,11 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         // an empty --logo-uri removes the logo
         logoUri: values['logo-uri'] === undefined ? undefined : values['logo-uri'] || null,
         firstParty: values['first-party'] ? true : values['no-first-party'] ? false : undefined,
+        ...metadataOptions(values),
+        // an empty value removes these
+        jwksUri: values['jwks-uri'] === undefined ? undefined : values['jwks-uri'] || null,
+        backchannelLogoutUri: values['backchannel-logout-uri'] === undefined ? undefined : values['backchannel-logout-uri'] || null,
+        dpopBoundAccessTokens: values['dpop-bound'] ? true : values['no-dpop-bound'] ? false : undefined,
       });
       await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, details: adminActor() });
       show(client, values.json, out);
@@ -134,16 +146,62 @@ function adminActor(): Record<string, string> {
   return { via: 'cli', user };
 }
 
-function describe(client: ClientRecord) {
+const describe = (client: ClientRecord) => clientToJson(client);
+
+/** The options `clients add` and `clients update` share (beyond name, URIs and first-party). */
+const METADATA_OPTIONS = {
+  'auth-method': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  'jwks-file': { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  'grant-type': { type: 'string', multiple: true },
+  'access-token-ttl': { type: 'string' },
+  'id-token-ttl': { type: 'string' },
+  'refresh-token-ttl': { type: 'string' },
+  'backchannel-logout-uri': { type: 'string' },
+  'dpop-bound': { type: 'boolean' },
+} as const;
+
+interface MetadataValues {
+  'auth-method'?: string;
+  'jwks-file'?: string;
+  scope?: string[];
+  'grant-type'?: string[];
+  'access-token-ttl'?: string;
+  'id-token-ttl'?: string;
+  'refresh-token-ttl'?: string;
+  'dpop-bound'?: boolean;
+}
+
+/** Values are passed on as given: the client service checks them and names what is wrong. */
+function metadataOptions(values: MetadataValues) {
+  const lifetimes: { -readonly [K in keyof TokenLifetimes]: number } = {};
+  for (const [flag, key] of [['access-token-ttl', 'accessToken'], ['id-token-ttl', 'idToken'], ['refresh-token-ttl', 'refreshToken']] as const) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} needs a number of seconds`);
+    lifetimes[key] = Number(value);
+  }
   return {
-    client_id: client.clientId,
-    client_name: client.name,
-    ...(client.logoUri ? { logo_uri: client.logoUri } : {}),
-    redirect_uris: [...client.redirectUris],
-    post_logout_redirect_uris: [...client.postLogoutRedirectUris],
-    token_endpoint_auth_method: client.isPublic ? 'none' : 'client_secret_basic',
-    first_party: client.firstParty,
-    enabled: client.enabled,
-    created_at: new Date(client.createdAt).toISOString(),
+    authMethod: values['auth-method'] as AuthMethod | undefined,
+    jwks: values['jwks-file'] === undefined ? undefined : readJwks(values['jwks-file']),
+    scopes: values.scope && splitScope(values.scope.join(' ')),
+    grantTypes: values['grant-type'] as GrantType[] | undefined,
+    tokenLifetimes: Object.keys(lifetimes).length ? lifetimes : undefined,
+    dpopBoundAccessTokens: values['dpop-bound'],
   };
+}
+
+function readJwks(path: string): PublicJwks {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`--jwks-file: cannot read ${path}`);
+  }
+  try {
+    return JSON.parse(text) as PublicJwks;
+  } catch {
+    throw new UsageError(`--jwks-file: ${path} is not JSON`);
+  }
 }

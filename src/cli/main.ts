@@ -13,17 +13,24 @@ export const USAGE = `Usage: sesame <command> [options]
 Commands:
   serve                          start the server (what npm start runs)
   migrate                        apply database migrations and exit
-  clients add --name NAME --redirect-uri URI [--redirect-uri URI …]
+  clients add --name NAME [--redirect-uri URI …]
               [--post-logout-redirect-uri URI …] [--logo-uri URL]
-              [--public] [--first-party] [--json]
+              [--public] [--first-party] [--auth-method METHOD]
+              [--jwks-file FILE | --jwks-uri URL] [--grant-type GRANT …]
+              [--scope SCOPE …] [--access-token-ttl S] [--id-token-ttl S]
+              [--refresh-token-ttl S] [--backchannel-logout-uri URL]
+              [--dpop-bound] [--json]
                                  register a relying app; prints client_id (and
-                                 client_secret, once, for a confidential client)
+                                 client_secret, once, for a client using one)
   clients list [--json]          list registered apps
   clients show CLIENT_ID [--json]
   clients update CLIENT_ID [--name NAME] [--redirect-uri URI …]
               [--post-logout-redirect-uri URI …] [--logo-uri URL]
-              [--first-party | --no-first-party] [--json]
-                                 change an app (a list given replaces the old one)
+              [--first-party | --no-first-party] [--dpop-bound | --no-dpop-bound]
+              [the metadata options of add] [--json]
+                                 change an app (a list given replaces the old one;
+                                 an empty --logo-uri, --jwks-uri or
+                                 --backchannel-logout-uri removes it)
   clients disable CLIENT_ID      stop an app from signing anyone in (enable undoes)
   clients enable CLIENT_ID
   clients rotate-secret CLIENT_ID [--json]

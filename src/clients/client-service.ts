@@ -1,59 +1,66 @@
 import type { KeyedHasher } from '../shared/crypto.js';
 import { randomToken } from '../shared/crypto.js';
 import { AppError, notFound } from '../shared/errors.js';
-import type { ClientRecord, ClientStore } from './client.js';
-import { checkRedirectUri } from './redirect-uri.js';
+import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from './client.js';
+import { checkClientMetadata, invalid, withDefaults, type ClientMetadata, type NewClient } from './client-rules.js';
+
+export type { NewClient } from './client-rules.js';
 
 export const CLIENT_SECRET_PURPOSE = 'client-secret';
 
-export interface NewClient {
-  name: string;
-  redirectUris: string[];
-  postLogoutRedirectUris?: string[];
-  logoUri?: string;
-  isPublic?: boolean;
-  firstParty?: boolean;
-}
-
+/** A field left undefined is unchanged; `null` removes an optional one. Lists given replace the old ones. */
 export interface ClientChanges {
   name?: string;
   redirectUris?: string[];
   postLogoutRedirectUris?: string[];
   logoUri?: string | null;
+  authMethod?: AuthMethod;
+  jwks?: PublicJwks | null;
+  jwksUri?: string | null;
   firstParty?: boolean;
+  grantTypes?: GrantType[];
+  scopes?: string[];
+  tokenLifetimes?: TokenLifetimes;
+  backchannelLogoutUri?: string | null;
+  dpopBoundAccessTokens?: boolean;
 }
 
 export interface CreatedClient {
   client: ClientRecord;
-  /** only for confidential clients, and only here: it is not stored */
+  /** only for clients authenticating with a secret, and only here: it is not stored */
   clientSecret?: string;
 }
+
+const SECRET_METHODS: readonly AuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+export const usesSecret = (method: AuthMethod): boolean => SECRET_METHODS.includes(method);
 
 export class ClientService {
   constructor(private readonly store: ClientStore, private readonly hasher: KeyedHasher) {}
 
   async add(input: NewClient): Promise<CreatedClient> {
-    const problems = validate(input);
-    if (problems.length) throw new AppError('invalid_client_metadata', 422, problems.join('; '), { params: { details: problems.join('; ') } });
-    const now = Date.now();
-    const clientId = randomToken(16);
-    const clientSecret = input.isPublic ? undefined : randomToken(32);
-    const client: ClientRecord = {
-      clientId,
-      name: input.name.trim(),
-      logoUri: input.logoUri,
-      redirectUris: input.redirectUris,
-      postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
-      isPublic: Boolean(input.isPublic),
-      firstParty: Boolean(input.firstParty),
-      enabled: true,
-      grantTypes: ['authorization_code', 'refresh_token'],
-      secretHash: clientSecret && this.hasher.hash(CLIENT_SECRET_PURPOSE, clientSecret),
-      createdAt: now,
-      updatedAt: now,
-    };
+    const metadata = withDefaults(input);
+    const clientSecret = usesSecret(metadata.authMethod) ? randomToken(32) : undefined;
+    const client = this.#record(randomToken(16), metadata, { firstParty: Boolean(input.firstParty), source: 'operator', clientSecret });
     await this.store.insert(client);
     return { client, clientSecret };
+  }
+
+  /**
+   * Creates or replaces a client registered by the app itself (Dynamic Client Registration). The
+   * same rules apply as for operators, but such a client is never first-party (it cannot skip
+   * consent) and cannot choose its token lifetimes.
+   */
+  async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<ClientRecord> {
+    const current = await this.store.findById(clientId);
+    if (current && current.source !== 'dynamic') throw new AppError('client_not_dynamic', 409, 'the client was registered by an operator');
+    const metadata = withDefaults({ ...input, tokenLifetimes: undefined });
+    // oidc-provider hands the stored hash back when a registration update keeps the secret
+    const keepHash = current?.secretHash !== undefined && clientSecret === current.secretHash;
+    const record = this.#record(clientId, metadata, { firstParty: false, source: 'dynamic', clientSecret: keepHash ? undefined : clientSecret });
+    const next = { ...record, ...(keepHash ? { secretHash: current!.secretHash } : {}), createdAt: current?.createdAt ?? record.createdAt, enabled: current?.enabled ?? true };
+    if (current) await this.#save(next);
+    else await this.store.insert(next);
+    return next;
   }
 
   list(): Promise<ClientRecord[]> {
@@ -73,17 +80,27 @@ export class ClientService {
   /** Changes metadata; the same rules as at registration apply to the result. */
   async update(clientId: string, changes: ClientChanges): Promise<ClientRecord> {
     const current = await this.get(clientId);
-    const next: ClientRecord = {
-      ...current,
-      ...(changes.name !== undefined ? { name: changes.name.trim() } : {}),
-      ...(changes.redirectUris !== undefined ? { redirectUris: changes.redirectUris } : {}),
-      ...(changes.postLogoutRedirectUris !== undefined ? { postLogoutRedirectUris: changes.postLogoutRedirectUris } : {}),
-      ...(changes.logoUri !== undefined ? { logoUri: changes.logoUri ?? undefined } : {}),
-      ...(changes.firstParty !== undefined ? { firstParty: changes.firstParty } : {}),
-      updatedAt: Date.now(),
+    if (changes.authMethod !== undefined && changes.authMethod !== current.authMethod && usesSecret(changes.authMethod) !== usesSecret(current.authMethod)) {
+      throw invalid([`token_endpoint_auth_method: cannot change from ${current.authMethod} to ${changes.authMethod}; register a new client instead`]);
+    }
+    const pick = <K extends keyof ClientChanges>(key: K, fallback: unknown) => (changes[key] === undefined ? fallback : (changes[key] ?? undefined));
+    const metadata: ClientMetadata = {
+      name: (pick('name', current.name) as string).trim(),
+      redirectUris: pick('redirectUris', current.redirectUris) as string[],
+      postLogoutRedirectUris: pick('postLogoutRedirectUris', current.postLogoutRedirectUris) as string[],
+      logoUri: pick('logoUri', current.logoUri) as string | undefined,
+      authMethod: pick('authMethod', current.authMethod) as AuthMethod,
+      jwks: pick('jwks', current.jwks) as PublicJwks | undefined,
+      jwksUri: pick('jwksUri', current.jwksUri) as string | undefined,
+      grantTypes: pick('grantTypes', current.grantTypes) as GrantType[],
+      scopes: pick('scopes', current.scopes) as string[],
+      tokenLifetimes: { ...current.tokenLifetimes, ...changes.tokenLifetimes },
+      backchannelLogoutUri: pick('backchannelLogoutUri', current.backchannelLogoutUri) as string | undefined,
+      dpopBoundAccessTokens: pick('dpopBoundAccessTokens', current.dpopBoundAccessTokens) as boolean,
     };
-    const problems = validate({ ...next, redirectUris: [...next.redirectUris], postLogoutRedirectUris: [...next.postLogoutRedirectUris] });
-    if (problems.length) throw new AppError('invalid_client_metadata', 422, problems.join('; '), { params: { details: problems.join('; ') } });
+    const problems = checkClientMetadata(metadata);
+    if (problems.length) throw invalid(problems);
+    const next: ClientRecord = { ...current, ...metadata, isPublic: metadata.authMethod === 'none', firstParty: changes.firstParty ?? current.firstParty, updatedAt: Date.now() };
     await this.#save(next);
     return next;
   }
@@ -95,18 +112,16 @@ export class ClientService {
     return next;
   }
 
-  /** A new secret for a confidential client, returned once; the old one stops working at once. */
+  /** A new secret for a client authenticating with one, returned once; the old one stops working at once. */
   async rotateSecret(clientId: string): Promise<{ client: ClientRecord; clientSecret: string }> {
     const current = await this.get(clientId);
-    if (current.isPublic) throw new AppError('public_client', 409, 'a public client has no secret to rotate');
+    if (!usesSecret(current.authMethod)) {
+      throw new AppError('no_client_secret', 409, current.isPublic ? 'a public client has no secret to rotate' : `a client using ${current.authMethod} has no secret to rotate`);
+    }
     const clientSecret = randomToken(32);
     const next = { ...current, secretHash: this.hasher.hash(CLIENT_SECRET_PURPOSE, clientSecret), updatedAt: Date.now() };
     await this.#save(next);
     return { client: next, clientSecret };
-  }
-
-  async #save(record: ClientRecord): Promise<void> {
-    if (!(await this.store.update(record))) throw notFound('client_not_found', `no client with id ${record.clientId}`);
   }
 
   async remove(clientId: string): Promise<void> {
@@ -116,25 +131,27 @@ export class ClientService {
   verifySecret(client: Pick<ClientRecord, 'secretHash'>, presented: string): boolean {
     return Boolean(client.secretHash) && this.hasher.verify(CLIENT_SECRET_PURPOSE, presented, client.secretHash!);
   }
+
+  async #save(record: ClientRecord): Promise<void> {
+    if (!(await this.store.update(record))) throw notFound('client_not_found', `no client with id ${record.clientId}`);
+  }
+
+  #record(clientId: string, metadata: ClientMetadata, extra: { firstParty: boolean; source: ClientSource; clientSecret?: string }): ClientRecord {
+    const problems = checkClientMetadata(metadata);
+    if (problems.length) throw invalid(problems);
+    const now = Date.now();
+    return {
+      clientId,
+      ...metadata,
+      name: metadata.name.trim(),
+      isPublic: metadata.authMethod === 'none',
+      firstParty: extra.firstParty,
+      enabled: true,
+      source: extra.source,
+      secretHash: extra.clientSecret && this.hasher.hash(CLIENT_SECRET_PURPOSE, extra.clientSecret),
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
 }
 
-function validate(input: NewClient): string[] {
-  const problems: string[] = [];
-  if (typeof input.name !== 'string' || !input.name.trim()) problems.push('name: required');
-  else if (input.name.length > 100) problems.push('name: at most 100 characters');
-  if (!Array.isArray(input.redirectUris) || input.redirectUris.length === 0) problems.push('redirect_uris: at least one is required');
-  for (const [field, uris] of [['redirect_uris', input.redirectUris ?? []], ['post_logout_redirect_uris', input.postLogoutRedirectUris ?? []]] as const) {
-    for (const uri of uris) {
-      const checked = checkRedirectUri(uri);
-      if ('error' in checked) problems.push(`${field}: ${checked.error}`);
-    }
-  }
-  if (input.logoUri !== undefined) {
-    try {
-      if (new URL(input.logoUri).protocol !== 'https:') problems.push('logo_uri: must be an https URL');
-    } catch {
-      problems.push('logo_uri: must be an absolute https URL');
-    }
-  }
-  return problems;
-}

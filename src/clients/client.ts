@@ -1,3 +1,28 @@
+/** How a client proves itself at the token endpoint; `none` is a public client (SPA, native app) using PKCE alone. */
+export const AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** Every scope Sesame knows; a client may be limited to some of them. */
+export const SCOPES = ['openid', 'email', 'offline_access'] as const;
+
+/** Per-client token lifetimes in seconds; an absent value means the server default. */
+export interface TokenLifetimes {
+  readonly accessToken?: number;
+  readonly idToken?: number;
+  readonly refreshToken?: number;
+}
+
+/** A public JSON Web Key Set (private_key_jwt clients sign their assertions with the matching private keys). */
+export interface PublicJwks {
+  readonly keys: readonly Record<string, unknown>[];
+}
+
+/** Who registered the client: an operator (CLI, admin API) or the app itself (Dynamic Client Registration). */
+export type ClientSource = 'operator' | 'dynamic';
+
 export interface ClientRecord {
   readonly clientId: string;
   readonly name: string;
@@ -6,10 +31,21 @@ export interface ClientRecord {
   readonly postLogoutRedirectUris: readonly string[];
   /** public clients (SPAs, native apps) have no secret and authenticate with PKCE alone */
   readonly isPublic: boolean;
+  readonly authMethod: AuthMethod;
+  readonly jwks?: PublicJwks;
+  readonly jwksUri?: string;
   /** first-party clients skip the consent page */
   readonly firstParty: boolean;
   readonly enabled: boolean;
-  readonly grantTypes: readonly string[];
+  readonly grantTypes: readonly GrantType[];
+  /** the scopes this client may ask for */
+  readonly scopes: readonly string[];
+  readonly tokenLifetimes: TokenLifetimes;
+  /** where a logout token is posted when a person signs out (OpenID Connect Back-Channel Logout) */
+  readonly backchannelLogoutUri?: string;
+  /** access and refresh tokens must be DPoP-bound */
+  readonly dpopBoundAccessTokens: boolean;
+  readonly source: ClientSource;
   /** keyed hash of the client secret; the secret itself is shown once and never stored */
   readonly secretHash?: string;
   readonly createdAt: number;

@@ -69,6 +69,8 @@ export interface Config {
     readonly color: string;
     readonly logoUrl?: string;
   };
+  /** Dynamic Client Registration (RFC 7591/7592) at /reg, with an initial access token from `sesame admin-tokens` */
+  readonly registration: { readonly enabled: boolean };
   readonly sessionTtlSeconds: number;
   /** bearer token required by /metrics; open when unset */
   readonly metricsToken?: string;

@@ -136,6 +136,7 @@ function build(s: Settings, cwd: string): Config {
     metricsToken: s.METRICS_TOKEN,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },
+    registration: { enabled: s.REGISTRATION_ENABLED },
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
     logLevel: s.LOG_LEVEL,

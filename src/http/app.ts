@@ -7,6 +7,7 @@ import { databaseBusy, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
+import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { securityHeaders } from './security-headers.js';
@@ -42,6 +43,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
+  provider.use(registrationGuard(config.registration.enabled, deps.mayRegister));
   for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());

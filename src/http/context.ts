@@ -6,6 +6,7 @@ import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
 import type { LoginService } from '../login/login-service.js';
+import type { InitialAccessCheck } from '../oidc/registration.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
@@ -29,6 +30,8 @@ export interface HttpDeps {
   audit: AuditLog;
   metrics: Metrics;
   emailChanges: EmailChangeService;
+  /** whether a bearer token may register a client at /reg (Dynamic Client Registration) */
+  mayRegister: InitialAccessCheck;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */

@@ -1,9 +1,11 @@
 import Provider, { errors, type Adapter, type Configuration, type JWK, type KoaContextWithOIDC, type SigningAlgorithm, type Client } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
+import { SCOPES, type TokenLifetimes } from '../clients/client.js';
 import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
 import type { KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
+import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
 
 /** The acr value of a login proven by an emailed link or code. */
@@ -45,7 +47,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       sid: null,
       iss: null,
     },
-    scopes: ['openid', 'email', 'offline_access'],
+    scopes: [...SCOPES],
     acrValues: [ACR_EMAIL],
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -61,8 +63,18 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       authorizationSigningAlgValues: ASYMMETRIC,
     },
     extraClientMetadata: {
-      properties: ['first_party'],
-      validator(_ctx, key, value) {
+      properties: [...OPERATOR_ONLY_METADATA],
+      validator(ctx, key, value, metadata) {
+        if (isRegistrationRoute(ctx)) {
+          // an app registering itself may not make itself first-party (no consent) or pick its token lifetimes
+          if (value !== undefined) throw new errors.InvalidClientMetadata(`${key} is set by operators only`);
+          // the same rules as for operators (CLI, admin API), checked once per request
+          if (key === OPERATOR_ONLY_METADATA[0]) {
+            const problems = checkDynamicMetadata(metadata as Record<string, unknown>);
+            if (problems.length) throw new errors.InvalidClientMetadata(problems.join('; '));
+          }
+          return;
+        }
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
         }
@@ -75,7 +87,20 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
-      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token): Promise<boolean> => token.clientId === client.clientId },
+      // an app may introspect its own tokens; a machine client (client_credentials, e.g. a resource
+      // server) may introspect any access token presented to it
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token): Promise<boolean> => token.clientId === client.clientId || (client.clientAuthMethod !== 'none' && client.grantTypeAllowed('client_credentials')),
+      },
+      clientCredentials: { enabled: true },
+      backchannelLogout: { enabled: true },
+      // on by default in oidc-provider 9; stated here because Sesame documents and tests them
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      dPoP: { enabled: true },
+      // Dynamic Client Registration: /reg is guarded by our own initial access tokens (oidc/registration.ts)
+      registration: { enabled: config.registration.enabled, initialAccessToken: false, issueRegistrationAccessToken: true },
+      registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
@@ -87,11 +112,16 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       },
     },
     ttl: {
-      AccessToken: 60 * 60,
+      AccessToken: (_ctx, _token, client) => lifetimeOf(client, 'accessToken') ?? 60 * 60,
       AuthorizationCode: 60,
-      ClientCredentials: 10 * 60,
-      IdToken: 60 * 60,
-      RefreshToken: 14 * 24 * 60 * 60,
+      ClientCredentials: (_ctx, _token, client) => lifetimeOf(client, 'accessToken') ?? 10 * 60,
+      IdToken: (_ctx, _token, client) => lifetimeOf(client, 'idToken') ?? 60 * 60,
+      RefreshToken: (ctx, token, client) => {
+        // a browser app's rotated refresh token does not extend the chain: stolen from the page, it dies with the original
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        if (rotated && client.applicationType === 'web' && client.clientAuthMethod === 'none' && !token.isSenderConstrained()) return rotated.remainingTTL;
+        return lifetimeOf(client, 'refreshToken') ?? 14 * 24 * 60 * 60;
+      },
       Grant: 365 * 24 * 60 * 60,
       Session: config.sessionTtlSeconds,
       // the interaction must outlive the emailed link (people read mail slowly); the link never outlives it
@@ -136,6 +166,15 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
   };
 
   return provider;
+}
+
+function lifetimeOf(client: Client, key: keyof TokenLifetimes): number | undefined {
+  return (client as unknown as { sesame_token_lifetimes?: TokenLifetimes }).sesame_token_lifetimes?.[key];
+}
+
+function isRegistrationRoute(ctx: KoaContextWithOIDC | undefined): boolean {
+  const route = ctx?.oidc?.route;
+  return route === 'registration' || route === 'client_update';
 }
 
 /** The page language chosen by the HTTP layer for this request (see http/pages.ts). */

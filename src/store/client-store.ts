@@ -1,4 +1,4 @@
-import type { ClientRecord, ClientStore } from '../clients/client.js';
+import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from '../clients/client.js';
 import type { Db } from './db.js';
 
 interface ClientRow {
@@ -11,13 +11,22 @@ interface ClientRow {
   updated_at: number;
 }
 
+/** The metadata column; fields added after the first release are optional and get their old meaning when absent. */
 interface StoredMetadata {
   name: string;
   logoUri?: string;
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   isPublic: boolean;
-  grantTypes: string[];
+  grantTypes: GrantType[];
+  authMethod?: AuthMethod;
+  jwks?: PublicJwks;
+  jwksUri?: string;
+  scopes?: string[];
+  tokenLifetimes?: TokenLifetimes;
+  backchannelLogoutUri?: string;
+  dpopBoundAccessTokens?: boolean;
+  source?: ClientSource;
 }
 
 export class KnexClientStore implements ClientStore {
@@ -54,6 +63,14 @@ function toRow(record: ClientRecord) {
     postLogoutRedirectUris: [...record.postLogoutRedirectUris],
     isPublic: record.isPublic,
     grantTypes: [...record.grantTypes],
+    authMethod: record.authMethod,
+    jwks: record.jwks,
+    jwksUri: record.jwksUri,
+    scopes: [...record.scopes],
+    tokenLifetimes: record.tokenLifetimes,
+    backchannelLogoutUri: record.backchannelLogoutUri,
+    dpopBoundAccessTokens: record.dpopBoundAccessTokens,
+    source: record.source,
   };
   return {
     metadata: JSON.stringify(metadata),
@@ -69,6 +86,11 @@ function toRecord(row: ClientRow): ClientRecord {
   return {
     clientId: row.client_id,
     ...metadata,
+    authMethod: metadata.authMethod ?? (metadata.isPublic ? 'none' : 'client_secret_basic'),
+    scopes: metadata.scopes ?? ['openid', 'email', 'offline_access'],
+    tokenLifetimes: metadata.tokenLifetimes ?? {},
+    dpopBoundAccessTokens: metadata.dpopBoundAccessTokens ?? false,
+    source: metadata.source ?? 'operator',
     secretHash: row.secret_hash ?? undefined,
     firstParty: Boolean(row.first_party),
     enabled: Boolean(row.enabled),

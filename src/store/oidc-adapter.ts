@@ -6,6 +6,10 @@ const TABLE = 'oidc_payloads';
 /** Where oidc-provider's `Client` model is answered from: our clients table, not the payload table. */
 export interface ClientMetadataSource {
   findProviderMetadata(clientId: string): Promise<AdapterPayload | undefined>;
+  /** a client registered or updated through Dynamic Client Registration */
+  saveProviderMetadata(clientId: string, metadata: AdapterPayload): Promise<void>;
+  /** a dynamically registered client deleting itself (RFC 7592) */
+  removeClient(clientId: string): Promise<void>;
 }
 
 interface PayloadRow {
@@ -115,12 +119,12 @@ class ClientAdapter implements Adapter {
     return this.clients.findProviderMetadata(id);
   }
 
-  async upsert(): Promise<void> {
-    throw new Error('clients are registered through Sesame\'s client service');
+  upsert(id: string, payload: AdapterPayload): Promise<void> {
+    return this.clients.saveProviderMetadata(id, payload);
   }
 
-  async destroy(): Promise<void> {
-    throw new Error('clients are removed through Sesame\'s client service');
+  destroy(id: string): Promise<void> {
+    return this.clients.removeClient(id);
   }
 
   async findByUid(): Promise<undefined> { return undefined; }

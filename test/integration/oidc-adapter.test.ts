@@ -63,6 +63,12 @@ for (const kind of DB_KINDS) {
           clientLookups.push(id);
           return id === knownClient.client_id ? knownClient : undefined;
         },
+        saveProviderMetadata: async () => {
+          throw new Error('not used here');
+        },
+        removeClient: async () => {
+          throw new Error('not used here');
+        },
       });
     });
     after(async () => {

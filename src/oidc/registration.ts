@@ -1,0 +1,64 @@
+import { errors, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ClientRecord } from '../clients/client.js';
+import type { ClientService } from '../clients/client-service.js';
+import { AppError } from '../shared/errors.js';
+import { fromProviderMetadata, toProviderMetadata } from './client-metadata.js';
+
+/** Whether a presented initial access token may register a client (an admin token with the `register` scope). */
+export type InitialAccessCheck = (token: string) => Promise<boolean>;
+
+/**
+ * Where oidc-provider's Client model is read from and, for Dynamic Client Registration, written to:
+ * our clients table through the client service, so a registered app obeys the operators' rules and
+ * its secret is stored as a keyed hash like every other.
+ */
+export type RegistrationChange = 'client.registered' | 'client.registration_updated' | 'client.registration_deleted';
+
+export function providerClientSource(clients: ClientService, findClient: (clientId: string) => Promise<ClientRecord | undefined>, onChange: (type: RegistrationChange, clientId: string) => void) {
+  return {
+    async findProviderMetadata(clientId: string): Promise<AdapterPayload | undefined> {
+      const client = await findClient(clientId);
+      return client?.enabled ? toProviderMetadata(client) : undefined;
+    },
+    async saveProviderMetadata(clientId: string, metadata: AdapterPayload): Promise<void> {
+      try {
+        const secret = typeof metadata.client_secret === 'string' ? metadata.client_secret : undefined;
+        const saved = await clients.saveDynamic(clientId, fromProviderMetadata(metadata), secret);
+        onChange(saved.createdAt === saved.updatedAt ? 'client.registered' : 'client.registration_updated', clientId);
+      } catch (error) {
+        if (error instanceof AppError && error.status < 500) throw new errors.InvalidClientMetadata(error.message);
+        throw error;
+      }
+    },
+    async removeClient(clientId: string): Promise<void> {
+      await clients.remove(clientId);
+      onChange('client.registration_deleted', clientId);
+    },
+  };
+}
+
+/**
+ * The guard in front of oidc-provider's registration endpoints. Registering needs a bearer initial
+ * access token (issued with `sesame admin-tokens create --scope register`, stored hashed, revocable),
+ * which oidc-provider's own mechanism would keep in plain text. Reading a registration back returns
+ * no `client_secret`: we only hold its hash, and the secret was shown once, at registration.
+ */
+export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck) {
+  return async function guardRegistration(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+    if (!enabled || !(ctx.path === '/reg' || ctx.path.startsWith('/reg/'))) return next();
+    if (ctx.method === 'POST' && ctx.path === '/reg') {
+      const match = /^Bearer ([^\s]+)$/i.exec(ctx.get('authorization'));
+      if (!match || !(await mayRegister(match[1]))) {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', 'Bearer realm="registration", error="invalid_token"');
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_token', error_description: 'registration needs a valid initial access token' };
+        return;
+      }
+    }
+    await next();
+    if (ctx.method !== 'POST' && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
+      delete (ctx.body as Record<string, unknown>).client_secret;
+    }
+  };
+}
