@@ -105,6 +105,7 @@ export class EmailChangeService {
     const notice = this.mails.notice({ to: change.oldEmail, newEmail: change.newEmail, changedAt: now, locale: change.locale });
     const outcome = await this.store.confirm(change, now, { ...notice, expiresAt: now + NOTICE_TTL_MS });
     if (outcome === 'email_taken') throw emailTaken(change.newEmail);
+    if (outcome === 'account_disabled') throw conflict('email_change_account_disabled', 'This account is disabled, so its address cannot be changed.');
     if (outcome === 'not_pending') {
       // another confirmation won the race (or the link expired just now): say which
       const current = await this.store.findByTokenHash([change.tokenHash]);

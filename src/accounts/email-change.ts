@@ -25,7 +25,7 @@ export interface EmailChange {
 /** What callers (CLI, admin API) get back: the change without its token hash. */
 export type PendingEmailChange = Omit<EmailChange, 'tokenHash'>;
 
-export type ConfirmOutcome = 'confirmed' | 'not_pending' | 'email_taken';
+export type ConfirmOutcome = 'confirmed' | 'not_pending' | 'email_taken' | 'account_disabled';
 
 /** The storage the email change needs; `store/` implements it. */
 export interface EmailChangeStore {

@@ -84,20 +84,27 @@ export class KnexEmailChangeStore implements EmailChangeStore {
         if (won !== 1) throw new NotPending();
         // the unique email column refuses an address another account took meanwhile; that error
         // rolls the whole transaction back, the change stays pending
+        // a disabled account keeps its address: confirming must not be a way around the operator
         const moved = await trx('accounts')
-          .where({ id: change.accountId, email: change.oldEmail })
+          .where({ id: change.accountId, email: change.oldEmail, status: 'active' })
           .update({ email: change.newEmail, email_verified: true, updated_at: now });
-        if (moved !== 1) throw new NotPending();
+        if (moved !== 1) {
+          const account = await trx('accounts').where({ id: change.accountId }).first('status');
+          throw account && account.status !== 'active' ? new AccountDisabled() : new NotPending();
+        }
         await queue(trx, notice, now);
       });
       return 'confirmed';
     } catch (error) {
       if (error instanceof NotPending) return 'not_pending';
+      if (error instanceof AccountDisabled) return 'account_disabled';
       if (isUniqueViolation(error)) return 'email_taken';
       throw error;
     }
   }
 }
+
+class AccountDisabled extends Error {}
 
 async function queue(trx: Db, mail: QueuedMail, now: number): Promise<void> {
   await trx('mail_outbox').insert({

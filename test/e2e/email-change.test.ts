@@ -253,6 +253,16 @@ for (const kind of DB_KINDS) {
       expect(await server.sesame.db('mail_outbox').where({ recipient: mine.email })).to.have.length(0);
     });
 
+    it('does not move a disabled account to the new address', async () => {
+      const { id, oldEmail, link } = await requested();
+      await server.sesame.accounts.disable(id);
+      const { done } = await confirm(link);
+      expect(done.status).to.equal(409);
+      expect(done.body).to.include('This account is disabled').and.not.include('    at ');
+      expect((await account(id)).email).to.equal(oldEmail);
+      expect((await server.sesame.db('email_changes').where({ account_id: id }).first()).state).to.equal('pending');
+    });
+
     it('stores the token only as a keyed hash', async () => {
       const { id, link } = await requested();
       const token = new URL(link).searchParams.get('token')!;
