@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
+import { AdminTokens, allows } from './admin/admin-tokens.js';
 import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
@@ -20,6 +21,7 @@ import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
 import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
+import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
@@ -47,6 +49,7 @@ export interface Core {
   /** address changes confirmed by the new address (requested through `accounts.requestEmailChange`) */
   emailChanges: EmailChangeService;
   templates: Templates;
+  adminTokens: AdminTokens;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     keys: new KnexSigningKeyStore(db),
     emailChanges,
     templates,
+    adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
     close: () => db.destroy(),
   };
 }
@@ -115,7 +119,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     import('./http/csrf.js'),
   ]);
   const core = await openCore(config, options.logger);
-  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges } = core;
+  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens } = core;
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
@@ -145,7 +149,10 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     void audit.record({ type, clientId, details: { via: 'dynamic_registration' } });
   }));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
-  const mayRegister = async (_token: string) => false;
+  const mayRegister = async (token: string) => {
+    const actor = await adminTokens.verify(token);
+    return Boolean(actor && allows(actor.scopes, 'register'));
+  };
   const csrf = new Csrf(config.secrets.cookieKeys);
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
@@ -156,7 +163,10 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
-    return mountHttp({ config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, readiness: () => readiness(db), mayRegister });
+    return mountHttp({
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
+      readiness: () => readiness(db), mayRegister,
+    });
   };
 
   // oidc-provider reads its keys once, at construction. All state lives in the database, so when

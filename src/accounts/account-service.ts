@@ -1,6 +1,6 @@
 import type { SignupPolicy } from '../config/config.js';
 import { randomToken } from '../shared/crypto.js';
-import { notFound } from '../shared/errors.js';
+import { conflict, notFound } from '../shared/errors.js';
 import type { Account, AccountActivity, AccountPage, AccountStore } from './account.js';
 import { normalizeEmail } from './email-address.js';
 import type { PendingEmailChange } from './email-change.js';
@@ -69,10 +69,23 @@ export class AccountService {
     return account;
   }
 
-  /** Create an account ahead of its first sign-in (used by invite-only deployments and tests). */
+  /** Create an account ahead of its first sign-in (used by invite-only deployments and tests); an existing one is returned as is. */
   async create(email: string, at = Date.now()): Promise<Account> {
+    return (await this.#insert(email, at)).account;
+  }
+
+  /** Like `create`, but an address that already has an account is a conflict (409). */
+  async createNew(email: string, at = Date.now()): Promise<Account> {
+    const { account, created } = await this.#insert(email, at);
+    if (!created) throw conflict('account_exists', `an account with the address ${account.email} already exists`);
+    return account;
+  }
+
+  async #insert(email: string, at: number): Promise<{ account: Account; created: boolean }> {
+    const id = randomToken(16);
     // the same normalisation as the login form, so the stored address is the one sign-in looks up
-    return this.store.insertIfAbsent({ id: randomToken(16), email: normalizeEmail(email), emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
+    const account = await this.store.insertIfAbsent({ id, email: normalizeEmail(email), emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
+    return { account, created: account.id === id };
   }
 
   list(options: { search?: string; after?: string; limit?: number } = {}): Promise<AccountPage> {

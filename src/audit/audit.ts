@@ -29,7 +29,9 @@ export type AuditType =
   | 'admin.account.enabled'
   | 'admin.account.deleted'
   | 'account.email_change_requested'
-  | 'account.email_changed';
+  | 'account.email_changed'
+  | 'admin.token.created'
+  | 'admin.token.revoked';
 
 export interface AuditEvent {
   readonly type: AuditType;
@@ -57,6 +59,8 @@ export interface AuditQuery {
   since?: number;
   until?: number;
   limit?: number;
+  /** only events older than this id (the `next` cursor of a page) */
+  beforeId?: number;
 }
 
 export interface AuditStore {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { Account } from '../accounts/account.js';
+import { accountToJson as describe } from '../admin/json.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
 
@@ -78,15 +79,4 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
     default:
       throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, disable, enable, delete or change-email');
   }
-}
-
-function describe(account: Account) {
-  return {
-    id: account.id,
-    email: account.email,
-    email_verified: account.emailVerified,
-    status: account.status,
-    created_at: new Date(account.createdAt).toISOString(),
-    last_sign_in_at: account.lastLoginAt ? new Date(account.lastLoginAt).toISOString() : null,
-  };
 }

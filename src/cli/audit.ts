@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { auditEventToJson } from '../admin/json.js';
+import { parseWhen } from '../admin/time.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
 
@@ -30,7 +32,7 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
     limit,
   });
   if (values.json) {
-    out(`${JSON.stringify(events.map((e) => ({ ...e, at: new Date(e.at).toISOString() })), null, 2)}\n`);
+    out(`${JSON.stringify(events.map(auditEventToJson), null, 2)}\n`);
     return 0;
   }
   if (events.length === 0) out('no events\n');
@@ -42,12 +44,10 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
   return 0;
 }
 
-/** An ISO date or date-time, or a duration back from now: 15m, 24h, 7d. */
+/** See parseWhen: the same rule as the admin API's `since` and `until`. */
 function time(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const relative = /^(\d+)([mhd])$/.exec(value);
-  if (relative) return Date.now() - Number(relative[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
-  const at = Date.parse(value);
-  if (Number.isNaN(at)) throw new UsageError(`${flag} takes an ISO date (2026-11-28 or 2026-11-28T18:00:00Z) or a duration like 15m, 24h, 7d`);
+  const at = parseWhen(value);
+  if (at === undefined) throw new UsageError(`${flag} takes an ISO date (2026-11-28 or 2026-11-28T18:00:00Z) or a duration like 15m, 24h, 7d`);
   return at;
 }

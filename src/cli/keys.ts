@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { signingKeyToJson } from '../admin/json.js';
 import type { Core } from '../main.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { UsageError } from './usage-error.js';
@@ -11,14 +12,7 @@ export async function keysCommand(core: Core, argv: string[], out: (text: string
     case 'list': {
       const { values } = parseArgs({ args: rest, strict: true, options: { json: { type: 'boolean', default: false } } });
       const set = keySet(await core.keys.list(), Date.now(), config.keys.retirementSeconds * 1000);
-      const rows = set.entries.map(({ key, state, retiresAt }) => ({
-        kid: key.kid,
-        alg: key.alg,
-        state,
-        created_at: new Date(key.createdAt).toISOString(),
-        signs_from: new Date(key.activateAt).toISOString(),
-        ...(retiresAt ? { published_until: new Date(retiresAt).toISOString() } : {}),
-      }));
+      const rows = set.entries.map(signingKeyToJson);
       if (values.json) out(`${JSON.stringify(rows, null, 2)}\n`);
       else for (const row of rows) out(`${row.kid}  ${row.alg}  ${row.state.padEnd(8)}  signs from ${row.signs_from}${row.published_until ? `  published until ${row.published_until}` : ''}\n`);
       return 0;

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { openCore, serve, type Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
 import { accountsCommand } from './accounts.js';
+import { adminTokensCommand } from './admin-tokens.js';
 import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { keysCommand } from './keys.js';
@@ -54,6 +55,12 @@ Commands:
         [--since WHEN] [--until WHEN] [--limit N] [--json]
                                  security events, newest first (WHEN: ISO date
                                  or 15m, 24h, 7d back from now)
+  admin-tokens create --name NAME --scope read|write|register [--scope …]
+              [--expires-in 30d] [--json]
+                                 a bearer token for the admin API (read, write)
+                                 or for client registration (register); shown once
+  admin-tokens list [--json]     tokens with their scopes, state and last use
+  admin-tokens revoke ID         the token stops working at once
   help                           show this text
 
 Configuration comes from environment variables (see README.md).
@@ -90,6 +97,8 @@ async function run(argv: string[]): Promise<number> {
       return withCore((core) => accountsCommand(core, rest, print));
     case 'keys':
       return withCore((core) => keysCommand(core, rest, print));
+    case 'admin-tokens':
+      return withCore((core) => adminTokensCommand(core, rest, print));
     case undefined:
     case 'help':
     case '--help':

@@ -72,6 +72,8 @@ export interface Config {
   /** Dynamic Client Registration (RFC 7591/7592) at /reg, with an initial access token from `sesame admin-tokens` */
   readonly registration: { readonly enabled: boolean };
   readonly sessionTtlSeconds: number;
+  /** the admin API under /admin/api (bearer admin tokens); off: those paths answer 404 */
+  readonly adminApi: { readonly enabled: boolean };
   /** bearer token required by /metrics; open when unset */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;

@@ -133,6 +133,7 @@ function build(s: Settings, cwd: string): Config {
     },
     brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
+    adminApi: { enabled: s.ADMIN_API_ENABLED },
     metricsToken: s.METRICS_TOKEN,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },

@@ -1,5 +1,6 @@
 import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
+import { adminApi } from './admin-routes.js';
 import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
@@ -44,6 +45,8 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister));
+  // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
+  if (config.adminApi.enabled) provider.use(adminApi(deps));
   for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());

@@ -1,12 +1,14 @@
 import type { Provider } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
 import type { EmailChangeService } from '../accounts/email-change-service.js';
+import type { AdminTokens } from '../admin/admin-tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
 import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
 import type { LoginService } from '../login/login-service.js';
 import type { InitialAccessCheck } from '../oidc/registration.js';
+import type { SigningKeyStore } from '../oidc/signing-keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
@@ -32,6 +34,9 @@ export interface HttpDeps {
   emailChanges: EmailChangeService;
   /** whether a bearer token may register a client at /reg (Dynamic Client Registration) */
   mayRegister: InitialAccessCheck;
+  /** the admin API's bearer tokens */
+  adminTokens: AdminTokens;
+  signingKeys: SigningKeyStore;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */

@@ -18,3 +18,5 @@ export const viewsDir = join(projectRoot, 'views');
 export const migrationsDir = join(projectRoot, 'dist', 'migrations');
 export const assetsDir = join(projectRoot, 'views', 'assets');
 export const localesDir = join(projectRoot, 'views', 'locales');
+/** the admin API's OpenAPI document, kept in the repository and served as is */
+export const adminOpenApiPath = join(projectRoot, 'src', 'admin', 'openapi.json');

@@ -27,6 +27,7 @@ export class KnexAuditStore implements AuditStore {
     if (filter.type) q.where('type', filter.type);
     if (filter.since !== undefined) q.where('at', '>=', filter.since);
     if (filter.until !== undefined) q.where('at', '<', filter.until);
+    if (filter.beforeId !== undefined) q.where('id', '<', filter.beforeId);
     const rows = await q;
     return rows.map((row) => ({
       id: Number(row.id),
