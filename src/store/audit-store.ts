@@ -4,8 +4,9 @@ import type { Db } from './db.js';
 export class KnexAuditStore implements AuditStore {
   constructor(private readonly db: Db) {}
 
-  async insert(event: AuditEvent, at: number): Promise<void> {
-    await this.db('audit_events').insert({
+  async insertMany(events: readonly { event: AuditEvent; at: number }[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.db('audit_events').insert(events.map(({ event, at }) => ({
       at,
       type: event.type,
       account_id: event.accountId ?? null,
@@ -16,7 +17,7 @@ export class KnexAuditStore implements AuditStore {
       request_id: event.requestId ?? null,
       login_request_id: event.loginRequestId ?? null,
       details: event.details ? JSON.stringify(event.details) : null,
-    });
+    })));
   }
 
   async query(filter: AuditQuery): Promise<StoredAuditEvent[]> {
