@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { isDatabaseBusy, type Db } from './db.js';
 
@@ -51,8 +52,35 @@ function busyAware(adapter: Adapter): Adapter {
   });
 }
 
+/** Rows read during one HTTP request, by model, look-up column and value (undefined: no row). */
+type RequestMemo = Map<string, PayloadRow | undefined>;
+
+const requestMemo = new AsyncLocalStorage<RequestMemo>();
+
+/**
+ * Runs one HTTP request with its own memo of oidc-provider's reads. The library reads the same
+ * artefact several times in one request (interactionDetails and then interactionResult both load
+ * the interaction and its session; the consent step reads the grant it then saves): within the
+ * request the second read is answered from the first. Any write of a model through this adapter
+ * forgets that model's rows, so a request always sees its own writes. Nothing outlives the
+ * request: another request (or instance) always reads the database, and single use stays with
+ * the guarded UPDATE in `consume`, which never consults the memo.
+ */
+export function withRequestMemo<T>(fn: () => T): T {
+  return requestMemo.run(new Map(), fn);
+}
+
 class KnexAdapter implements Adapter {
   constructor(private readonly db: Db, private readonly type: string) {}
+
+  /** Forgets this model's memoised rows of the current request (after a write of this model). */
+  private forget(all = false): void {
+    const memo = requestMemo.getStore();
+    if (!memo) return;
+    if (all) return memo.clear();
+    const prefix = `${this.type}\0`;
+    for (const key of memo.keys()) if (key.startsWith(prefix)) memo.delete(key);
+  }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const row = {
@@ -65,7 +93,9 @@ class KnexAdapter implements Adapter {
       account_id: payload.accountId ?? null,
       expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
     };
+    this.forget();
     await this.db(TABLE).insert(row).onConflict(['type', 'id']).merge(['payload', 'grant_id', 'uid', 'user_code', 'account_id', 'expires_at']);
+    this.forget(); // and a read of this request that was under way meanwhile
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -81,6 +111,7 @@ class KnexAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
+    this.forget();
     // `consumed_at IS NULL` in the WHERE makes check-and-set one statement: of two concurrent
     // redemptions only one changes the row, the other sees 0 rows and is refused.
     const changed = await this.db(TABLE)
@@ -91,18 +122,31 @@ class KnexAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    this.forget();
     await this.db(TABLE).where({ type: this.type, id }).delete();
+    this.forget();
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    this.forget(true);
     await this.db(TABLE).where({ grant_id: grantId }).delete();
+    this.forget(true);
   }
 
   private async first(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-    const row: PayloadRow | undefined = await this.db(TABLE)
-      .select('payload', 'expires_at', 'consumed_at')
-      .where({ type: this.type, ...where })
-      .first();
+    const memo = requestMemo.getStore();
+    const [[column, value]] = Object.entries(where);
+    const key = `${this.type}\0${column}\0${value}`;
+    let row: PayloadRow | undefined;
+    if (memo?.has(key)) {
+      row = memo.get(key);
+    } else {
+      row = await this.db(TABLE)
+        .select('payload', 'expires_at', 'consumed_at')
+        .where({ type: this.type, ...where })
+        .first();
+      memo?.set(key, row);
+    }
     if (!row) return undefined;
     if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
