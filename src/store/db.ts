@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -23,22 +24,54 @@ export function openDatabase(config: DatabaseConfig): Db {
   const busyTimeout = Math.trunc(config.busyTimeoutMs ?? 5000);
   mkdirSync(dirname(filename), { recursive: true });
   return knex({
-    client: 'sqlite3',
+    client: ImmediateSqliteClient,
     connection: { filename },
     useNullAsDefault: true,
-    // requests queue for the one connection; when the database stays locked they fail (503), not hang
+    // requests queue for a connection; when the database stays locked they fail (503), not hang
     acquireConnectionTimeout: busyTimeout + 5000,
-    // One connection: SQLite serialises writers anyway, and one connection means a transaction
-    // never waits on another connection of ours. busy_timeout covers other processes (the CLI).
+    // Several connections: in WAL mode readers never wait for each other nor for the writer, so
+    // reads run in parallel on libuv's thread pool instead of queueing one by one behind a single
+    // connection (which, with ~50 statements per sign-in, capped sign-ins at about 40/s). Writers
+    // take SQLite's write lock in turn, waiting up to busy_timeout, exactly as separate processes
+    // (WORKERS, the CLI) always have; transactions take it when they begin (BEGIN IMMEDIATE), so
+    // no transaction ever fails half-way because another connection wrote after it had read.
     pool: {
       min: 1,
-      max: 1,
+      max: SQLITE_CONNECTIONS,
       afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
         configureSqlite(conn, busyTimeout).then(() => done(null, conn), (err: Error) => done(err, conn));
       },
     },
     migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
   });
+}
+
+/** Connections per process: libuv's thread pool (4 threads by default) runs their statements. */
+const SQLITE_CONNECTIONS = 4;
+
+const require = createRequire(import.meta.url);
+const SqliteClient = require('knex/lib/dialects/sqlite3/index.js') as typeof Knex.Client;
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => {
+  query(conn: unknown, sql: string): Promise<unknown>;
+};
+
+/**
+ * SQLite's default `BEGIN` (deferred) takes the write lock at the first write: a transaction that
+ * reads and then writes (count-then-insert of the rate limits) fails with SQLITE_BUSY if another
+ * connection wrote in between, without waiting. `BEGIN IMMEDIATE` takes the write lock at once
+ * (waiting up to busy_timeout), so transactions on several connections and processes run one
+ * after the other, as they did on one connection.
+ */
+class ImmediateTransaction extends SqliteTransaction {
+  begin(conn: unknown) {
+    return this.query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
+
+class ImmediateSqliteClient extends SqliteClient {
+  override transaction(...args: unknown[]): Knex.Transaction {
+    return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
+  }
 }
 
 /**
@@ -48,7 +81,7 @@ export function openDatabase(config: DatabaseConfig): Db {
  * the same file) a failed run is retried until the schema is current.
  */
 export async function migrate(db: Db, { timeoutMs = 60_000 } = {}): Promise<void> {
-  if (db.client.config.client === 'pg') return migrateHoldingLock(db);
+  if (isPostgres(db)) return migrateHoldingLock(db);
   // several handles on one file in this process (tests, a CLI inside a server): one at a time,
   // so that a run interrupted by another's lock cannot leave knex's lock row set behind it
   const file = String((db.client.config.connection as { filename?: string }).filename);
@@ -109,6 +142,10 @@ async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Pro
     }
   }
   await exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
+}
+
+export function isPostgres(db: Db): boolean {
+  return db.client.config.client === 'pg';
 }
 
 export async function migrationsPending(db: Db): Promise<number> {

@@ -23,7 +23,8 @@ export class KnexRateLimitStore implements RateLimitStore {
   /**
    * Count-then-insert is only safe if no one else counts the same key in between. PostgreSQL:
    * a transaction-scoped advisory lock per key, taken in a fixed order so two requests never wait
-   * on each other in a cycle. SQLite: our single connection already runs one transaction at a time.
+   * on each other in a cycle. SQLite: transactions begin IMMEDIATE (store/db.ts), so they hold the
+   * database's write lock from the start and run one at a time, across connections and processes.
    */
   async #lock(trx: Trx, rules: readonly RateRule[]): Promise<void> {
     if (trx.client.config.client !== 'pg') return;
