@@ -82,7 +82,10 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     emailChanges,
     templates,
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
-    close: () => db.destroy(),
+    close: async () => {
+      await audit.flush();
+      await db.destroy();
+    },
   };
 }
 
@@ -100,8 +103,8 @@ export interface Sesame extends Core {
   outbox: OutboxWorker;
   /** the request listener for node:http */
   callback: ReturnType<Provider['callback']>;
-  /** starts the background work (mail outbox, sweeper, key refresh) */
-  start(): void;
+  /** starts the background work (mail outbox, sweeper unless `sweeper: false`, key refresh) */
+  start(options?: { sweeper?: boolean }): void;
   /** re-reads the signing keys now (otherwise every KEYS_REFRESH_SECONDS) */
   refreshKeys(): Promise<void>;
 }
@@ -111,7 +114,7 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { providerClientSource }, { createAdapterFactory }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { createAdapterFactory, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
     import('./oidc/registration.js'),
     import('./store/oidc-adapter.js'),
@@ -198,11 +201,12 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     login,
     outbox,
     metrics,
-    callback: (req, res) => handler(req, res),
+    // each request gets its own memo of oidc-provider's reads (see withRequestMemo)
+    callback: (req, res) => withRequestMemo(() => handler(req, res)),
     refreshKeys,
-    start() {
+    start({ sweeper = true } = {}) {
       outbox.start();
-      stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
+      if (sweeper) stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
       keyTimer = setInterval(() => refreshKeys().catch((error) => logger.error({ err: error }, 'key refresh failed')), config.keys.refreshSeconds * 1000);
       keyTimer.unref();
     },
@@ -224,20 +228,29 @@ async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
   }
 }
 
-/** Runs the server until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the worker, close the database. */
-export async function serve(config: Config): Promise<{ server: Server; sesame: Sesame }> {
+/**
+ * Runs the server until SIGTERM/SIGINT: stop accepting, finish in-flight requests, stop the worker,
+ * close the database. In a worker process of `WORKERS` > 1 (src/cli/workers.ts) the supervisor has
+ * printed the notices and says when all workers listen; only worker 0 runs the sweeper.
+ */
+export async function serve(config: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
   const sesame = await createSesame(config);
   const { logger } = sesame;
-  for (const notice of config.notices) logger.warn(notice);
+  if (!worker) for (const notice of config.notices) logger.warn(notice);
   const server = createServer(sesame.callback);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);
   });
-  sesame.start();
-  logger.info({ issuer: config.issuer, port: config.port, database: config.database.client }, `Sesame listening: ${config.issuer}`);
+  sesame.start({ sweeper: !worker || worker.index === 0 });
+  if (worker) logger.debug({ worker: worker.index }, 'worker listening');
+  else logger.info({ issuer: config.issuer, port: config.port, database: config.database.client }, `Sesame listening: ${config.issuer}`);
+  let stopping = false;
   const shutdown = async (signal: string) => {
-    logger.info({ signal }, 'shutting down');
+    // a worker may get the signal twice (from the terminal's process group and from its supervisor)
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, worker: worker?.index }, 'shutting down');
     // stop accepting, let in-flight requests finish (bounded), then stop the worker and the database
     const drained = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
@@ -247,7 +260,9 @@ export async function serve(config: Config): Promise<{ server: Server; sesame: S
     await sesame.close();
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // a worker whose supervisor is gone does not linger
+  if (worker) process.on('disconnect', () => void shutdown('supervisor gone'));
   return { server, sesame };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { openCore, serve, type Core } from '../main.js';
+import type { Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
 import { accountsCommand } from './accounts.js';
 import { adminTokensCommand } from './admin-tokens.js';
@@ -8,6 +9,7 @@ import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { keysCommand } from './keys.js';
 import { UsageError } from './usage-error.js';
+import { superviseWorkers, WORKER_INDEX_ENV } from './workers.js';
 
 export const USAGE = `Usage: sesame <command> [options]
 
@@ -68,6 +70,9 @@ Configuration comes from environment variables (see README.md).
 
 const print = (text: string) => process.stdout.write(text);
 
+// main.js (the whole server) is loaded on demand: a supervisor of worker processes never needs it
+const openCore: typeof import('../main.js').openCore = async (...args) => (await import('../main.js')).openCore(...args);
+
 async function withCore(command: (core: Core) => Promise<number>): Promise<number> {
   const core = await openCore(loadConfig());
   try {
@@ -80,9 +85,16 @@ async function withCore(command: (core: Core) => Promise<number>): Promise<numbe
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve':
-      await serve(loadConfig());
+    case 'serve': {
+      const config = loadConfig();
+      if (config.workers > 1 && cluster.isPrimary) {
+        await superviseWorkers(config);
+      } else {
+        const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV]) : undefined;
+        await (await import('../main.js')).serve(config, index === undefined ? undefined : { index });
+      }
       return -1; // keeps running
+    }
     case 'migrate': {
       const core = await openCore(loadConfig());
       await core.close();

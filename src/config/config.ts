@@ -87,6 +87,8 @@ export interface Config {
   };
   readonly auditRetentionDays: number;
   readonly sweepIntervalSeconds: number;
+  /** server processes (`WORKERS`, `auto` resolved to the number of CPU cores) */
+  readonly workers: number;
   readonly logLevel: string;
   /** notes for the start-up log: development defaults that were applied */
   readonly notices: readonly string[];

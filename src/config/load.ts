@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { randomToken } from '../shared/crypto.js';
 import type { Config, DatabaseConfig } from './config.js';
 import { settingNames, settingsSchema, type Settings } from './settings.js';
@@ -140,6 +141,7 @@ function build(s: Settings, cwd: string): Config {
     registration: { enabled: s.REGISTRATION_ENABLED },
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
+    workers: s.WORKERS === 'auto' ? availableParallelism() : Number(s.WORKERS),
     logLevel: s.LOG_LEVEL,
     notices,
   });

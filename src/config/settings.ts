@@ -66,6 +66,8 @@ export const settingsSchema = z.object({
   REGISTRATION_ENABLED: boolean.default(false),
   SESSION_TTL_SECONDS: seconds(14 * 24 * 3600, 300, 365 * 24 * 3600),
   SWEEP_INTERVAL_SECONDS: seconds(300, 1, 24 * 3600),
+  // server processes: 1, a number, or auto (one per CPU core); they share the port and the database
+  WORKERS: z.string().trim().regex(/^(auto|[1-9]\d?)$/, 'must be auto or a whole number from 1 to 99').default('1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
 });
 
