@@ -1,16 +1,16 @@
 import { performance } from 'node:perf_hooks';
 import type { HttpClient, Response } from './http-client.js';
 import type { BenchClient } from './processes.js';
-import { basicAuth, type TokenSet } from './sign-ins.js';
+import { basicAuth, type ShardTarget, type TokenSet } from './sign-ins.js';
 import { Samples } from './stats.js';
 
 export const ENDPOINTS = ['discovery', 'jwks', 'userinfo', 'introspection', 'token_refresh', 'token_client_credentials'] as const;
 export type EndpointName = (typeof ENDPOINTS)[number];
 
 export interface EndpointTarget {
-  http: HttpClient;
-  client: BenchClient;
-  /** tokens from this run's sign-ins: worker i uses tokens[i] (its own refresh-token chain) */
+  /** worker i talks to shards[i % length] */
+  shards: ShardTarget[];
+  /** tokens from this run's sign-ins: worker i uses tokens[i] (its own refresh-token chain), issued by its shard */
   tokens: TokenSet[];
 }
 
@@ -29,7 +29,9 @@ export interface EndpointResult {
  * its next request as soon as the previous answered, over keep-alive connections.
  */
 export async function runEndpoint(target: EndpointTarget, name: EndpointName, options: { concurrency: number; seconds: number; maxRequests: number }): Promise<EndpointResult> {
-  const call = requestFor(target, name);
+  const calls = target.shards.map((shard) => requestFor(shard, target.tokens, name));
+  const call = (worker: number) => calls[worker % calls.length](worker);
+  const counter = target.shards[0].http.counter;
   if (name === 'token_client_credentials') {
     // a grant the server does not offer answers 400 unsupported_grant_type (or unauthorized_client
     // when the server knows the grant but not for this client): one deliberate probe, then n/a
@@ -37,7 +39,7 @@ export async function runEndpoint(target: EndpointTarget, name: EndpointName, op
     if (probe.status !== 200) {
       const error = safeJson(probe.body).error;
       if (error === 'unsupported_grant_type' || error === 'unauthorized_client') {
-        target.http.counter.flag(target.http.counter.deliberate, 'token_client_credentials probe', `${probe.status} ${error}`);
+        counter.flag(counter.deliberate, 'token_client_credentials probe', `${probe.status} ${error}`);
         return { available: false, note: `n/a (not enabled: ${error})`, requests: 0, failed: 0, perSecond: NaN, latency: new Samples() };
       }
     }
@@ -58,7 +60,7 @@ export async function runEndpoint(target: EndpointTarget, name: EndpointName, op
       latency.add(performance.now() - t0);
       if (!ok(name, res)) {
         failed++;
-        target.http.counter.flag(target.http.counter.unexpected, name, res.status);
+        counter.flag(counter.unexpected, name, res.status);
         if (name === 'token_refresh') return; // its chain is broken: stop this worker rather than hammer with a spent token
       }
     }
@@ -68,8 +70,7 @@ export async function runEndpoint(target: EndpointTarget, name: EndpointName, op
   return { available: true, requests, failed, perSecond: (requests - failed) / (elapsed / 1000), latency };
 }
 
-function requestFor(target: EndpointTarget, name: EndpointName): (worker: number) => Promise<Response> {
-  const { http, client, tokens } = target;
+function requestFor({ http, client }: ShardTarget, tokens: TokenSet[], name: EndpointName): (worker: number) => Promise<Response> {
   const json = { accept: 'application/json' };
   const form = { ...json, authorization: basicAuth(client), 'content-type': 'application/x-www-form-urlencoded' };
   switch (name) {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
 export interface BenchOptions {
@@ -10,6 +11,8 @@ export interface BenchOptions {
   endpointConcurrency: number;
   endpointSeconds: number;
   profile: boolean;
+  /** Sesame's WORKERS, and as many reference processes */
+  workers: number;
   out?: string;
 }
 
@@ -24,6 +27,9 @@ export const BENCH_USAGE = `Usage: npm run bench -- [options]
   --runs N                    runs; each figure is the median, with min and max (default 3)
   --endpoint-concurrency N    concurrent requests per endpoint (default 10)
   --endpoint-seconds S        seconds per endpoint, run and server (default 1.5)
+  --workers N|auto            Sesame's WORKERS (processes sharing the port and the database) and
+                              as many reference processes, each person pinned to one of them
+                              (default 1; auto = one per CPU core)
   --profile                   instead of the comparison: one Sesame run of sign-ins under
                               node --cpu-prof, with SQL statements counted; prints the hot spots
   --out FILE                  JSON results (default test-output/bench/<timestamp>.json)
@@ -43,6 +49,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'endpoint-concurrency': { type: 'string', default: '10' },
       'endpoint-seconds': { type: 'string', default: '1.5' },
       profile: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -64,6 +71,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     endpointConcurrency: positive('endpoint-concurrency', values['endpoint-concurrency']),
     endpointSeconds: positive('endpoint-seconds', values['endpoint-seconds'], false),
     profile: values.profile,
+    workers: values.workers === 'auto' ? availableParallelism() : positive('workers', values.workers),
     out: values.out,
   };
   if (!Number.isInteger(options.warmup) || options.warmup < 0) throw new Error('--warmup must be 0 or more');

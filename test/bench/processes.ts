@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -21,12 +21,22 @@ export interface BenchClient {
   clientSecret: string;
 }
 
-/** A server under test in its own process, with its resource use read from /proc. */
+/** One address of a server under test, with the client registered there. */
+export interface Shard {
+  origin: string;
+  client: BenchClient;
+}
+
+/**
+ * A server under test in its own process(es), with its resource use read from /proc: the root
+ * processes and all their descendants (Sesame with WORKERS > 1 is a supervisor and its workers
+ * behind one port; the reference with --workers N is N independent processes, one shard each).
+ */
 export interface ServerProcess {
   name: string;
-  origin: string;
-  pid: number;
-  client: BenchClient;
+  shards: Shard[];
+  /** root processes; their descendants count too */
+  pids: number[];
   log(): string;
   stop(): Promise<void>;
 }
@@ -38,6 +48,8 @@ export interface SesameLaunch {
   cpuProfileDir?: string;
   /** count SQL statements by shape (written to this file when the process exits) */
   queryCountFile?: string;
+  /** WORKERS */
+  workers: number;
 }
 
 /** Read by the bench and written here once, so the Sesame CLI and server share them. */
@@ -73,6 +85,7 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     MAIL_FROM: 'Sesame Bench <no-reply@bench.example>',
     ...SECRETS,
     LOG_LEVEL: 'warn',
+    WORKERS: String(launch.workers),
     RATE_LIMIT_EMAIL: 'off',
     RATE_LIMIT_IP: 'off',
     RATE_LIMIT_MAIL: 'off',
@@ -95,16 +108,33 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
   await waitReady(child, `${origin}/readyz`, output);
   return {
     name: 'sesame',
-    origin,
-    pid: child.pid!,
-    client: { clientId: registered.client_id, clientSecret: registered.client_secret },
+    shards: [{ origin, client: { clientId: registered.client_id, clientSecret: registered.client_secret } }],
+    pids: [child.pid!],
     log: output,
     stop: () => stopChild(child),
   };
 }
 
-/** The bare library (test/bench/reference-server.ts) in its own process. */
-export async function startReference(): Promise<ServerProcess> {
+/**
+ * The reference as `count` independent processes (test/bench/reference-server.ts), each with its
+ * own port, key, client and in-memory adapter. Its state cannot be shared between processes, so
+ * the load generator pins each simulated person and each endpoint worker to one of them: the
+ * reference gets every core Sesame gets, with no coordination cost at all (an upper bound).
+ */
+export async function startReference(count = 1): Promise<ServerProcess> {
+  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess()));
+  return {
+    name: 'reference',
+    shards: parts.map((p) => p.shard),
+    pids: parts.map((p) => p.pid),
+    log: () => parts.map((p) => p.log()).join('\n'),
+    stop: async () => {
+      await Promise.all(parts.map((p) => p.stop()));
+    },
+  };
+}
+
+async function startReferenceProcess(): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
@@ -121,17 +151,24 @@ export async function startReference(): Promise<ServerProcess> {
     child.once('exit', (code) => reject(new Error(`the reference server exited (${code}):\n${output()}`)));
   });
   return {
-    name: 'reference',
-    origin: ready.origin,
+    shard: { origin: ready.origin, client: { clientId: ready.clientId, clientSecret: ready.clientSecret } },
     pid: child.pid!,
-    client: { clientId: ready.clientId, clientSecret: ready.clientSecret },
     log: output,
     stop: () => stopChild(child),
   };
 }
 
-/** Resident memory in MiB (VmRSS). */
-export function rssMiB(pid: number): number {
+/** Resident memory in MiB (VmRSS) of the server: the sum over all its processes. */
+export function rssMiB(server: ServerProcess): number {
+  return sum(processTree(server.pids).map(processRssMiB));
+}
+
+/** The largest single process of the server (its biggest worker), in MiB. */
+export function largestProcessRssMiB(server: ServerProcess): number {
+  return Math.max(...processTree(server.pids).map(processRssMiB).filter((n) => !Number.isNaN(n)));
+}
+
+function processRssMiB(pid: number): number {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : NaN;
@@ -140,12 +177,46 @@ export function rssMiB(pid: number): number {
   }
 }
 
-/** CPU time (user + system) the process has used so far, in milliseconds. */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100 Hz)
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+/** CPU time (user + system) the server's processes have used so far, in milliseconds. */
+export function cpuMs(server: ServerProcess): number {
+  return sum(processTree(server.pids).map((pid) => {
+    const fields = procStat(pid);
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100 Hz)
+    return fields ? (Number(fields[11]) + Number(fields[12])) * 10 : 0;
+  }));
+}
+
+/** /proc/<pid>/stat from field 3 on, or undefined when the process is gone. */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The given processes and all their descendants (from the parent pids in /proc). */
+export function processTree(roots: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const ppid = Number(procStat(Number(name))?.[1]);
+    if (!Number.isFinite(ppid)) continue;
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const found: number[] = [];
+  const queue = [...roots];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    found.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
 }
 
 function inheritedEnv(): Record<string, string> {

@@ -62,7 +62,12 @@ export interface BenchReport {
     generatorCpuMs: number;
   };
   runs: RunFigures[];
-  memory: { start: { sesame: number; reference: number }; final: { sesame: number; reference: number }; totalSignins: { sesame: number; reference: number } };
+  memory: {
+    start: { sesame: number; reference: number };
+    final: { sesame: number; reference: number };
+    /** the biggest single process at the end (with several workers the figures above are sums) */
+    largestProcess?: { sesame: number; reference: number };
+    totalSignins: { sesame: number; reference: number } };
   database: SweepFigures;
   responses: { sesame: Responses; reference: Responses };
 }
@@ -95,6 +100,10 @@ export function printReport(report: BenchReport, out: Out): void {
 
   out(`\nSesame benchmark (measured ${meta.date.slice(0, 10)}, ${meta.db}, Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel})\n`);
   out(`Sesame built from ${meta.source}.\n`);
+  const workers = meta.options.workers ?? 1;
+  out(workers > 1
+    ? `Sesame: WORKERS=${workers} (a supervisor and ${workers} worker processes on one port); reference: ${workers} separate processes, each person and endpoint worker pinned to one. Memory and CPU are sums over each side's processes.\n`
+    : 'Sesame: one process; reference: one process.\n');
   out(`Each figure: median [min–max] of ${runs.length} runs. Ratio = Sesame / reference, per run, then the median.\n`);
 
   out(`\nFull sign-ins: ${o.people} people at once, up to ${o.signins} sign-ins or ${o.seconds} s per run and server\n`);
@@ -149,6 +158,9 @@ export function printReport(report: BenchReport, out: Out): void {
   memoryRows.push(['peak under load, per run', m('sesame', (x) => x.underLoad), m('reference', (x) => x.underLoad)]);
   memoryRows.push(['after each run\'s sign-ins', m('sesame', (x) => x.afterSignins), m('reference', (x) => x.afterSignins)]);
   memoryRows.push([`at the end, after ${report.memory.totalSignins.sesame} sign-ins`, fmt(report.memory.final.sesame), fmt(report.memory.final.reference)]);
+  if (report.meta.options.workers > 1 && report.memory.largestProcess) {
+    memoryRows.push(['  largest single process at the end', fmt(report.memory.largestProcess.sesame), fmt(report.memory.largestProcess.reference)]);
+  }
   table(memoryRows, out);
   out(`  idle RSS by run (growth trend?): Sesame ${runs.map((r) => fmt(r.memory.sesame.idle)).join(' → ')}, reference ${runs.map((r) => fmt(r.memory.reference.idle)).join(' → ')}\n`);
 

@@ -9,7 +9,7 @@ import { ENDPOINTS, runEndpoint, type EndpointName, type EndpointResult } from '
 import { HttpClient, StatusCounter } from './http-client.js';
 import { MailSink } from './mail-sink.js';
 import { BENCH_USAGE, parseOptions, type BenchOptions } from './options.js';
-import { cpuMs, ROOT, rssMiB, startReference, startSesame, type ServerProcess } from './processes.js';
+import { cpuMs, largestProcessRssMiB, ROOT, rssMiB, startReference, startSesame, type ServerProcess } from './processes.js';
 import { printProfile, printReport, type BenchReport, type EndpointFigures, type RunFigures, type SignInFigures } from './report.js';
 import { runSignIns, type SignInResult, type SignInTarget, type TokenSet } from './sign-ins.js';
 
@@ -37,10 +37,10 @@ async function main(argv: string[]): Promise<number> {
   return options.profile ? profile(options, outDir, outFile, stamp) : compare(options, outFile);
 }
 
-/** One server, its keep-alive client, its tokens, and the peak RSS of the current phase. */
+/** One server, its keep-alive clients (one per shard), its tokens, and the peak RSS of the current phase. */
 interface Target {
   server: ServerProcess;
-  http: HttpClient;
+  https: HttpClient[];
   counter: StatusCounter;
   signIn: SignInTarget;
   tokens: TokenSet[];
@@ -49,8 +49,9 @@ interface Target {
 
 function target(server: ServerProcess, kind: 'sesame' | 'reference', sockets: number, sink?: MailSink): Target {
   const counter = new StatusCounter();
-  const http = new HttpClient(server.origin, counter, sockets);
-  return { server, http, counter, signIn: { kind, http, client: server.client, sink }, tokens: [], peakRss: 0 };
+  const https = server.shards.map((shard) => new HttpClient(shard.origin, counter, Math.ceil(sockets / server.shards.length) + 2));
+  const shards = server.shards.map((shard, i) => ({ http: https[i], client: shard.client }));
+  return { server, https, counter, signIn: { kind, shards, sink }, tokens: [], peakRss: 0 };
 }
 
 async function compare(options: BenchOptions, outFile: string): Promise<number> {
@@ -62,16 +63,16 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
   const startedAt = new Date();
   try {
     log(`starting Sesame (${options.db}) and the reference…`);
-    sesame = target(await startSesame({ database, smtpUrl: sink.url }), 'sesame', sockets, sink);
-    reference = target(await startReference(), 'reference', sockets);
+    sesame = target(await startSesame({ database, smtpUrl: sink.url, workers: options.workers }), 'sesame', sockets, sink);
+    reference = target(await startReference(options.workers), 'reference', sockets);
     const both = [sesame, reference];
     const sampler = setInterval(() => {
-      for (const t of both) t.peakRss = Math.max(t.peakRss, rssMiB(t.server.pid));
+      for (const t of both) t.peakRss = Math.max(t.peakRss, rssMiB(t.server));
     }, 200);
     const cpuStart = process.cpuUsage();
 
     await settle();
-    const startRss = { sesame: rssMiB(sesame.server.pid), reference: rssMiB(reference.server.pid) };
+    const startRss = { sesame: rssMiB(sesame.server), reference: rssMiB(reference.server) };
     if (options.warmup > 0) {
       log(`warm-up: ${options.warmup} sign-ins per server`);
       for (const t of both) {
@@ -93,11 +94,11 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
       for (const t of both) t.peakRss = 0;
       const signins: Partial<Record<'sesame' | 'reference', SignInFigures>> = {};
       for (const t of order) {
-        const cpu0 = cpuMs(t.server.pid);
+        const cpu0 = cpuMs(t.server);
         const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
-        const cpu = cpuMs(t.server.pid) - cpu0;
+        const cpu = cpuMs(t.server) - cpu0;
         t.tokens.push(...result.tokens);
-        signins[t.signIn.kind] = signInFigures(result, cpu, rssMiB(t.server.pid));
+        signins[t.signIn.kind] = signInFigures(result, cpu, rssMiB(t.server));
         signinsDone = { ...signinsDone, [t.signIn.kind]: signinsDone[t.signIn.kind] + result.completed };
         log(`run ${run}: ${t.server.name} ${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s = ${result.perSecond.toFixed(1)}/s${result.failed ? `, ${result.failed} failed: ${result.failures[0]}` : ''}`);
       }
@@ -105,9 +106,9 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
       for (const name of ENDPOINTS) {
         const pair: Partial<Record<'sesame' | 'reference', EndpointFigures>> = {};
         for (const t of order) {
-          const cpu0 = cpuMs(t.server.pid);
+          const cpu0 = cpuMs(t.server);
           const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
-          pair[t.signIn.kind] = endpointFigures(result, cpuMs(t.server.pid) - cpu0);
+          pair[t.signIn.kind] = endpointFigures(result, cpuMs(t.server) - cpu0);
         }
         endpoints[name] = pair as { sesame: EndpointFigures; reference: EndpointFigures };
       }
@@ -122,6 +123,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
       });
     }
     const finalRss = await idleRss(sesame, reference);
+    const largestProcess = { sesame: largestProcessRssMiB(sesame.server), reference: largestProcessRssMiB(reference.server) };
     clearInterval(sampler);
     const generatorCpuMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(cpuStart));
 
@@ -145,7 +147,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         generatorCpuMs,
       },
       runs,
-      memory: { start: startRss, final: finalRss, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
+      memory: { start: startRss, final: finalRss, largestProcess, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
       database: sweep,
       responses: {
         sesame: responses(sesame.counter),
@@ -163,8 +165,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
   } finally {
     await sesame?.server.stop();
     await reference?.server.stop();
-    sesame?.http.close();
-    reference?.http.close();
+    for (const http of [...(sesame?.https ?? []), ...(reference?.https ?? [])]) http.close();
     await sink.close();
     await database.drop();
   }
@@ -183,17 +184,18 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
   let server: ServerProcess | undefined;
   try {
     log(`starting Sesame (${options.db}) with --cpu-prof…`);
-    server = await startSesame({ database, smtpUrl: sink.url, cpuProfileDir: profileDir, queryCountFile: queryFile });
+    // one process: the profile and the statement counts are of that one
+    server = await startSesame({ database, smtpUrl: sink.url, cpuProfileDir: profileDir, queryCountFile: queryFile, workers: 1 });
     const t = target(server, 'sesame', options.people * 2, sink);
     if (options.warmup > 0) await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
-    const queriesBefore = await snapshotQueries(server.pid, queryFile);
+    const queriesBefore = await snapshotQueries(server.pids[0], queryFile);
     const startUs = hrtimeUs();
     const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
     const endUs = hrtimeUs();
-    const queriesAfter = await snapshotQueries(server.pid, queryFile);
+    const queriesAfter = await snapshotQueries(server.pids[0], queryFile);
     const total = result.completed;
     log(`${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
-    t.http.close();
+    for (const http of t.https) http.close();
     await server.stop();
     const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
     if (!file) throw new Error('Sesame wrote no .cpuprofile');
@@ -224,8 +226,17 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
 }
 
 function endpointTarget(t: Target, options: BenchOptions) {
-  // the latest tokens: worker i owns tokens[i] (and its refresh-token chain) for the whole phase
-  return { http: t.http, client: t.server.client, tokens: t.tokens.slice(-options.endpointConcurrency) };
+  // the latest tokens: worker i owns tokens[i] (and its refresh-token chain) for the whole phase,
+  // issued by the shard it talks to (shards[i % n]; a reference process knows only its own tokens)
+  const n = t.signIn.shards.length;
+  const byShard = Array.from({ length: n }, (_, shard) => t.tokens.filter((token) => token.shard === shard));
+  const tokens: TokenSet[] = [];
+  for (let i = 0; i < options.endpointConcurrency; i++) {
+    const own = byShard[i % n];
+    const token = own[own.length - 1 - Math.floor(i / n)];
+    if (token) tokens.push(token);
+  }
+  return { shards: t.signIn.shards, tokens };
 }
 
 function signInFigures(result: SignInResult, cpu: number, rssAfter: number): SignInFigures {
@@ -281,8 +292,8 @@ async function idleRss(sesame: Target, reference: Target): Promise<{ sesame: num
   const low = { sesame: Infinity, reference: Infinity };
   for (let i = 0; i < 10; i++) {
     await settle(200);
-    low.sesame = Math.min(low.sesame, rssMiB(sesame.server.pid));
-    low.reference = Math.min(low.reference, rssMiB(reference.server.pid));
+    low.sesame = Math.min(low.sesame, rssMiB(sesame.server));
+    low.reference = Math.min(low.reference, rssMiB(reference.server));
   }
   return low;
 }

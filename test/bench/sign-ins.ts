@@ -7,10 +7,16 @@ import type { MailSink } from './mail-sink.js';
 import { REDIRECT_URI, type BenchClient } from './processes.js';
 import { Samples } from './stats.js';
 
-export interface SignInTarget {
-  kind: 'sesame' | 'reference';
+/** One address of the server with its client (the reference with several processes has several). */
+export interface ShardTarget {
   http: HttpClient;
   client: BenchClient;
+}
+
+export interface SignInTarget {
+  kind: 'sesame' | 'reference';
+  /** person i signs in through shards[i % length], always the same one */
+  shards: ShardTarget[];
   /** Sesame only: where its mail arrives */
   sink?: MailSink;
 }
@@ -29,6 +35,8 @@ export interface SignInLimits {
 export interface TokenSet {
   accessToken: string;
   refreshToken?: string;
+  /** the shard that issued them (and is the only one that knows them, for the reference) */
+  shard: number;
 }
 
 export interface SignInResult {
@@ -55,7 +63,7 @@ export const REFERENCE_STEPS = ['authorize', 'token', 'verify_id_token', 'userin
  * it), code exchanged at /token, ID token verified against the JWKS (fetched once per run), userinfo.
  */
 export async function runSignIns(target: SignInTarget, limits: SignInLimits): Promise<SignInResult> {
-  const jwks = createLocalJWKSet(JSON.parse((await target.http.request('/jwks')).body) as JSONWebKeySet);
+  const jwks = await Promise.all(target.shards.map(async ({ http }) => createLocalJWKSet(JSON.parse((await http.request('/jwks')).body) as JSONWebKeySet)));
   const steps = new Map((target.kind === 'sesame' ? SESAME_STEPS : REFERENCE_STEPS).map((name) => [name, new Samples()]));
   const result: SignInResult = {
     completed: 0, failed: 0, elapsedMs: 0, perSecond: 0, total: new Samples(), steps, submitToMail: new Samples(), tokens: [], failures: [],
@@ -69,7 +77,8 @@ export async function runSignIns(target: SignInTarget, limits: SignInLimits): Pr
       issued++;
       const t0 = performance.now();
       try {
-        const tokens = await signIn(target, email, jwks, steps, result.submitToMail);
+        const shard = index % target.shards.length;
+        const tokens = { ...(await signIn(target.kind, target.shards[shard], target.sink, email, jwks[shard], steps, result.submitToMail)), shard };
         result.total.add(performance.now() - t0);
         result.completed++;
         result.tokens.push(tokens);
@@ -86,13 +95,14 @@ export async function runSignIns(target: SignInTarget, limits: SignInLimits): Pr
 }
 
 async function signIn(
-  target: SignInTarget,
+  kind: SignInTarget['kind'],
+  { http, client }: ShardTarget,
+  sink: MailSink | undefined,
   email: string,
   jwks: ReturnType<typeof createLocalJWKSet>,
   steps: Map<string, Samples>,
   submitToMail: Samples,
-): Promise<TokenSet> {
-  const { http, client } = target;
+): Promise<Omit<TokenSet, 'shard'>> {
   const browser = new BenchBrowser(http);
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
@@ -118,7 +128,7 @@ async function signIn(
 
   let callback: string | undefined;
   const first = await browser.navigate('authorize', `/auth?${query}`);
-  if (target.kind === 'reference') {
+  if (kind === 'reference') {
     callback = first.location;
     step('authorize');
   } else {
@@ -129,7 +139,7 @@ async function signIn(
     const check = await browser.navigate('submit_email', new URL(form.action, first.url).toString(), { ...form.fields, email });
     if (check.status !== 200) throw new Error(`submit_email: expected "check your email", got ${check.status}`);
     step('submit_email');
-    const mail = await target.sink!.waitFor(email, 30_000);
+    const mail = await sink!.waitFor(email, 30_000);
     submitToMail.add(mail.acceptedAt - submittedAt);
     if (!mail.link) throw new Error('wait_mail: no link in the mail');
     step('wait_mail');
