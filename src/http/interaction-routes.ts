@@ -45,13 +45,18 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   const clientView = (client: ClientView) => ({ clientName: client.clientName ?? client.clientId, logoUri: client.logoUri });
 
   /** `latest`: the interaction's latest login request, when the handler has just read it. */
-  async function finishLogin(ctx: Context, uid: string, latest?: { request: LoginRequest | undefined }): Promise<boolean> {
+  async function finishLogin(ctx: Context, uid: string, client: { [key: string]: unknown }, latest?: { request: LoginRequest | undefined }): Promise<boolean> {
     const done = await login.complete(uid, Date.now(), latest);
     if (!done) return false;
     await audit.record(audited(ctx, {
       type: 'login.completed', accountId: done.account.id, email: done.account.email, clientId: done.request.clientId, loginRequestId: done.request.id,
     }));
-    await finish(ctx, { login: { accountId: done.account.id, amr: ['email'], acr: ACR_EMAIL, remember: true } }, false);
+    // A first-party app's consent step approves itself (the consent prompt below). Answering it
+    // together with the login spares the browser two redirects and the server two requests:
+    // loadExistingGrant then grants the first-party app what it asked for, and anything that
+    // grant does not cover (claims requested one by one) still brings up the consent step.
+    const consent = isFirstParty(client) ? { consent: {} } : {};
+    await finish(ctx, { login: { accountId: done.account.id, amr: ['email'], acr: ACR_EMAIL, remember: true }, ...consent }, false);
     return true;
   }
 
@@ -127,7 +132,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       // finishing an approved one was tried and failed (that may have changed it)
       let latest = await login.latest(uid);
       if (latest?.status === 'approved') {
-        if (await finishLogin(ctx, uid, { request: latest })) return;
+        if (await finishLogin(ctx, uid, client, { request: latest })) return;
         latest = await login.latest(uid);
       }
       const status = login.statusOf(latest);
@@ -208,7 +213,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       }
       return renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
     }
-    if (!(await finishLogin(ctx, uid))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
+    if (!(await finishLogin(ctx, uid, client))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
   });
 
   router.post('/consent', formBody, async (ctx) => {
