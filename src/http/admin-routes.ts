@@ -1,10 +1,12 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { clientToJson, parseClientChanges, parseNewClient } from '../clients/client-json.js';
 import { accountDetailsToJson, accountToJson, auditEventToJson, signingKeyToJson } from '../admin/json.js';
 import { integerField, invalid, limitParam, objectBody, queryParams, stringField } from '../admin/input.js';
 import { openApiDocument } from '../admin/openapi.js';
 import { parseWhen } from '../admin/time.js';
 import type { AuditEvent } from '../audit/audit.js';
+import type { ClientRecord } from '../clients/client.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { AppError } from '../shared/errors.js';
 import { actorOf, ADMIN_API_PREFIX, adminFrame, jsonBody, requireScope } from './admin-api.js';
@@ -33,7 +35,7 @@ export function adminApi(deps: HttpDeps): Middleware {
  * the last page, otherwise the value to pass as `after` for the next one.
  */
 export function adminRoutes(deps: HttpDeps): Router {
-  const { adminTokens, accounts, audit, config } = deps;
+  const { adminTokens, accounts, audit, clients, config } = deps;
   const router = new Router({ prefix: ADMIN_API_PREFIX });
   const read = requireScope(adminTokens, 'read');
   const write = requireScope(adminTokens, 'write');
@@ -45,6 +47,51 @@ export function adminRoutes(deps: HttpDeps): Router {
 
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
+  });
+
+  // clients (relying apps), in the order they were registered
+  router.get('/clients', read, async (ctx) => {
+    const q = queryParams(ctx.query, ['limit', 'after']);
+    const limit = limitParam(q.limit, 50, 500);
+    const cursor = q.after === undefined ? undefined : parseClientCursor(q.after);
+    const all = (await clients.list()).sort(byRegistration).filter((c) => !cursor || byRegistration(c, cursor) > 0);
+    const page = all.slice(0, limit);
+    ctx.body = { items: page.map(clientToJson), next: all.length > limit ? clientCursor(page.at(-1)!) : null };
+  });
+  router.post('/clients', write, jsonBody, async (ctx) => {
+    const { client, clientSecret } = await clients.add(parseNewClient(ctx.request.body ?? {}));
+    await record(ctx, { type: 'admin.client.added', clientId: client.clientId });
+    ctx.status = 201;
+    // the secret is in this answer only: it is stored as a keyed hash
+    ctx.body = { ...clientToJson(client), ...(clientSecret ? { client_secret: clientSecret } : {}) };
+  });
+  router.get('/clients/:client', read, async (ctx) => {
+    noQuery(ctx);
+    ctx.body = clientToJson(await clients.get(ctx.params.client));
+  });
+  router.patch('/clients/:client', write, jsonBody, async (ctx) => {
+    const client = await clients.update(ctx.params.client, parseClientChanges(ctx.request.body ?? {}));
+    await record(ctx, { type: 'admin.client.updated', clientId: client.clientId });
+    ctx.body = clientToJson(client);
+  });
+  for (const action of ['enable', 'disable'] as const) {
+    router.post(`/clients/:client/${action}`, write, jsonBody, async (ctx) => {
+      objectBody(ctx.request.body, []);
+      const client = await clients.setEnabled(ctx.params.client, action === 'enable');
+      await record(ctx, { type: `admin.client.${action}d`, clientId: client.clientId });
+      ctx.body = clientToJson(client);
+    });
+  }
+  router.post('/clients/:client/rotate-secret', write, jsonBody, async (ctx) => {
+    objectBody(ctx.request.body, []);
+    const { client, clientSecret } = await clients.rotateSecret(ctx.params.client);
+    await record(ctx, { type: 'admin.client.secret_rotated', clientId: client.clientId });
+    ctx.body = { client_id: client.clientId, client_secret: clientSecret };
+  });
+  router.delete('/clients/:client', write, async (ctx) => {
+    await clients.remove(ctx.params.client);
+    await record(ctx, { type: 'admin.client.removed', clientId: ctx.params.client });
+    ctx.status = 204;
   });
 
   // accounts: `:account` is an id or an email address, as in the CLI
@@ -74,6 +121,22 @@ export function adminRoutes(deps: HttpDeps): Router {
       ctx.body = accountToJson(account);
     });
   }
+  // the new address must confirm through the emailed link; the service audits the request
+  router.post('/accounts/:account/change-email', write, jsonBody, async (ctx) => {
+    const body = objectBody(ctx.request.body, ['new_email']);
+    const newEmail = stringField(body, 'new_email', { required: true })!;
+    const account = await accounts.get(ctx.params.account);
+    const actor = actorOf(ctx);
+    const change = await fieldErrors('new_email', () => accounts.requestEmailChange(account, newEmail, {
+      via: 'api',
+      ip: ctx.ip,
+      userAgent: ctx.get('User-Agent') || undefined,
+      requestId: ctx.state.requestId,
+      details: { tokenId: actor.id, tokenName: actor.name },
+    }));
+    ctx.status = 202;
+    ctx.body = { id: change.accountId, email: change.oldEmail, new_email: change.newEmail, state: change.state, expires_at: new Date(change.expiresAt).toISOString() };
+  });
   router.delete('/accounts/:account', write, async (ctx) => {
     const account = await accounts.remove(ctx.params.account);
     await record(ctx, { type: 'admin.account.deleted', accountId: account.id, email: account.email });
@@ -115,6 +178,15 @@ export function adminRoutes(deps: HttpDeps): Router {
     ctx.body = { items: page.map(auditEventToJson), next: events.length > limit ? String(page.at(-1)!.id) : null };
   });
   return router;
+}
+
+type Registered = Pick<ClientRecord, 'createdAt' | 'clientId'>;
+const byRegistration = (a: Registered, b: Registered) => a.createdAt - b.createdAt || (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0);
+const clientCursor = (client: Registered) => `${client.createdAt}.${client.clientId}`;
+
+function parseClientCursor(value: string): Registered {
+  const match = /^(\d{1,15})\.(.+)$/.exec(value);
+  return match ? { createdAt: Number(match[1]), clientId: match[2] } : badParam('after', 'the `next` value of the previous page');
 }
 
 function noQuery(ctx: Context): void {

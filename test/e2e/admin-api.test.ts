@@ -3,7 +3,8 @@ import { adminApi, type ApiResponse } from '../support/admin-api.js';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
-import { client, discover, exchangeCode, expectOAuthError, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { eventually } from '../support/eventually.js';
+import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
 const HOUR = 3_600_000;
@@ -19,14 +20,24 @@ interface RouteCase {
 
 let unique = 0;
 const fresh = async (server: TestServer) => (await server.sesame.accounts.create(`route-${++unique}@routes.example`)).id;
+const freshClient = async (server: TestServer) => (await registerClient(server.sesame, { name: `Route ${++unique}` })).clientId;
 
 /** Every route of the admin API but the public OpenAPI document (test/unit/admin-openapi.test.ts holds the router to the document). */
 const ROUTES: RouteCase[] = [
+  { route: 'GET /clients', path: () => '/clients', scope: 'read', ok: 200 },
+  { route: 'POST /clients', path: () => '/clients', scope: 'write', body: () => ({ client_name: 'Route App', redirect_uris: [REDIRECT_URI] }), ok: 201 },
+  { route: 'GET /clients/{client}', path: async (s) => `/clients/${await freshClient(s)}`, scope: 'read', ok: 200 },
+  { route: 'PATCH /clients/{client}', path: async (s) => `/clients/${await freshClient(s)}`, scope: 'write', body: () => ({ client_name: 'Renamed' }), ok: 200 },
+  { route: 'POST /clients/{client}/disable', path: async (s) => `/clients/${await freshClient(s)}/disable`, scope: 'write', ok: 200 },
+  { route: 'POST /clients/{client}/enable', path: async (s) => `/clients/${await freshClient(s)}/enable`, scope: 'write', ok: 200 },
+  { route: 'POST /clients/{client}/rotate-secret', path: async (s) => `/clients/${await freshClient(s)}/rotate-secret`, scope: 'write', ok: 200 },
+  { route: 'DELETE /clients/{client}', path: async (s) => `/clients/${await freshClient(s)}`, scope: 'write', ok: 204 },
   { route: 'GET /accounts', path: () => '/accounts', scope: 'read', ok: 200 },
   { route: 'POST /accounts', path: () => '/accounts', scope: 'write', body: () => ({ email: `new-${++unique}@routes.example` }), ok: 201 },
   { route: 'GET /accounts/{account}', path: async (s) => `/accounts/${await fresh(s)}`, scope: 'read', ok: 200 },
   { route: 'POST /accounts/{account}/disable', path: async (s) => `/accounts/${await fresh(s)}/disable`, scope: 'write', ok: 200 },
   { route: 'POST /accounts/{account}/enable', path: async (s) => `/accounts/${await fresh(s)}/enable`, scope: 'write', ok: 200 },
+  { route: 'POST /accounts/{account}/change-email', path: async (s) => `/accounts/${await fresh(s)}/change-email`, scope: 'write', body: () => ({ new_email: `moved-${++unique}@routes.example` }), ok: 202 },
   { route: 'DELETE /accounts/{account}', path: async (s) => `/accounts/${await fresh(s)}`, scope: 'write', ok: 204 },
   { route: 'GET /keys', path: () => '/keys', scope: 'read', ok: 200 },
   { route: 'POST /keys/rotate', path: () => '/keys/rotate', scope: 'write', body: () => ({ activate_after: 3600 }), ok: 201 },
@@ -184,6 +195,30 @@ for (const kind of DB_KINDS) {
       expect(listed.find((t) => t.name === 'expired')!.lastUsedAt).to.equal(null);
     });
 
+    it('starts an address change that the new address must confirm, audited with the token', async () => {
+      await server.sesame.accounts.create('moving@example.com');
+      await server.sesame.accounts.create('taken@example.com');
+      const path = '/accounts/moving@example.com/change-email';
+      const asked = await api('POST', path, { token: tokens.write, body: { new_email: 'Moved@Example.com' } });
+      expect(asked.status, JSON.stringify(asked.body)).to.equal(202);
+      expect(asked.body).to.include({ email: 'moving@example.com', new_email: 'moved@example.com', state: 'pending' });
+      const mail = await server.smtp.waitFor('moved@example.com');
+      expect(mail.parsed.text).to.match(/\/account\/email\/confirm\?token=/);
+      // nothing changes until the link is confirmed
+      expect((await server.sesame.accounts.get(asked.body.id)).email).to.equal('moving@example.com');
+      const [event] = await server.sesame.audit.query({ accountId: asked.body.id, type: 'account.email_change_requested' });
+      expect(event.details).to.include({ via: 'api', tokenId: writeId, tokenName: 'writer' });
+
+      expectError(await api('POST', path, { token: tokens.write, body: { new_email: 'taken@example.com' } }), 409, 'email_taken');
+      for (const [newEmail, problem] of [['not-an-address', 'new_email:'], ['moving@example.com', 'already the address']]) {
+        const refused = await api('POST', path, { token: tokens.write, body: { new_email: newEmail } });
+        expectError(refused, 422, 'invalid_request');
+        expect(refused.body.error_description).to.include(problem);
+      }
+      expectError(await api('POST', path, { token: tokens.write, body: {} }), 422, 'invalid_request');
+      expectError(await api('POST', '/accounts/nobody@example.com/change-email', { token: tokens.write, body: { new_email: 'x@example.com' } }), 404, 'account_not_found');
+    });
+
     it('lists accounts page by page, searching by part of the address', async () => {
       for (const email of ['page-a@api-list.example', 'page-b@api-list.example', 'page-c@api-list.example']) {
         expect((await api('POST', '/accounts', { token: tokens.write, body: { email } })).status).to.equal(201);
@@ -193,6 +228,79 @@ for (const kind of DB_KINDS) {
       const rest = await api('GET', `/accounts?search=%40api-list.example&limit=2&after=${encodeURIComponent(first.body.next)}`, { token: tokens.read });
       expect(rest.body).to.deep.include({ next: null });
       expect(rest.body.items.map((a: { email: string }) => a.email)).to.deep.equal(['page-c@api-list.example']);
+    });
+
+    it('a client registered through the API signs people in; its rotated secret works and the old one does not; disabled, it cannot start a sign-in', async () => {
+      const created = await api('POST', '/clients', { token: tokens.write, body: { client_name: 'API App', redirect_uris: [REDIRECT_URI], first_party: true } });
+      expect(created.status, JSON.stringify(created.body)).to.equal(201);
+      expect(created.body).to.include({ client_name: 'API App', token_endpoint_auth_method: 'client_secret_basic', first_party: true, enabled: true });
+      const { client_id: clientId, client_secret: first } = created.body;
+      expect(first).to.be.a('string');
+      const shown = await api('GET', `/clients/${clientId}`, { token: tokens.read });
+      expect(JSON.stringify(shown.body)).not.to.include(first);
+      const signIn = async (secret: string, email: string) => {
+        const config = await discover(server.issuer, { clientId, clientSecret: secret });
+        const start = await startAuthorization(config, { scope: 'openid', prompt: '' });
+        return exchangeCode(config, start, await signInWithLink(new Browser(server.issuer), server.smtp, start, email));
+      };
+      expect((await signIn(first, 'api-app1@example.com')).access_token).to.be.a('string');
+
+      const rotated = await api('POST', `/clients/${clientId}/rotate-secret`, { token: tokens.write });
+      expect(rotated.status).to.equal(200);
+      const second = rotated.body.client_secret;
+      expect(second).to.be.a('string').and.not.equal(first);
+      await eventually(() => expectOAuthError(signIn(first, `api-app2-${Date.now()}@example.com`), 'invalid_client'));
+      expect((await signIn(second, 'api-app3@example.com')).access_token).to.be.a('string');
+
+      const authStatus = async () => {
+        const url = new URL(`${server.issuer}/auth`);
+        url.search = new URLSearchParams({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }).toString();
+        return (await fetch(url, { redirect: 'manual' })).status;
+      };
+      expect(await authStatus()).to.equal(303);
+      expect((await api('POST', `/clients/${clientId}/disable`, { token: tokens.write })).body).to.include({ enabled: false });
+      await eventually(async () => expect(await authStatus()).to.equal(400));
+      expect((await api('POST', `/clients/${clientId}/enable`, { token: tokens.write })).body).to.include({ enabled: true });
+      await eventually(async () => expect(await authStatus()).to.equal(303));
+
+      const events = await server.sesame.audit.query({ clientId });
+      expect(events.map((e) => e.type)).to.include.members(['admin.client.added', 'admin.client.secret_rotated', 'admin.client.disabled', 'admin.client.enabled']);
+      for (const event of events.filter((e) => e.type.startsWith('admin.'))) expect(event.details).to.include({ via: 'api', tokenId: writeId });
+    });
+
+    it('validates clients: 422 naming the field, 404 for an unknown client, 409 for rotating the secret of a client that has none', async () => {
+      const bad = await api('POST', '/clients', { token: tokens.write, body: { client_name: 'Bad', redirect_uris: ['http://evil.example/cb'] } });
+      expectError(bad, 422, 'invalid_client_metadata');
+      expect(bad.body.error_description).to.include('redirect_uris').and.include('loopback');
+      const unknownField = await api('POST', '/clients', { token: tokens.write, body: { client_name: 'Bad', redirect_uris: [REDIRECT_URI], admin: true } });
+      expectError(unknownField, 422, 'invalid_client_metadata');
+      expect(unknownField.body.error_description).to.include('admin');
+      const noName = await api('POST', '/clients', { token: tokens.write, body: { redirect_uris: [REDIRECT_URI] } });
+      expectError(noName, 422, 'invalid_client_metadata');
+      expect(noName.body.error_description).to.include('client_name');
+      const { clientId } = await registerClient(server.sesame);
+      const badPatch = await api('PATCH', `/clients/${clientId}`, { token: tokens.write, body: { logo_uri: 'http://logo.example/x.png' } });
+      expectError(badPatch, 422, 'invalid_client_metadata');
+      expect(badPatch.body.error_description).to.include('logo_uri');
+      expectError(await api('GET', '/clients/no-such-client', { token: tokens.read }), 404, 'client_not_found');
+      expectError(await api('DELETE', '/clients/no-such-client', { token: tokens.write }), 404, 'client_not_found');
+      const { clientId: publicId } = await registerClient(server.sesame, { isPublic: true });
+      expectError(await api('POST', `/clients/${publicId}/rotate-secret`, { token: tokens.write }), 409, 'no_client_secret');
+    });
+
+    it('lists clients page by page in the order they were registered', async () => {
+      const all = (await api('GET', '/clients?limit=500', { token: tokens.read })).body.items.map((c: { client_id: string }) => c.client_id);
+      expect(all.length).to.be.at.least(3);
+      const seen: string[] = [];
+      let after: string | null = null;
+      do {
+        const res: ApiResponse = await api('GET', `/clients?limit=2${after ? `&after=${encodeURIComponent(after)}` : ''}`, { token: tokens.read });
+        expect(res.body.items.length).to.be.at.most(2);
+        seen.push(...res.body.items.map((c: { client_id: string }) => c.client_id));
+        after = res.body.next;
+      } while (after);
+      expect(seen).to.deep.equal(all);
+      expectError(await api('GET', '/clients?after=nonsense', { token: tokens.read }), 422, 'invalid_request');
     });
 
     it('an account disabled through the API cannot sign in and its refresh token stops working; enabled, it can again', async () => {
@@ -216,6 +324,41 @@ for (const kind of DB_KINDS) {
       const again = await startAuthorization(config);
       const back = await exchangeCode(config, again, await signInWithLink(new Browser(server.issuer), server.smtp, again, 'disable-me@example.com'));
       expect(back.claims()!.sub).to.equal(tokensOf.claims()!.sub);
+    });
+  });
+}
+
+for (const kind of DB_KINDS) {
+  describe(`admin tokens with the register scope are initial access tokens for Dynamic Client Registration (${kind})`, function () {
+    this.timeout(60_000);
+    let server: TestServer;
+    before(async () => {
+      server = await startTestServer(kind, { REGISTRATION_ENABLED: 'true' });
+    });
+    after(() => server?.close());
+
+    const register = (token: string) => fetch(`${server.issuer}/reg`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ client_name: 'DCR App', redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'client_secret_basic' }),
+    });
+
+    it('registers a client with a register token, which then signs people in; other, revoked and expired tokens are refused', async () => {
+      const admin = server.sesame.adminTokens;
+      const registrar = await admin.create({ name: 'registrar', scopes: ['register'] });
+      const writer = await admin.create({ name: 'writer', scopes: ['write', 'read'] });
+      const revoked = await admin.create({ name: 'revoked', scopes: ['register'] });
+      await admin.revoke(revoked.info.id);
+      const expired = await admin.create({ name: 'expired', scopes: ['register'], expiresInSeconds: 60 }, Date.now() - HOUR);
+      for (const token of [writer.token, revoked.token, expired.token, 'not-a-token']) expect((await register(token)).status).to.equal(401);
+
+      const response = await register(registrar.token);
+      const registered = await response.json() as { client_id: string; client_secret: string };
+      expect(response.status, JSON.stringify(registered)).to.equal(201);
+      const config = await discover(server.issuer, { clientId: registered.client_id, clientSecret: registered.client_secret });
+      const start = await startAuthorization(config, { scope: 'openid email', prompt: '' });
+      const tokens = await exchangeCode(config, start, await signInWithLink(new Browser(server.issuer), server.smtp, start, 'dcr@example.com', { consent: true }));
+      expect(tokens.claims()!.aud).to.equal(registered.client_id);
     });
   });
 }
