@@ -94,6 +94,7 @@ export interface SesameOptions {
   /** replaces the configured transport (tests) */
   mailTransport?: MailTransport;
   outbox?: OutboxOptions;
+  backchannel?: { pollIntervalMs?: number; baseBackoffMs?: number };
 }
 
 export interface Sesame extends Core {
@@ -114,9 +115,11 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { providerClientSource }, { createAdapterFactory, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
     import('./oidc/registration.js'),
+    import('./oidc/backchannel-logout.js'),
+    import('./store/backchannel-logout-store.js'),
     import('./store/oidc-adapter.js'),
     import('./http/app.js'),
     import('./http/csrf.js'),
@@ -191,6 +194,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     logger.info({ keys: next.entries.map((e) => `${e.key.kid}:${e.state}`) }, 'signing keys changed');
   };
   let keyTimer: NodeJS.Timeout | undefined;
+  const backchannel = new BackchannelLogoutWorker(new KnexOwedLogoutStore(db), () => provider, logger, audit, options.backchannel);
 
   let stopSweeper: (() => void) | undefined;
   return {
@@ -206,6 +210,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     refreshKeys,
     start({ sweeper = true } = {}) {
       outbox.start();
+      backchannel.start();
       if (sweeper) stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
       keyTimer = setInterval(() => refreshKeys().catch((error) => logger.error({ err: error }, 'key refresh failed')), config.keys.refreshSeconds * 1000);
       keyTimer.unref();
@@ -214,6 +219,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       clearInterval(keyTimer);
       stopSweeper?.();
       await outbox.stop();
+      await backchannel.stop();
       await core.close();
     },
   };

@@ -14,6 +14,8 @@ export type AuditType =
   | 'login.failed'
   | 'logout'
   | 'token.revoked'
+  | 'logout.backchannel_sent'
+  | 'logout.backchannel_failed'
   | 'client.registered'
   | 'client.registration_updated'
   | 'client.registration_deleted'

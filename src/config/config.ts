@@ -71,6 +71,8 @@ export interface Config {
   };
   /** Dynamic Client Registration (RFC 7591/7592) at /reg, with an initial access token from `sesame admin-tokens` */
   readonly registration: { readonly enabled: boolean };
+  /** whether Sesame may call apps on loopback and private addresses (back-channel logout, jwks_uri) */
+  readonly outboundAllowPrivate: boolean;
   readonly sessionTtlSeconds: number;
   /** the admin API under /admin/api (bearer admin tokens); off: those paths answer 404 */
   readonly adminApi: { readonly enabled: boolean };

@@ -138,6 +138,12 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
           return false;
         }
       }),
+    // oidc-provider refuses to call special-use addresses (loopback, private networks) when it
+    // fetches an app's jwks_uri or posts a logout token; development apps live on localhost
+    fetch: (url, options) => {
+      if (config.outboundAllowPrivate) delete (options as { dispatcher?: unknown }).dispatcher;
+      return fetch(url, options);
+    },
     renderError: async (ctx, out) => {
       const locale = localeOf(ctx);
       ctx.type = 'html';

@@ -69,6 +69,15 @@ export class KnexAccountStore implements AccountStore {
 
   async revokeAll(id: string, email: string): Promise<void> {
     await this.db.transaction(async (trx) => {
+      // every app the account is signed in to is owed a logout token (back-channel logout); the
+      // worker in oidc/backchannel-logout.ts sends them, to the apps that registered a URI
+      const sessions: { payload: string }[] = await trx('oidc_payloads').where({ account_id: id, type: 'Session' }).select('payload');
+      const now = Date.now();
+      const owed = sessions.flatMap(({ payload }) =>
+        Object.entries((JSON.parse(payload) as { authorizations?: Record<string, { sid?: string }> }).authorizations ?? {})
+          .filter(([, authorization]) => typeof authorization.sid === 'string')
+          .map(([clientId, authorization]) => ({ account_id: id, client_id: clientId, sid: authorization.sid!, next_attempt_at: now, created_at: now })));
+      if (owed.length) await trx('backchannel_logouts').insert(owed);
       // sessions, grants, codes, access and refresh tokens all carry the account
       await trx('oidc_payloads').where({ account_id: id }).delete();
       await trx('login_requests').where({ email }).whereIn('status', ['pending', 'approved']).update({ status: 'superseded' });

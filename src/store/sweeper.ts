@@ -12,6 +12,8 @@ export async function sweepExpired(db: Db, now = Date.now(), auditRetentionDays 
     mail_outbox: await db('mail_outbox').whereIn('status', ['sent', 'failed', 'expired', 'suppressed']).andWhere('created_at', '<=', now - DAY).delete(),
     // address changes: unconfirmed ones are marked expired, and every one goes a day after its link died
     email_changes: await sweepEmailChanges(db, now),
+    // logout tokens owed to apps: kept a day after they were delivered or given up on
+    backchannel_logouts: await db('backchannel_logouts').whereIn('status', ['sent', 'skipped', 'failed']).andWhere('created_at', '<=', now - DAY).delete(),
     // rate windows are at most a day long
     rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
     audit_events: await db('audit_events').where('at', '<=', now - auditRetentionDays * DAY).delete(),

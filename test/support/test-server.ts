@@ -65,7 +65,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env) });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
+  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();
   return {
