@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
+import { PollingLoop } from '../shared/polling-loop.js';
 import type { MailMessage } from './message.js';
 import { isPermanentFailure, type MailTransport } from './transport.js';
 
@@ -42,14 +43,10 @@ export interface OutboxOptions {
  * exponential back-off and jitter; a 5xx answer is permanent and not retried.
  */
 export class OutboxWorker {
-  readonly #pollIntervalMs: number;
   readonly #maxAttempts: number;
   readonly #baseBackoffMs: number;
   readonly #leaseMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = true;
+  readonly #loop: PollingLoop;
 
   constructor(
     private readonly store: OutboxStore,
@@ -58,42 +55,23 @@ export class OutboxWorker {
     options: OutboxOptions = {},
     private readonly audit?: AuditLog,
   ) {
-    this.#pollIntervalMs = options.pollIntervalMs ?? 2_000;
     this.#maxAttempts = options.maxAttempts ?? 8;
     this.#baseBackoffMs = options.baseBackoffMs ?? 5_000;
     this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#loop = new PollingLoop(() => this.#pass(), options.pollIntervalMs ?? 2_000);
   }
 
   start(): void {
-    this.#stopped = false;
-    this.wake();
+    this.#loop.start();
   }
 
   /** Runs a pass now (called when a message is queued, so delivery does not wait for the next poll). */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    clearTimeout(this.#timer);
-    this.#running = this.#pass().finally(() => {
-      this.#running = undefined;
-      if (this.#stopped) return;
-      if (this.#again) {
-        this.#again = false;
-        this.wake();
-      } else {
-        this.#timer = setTimeout(() => this.wake(), this.#pollIntervalMs);
-        this.#timer.unref();
-      }
-    });
+    this.#loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop.stop();
     this.transport.close();
   }
 
@@ -106,7 +84,7 @@ export class OutboxWorker {
     try {
       for (;;) {
         const room = IN_FLIGHT - inFlight.size;
-        const batch = room > 0 && !this.#stopped ? await this.store.claimDue(Date.now(), room, this.#leaseMs) : [];
+        const batch = room > 0 && !this.#loop.stopped ? await this.store.claimDue(Date.now(), room, this.#leaseMs) : [];
         for (const item of batch) {
           const delivery: Promise<void> = this.#deliver(item)
             .catch((error: unknown) => this.logger.error({ err: error, outboxId: item.id }, 'outbox delivery failed'))

@@ -11,6 +11,11 @@ export class PollingLoop {
 
   constructor(private readonly pass: () => Promise<void>, private readonly intervalMs: number) {}
 
+  /** true once stop() was called: a long pass should stop taking new work */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   start(): void {
     this.#stopped = false;
     this.wake();
