@@ -45,7 +45,8 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
     }
     case 'create': {
       const { target, json: asJson } = one('create');
-      const account = await core.accounts.create(target);
+      // the same answer as the admin API: an address that has an account already is a conflict
+      const account = await core.accounts.createNew(target);
       await core.audit.record({ type: 'admin.account.created', accountId: account.id, email: account.email, details: { via: 'cli' } });
       print(account, asJson);
       return 0;

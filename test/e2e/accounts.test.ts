@@ -81,6 +81,9 @@ for (const kind of DB_KINDS) {
       expect(rest.next).to.equal(null);
       // % and _ are literal in a search
       expect((await cli('list', '--search', 'page_%', '--json')).json().accounts).to.deep.equal([]);
+      const again = await cli('create', 'Page-A@list.example');
+      expect(again.code).to.equal(1);
+      expect(again.stderr).to.include('an account with the address page-a@list.example already exists');
       const bad = await cli('create', 'not-an-address');
       expect(bad.code).to.equal(1);
       expect(bad.stderr).to.include('email address');
