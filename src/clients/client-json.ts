@@ -42,26 +42,15 @@ const changesSchema = z.object({
 }).partial().strict();
 
 export function parseNewClient(body: unknown): NewClient {
-  const input = parse(newClientSchema, body);
-  return {
-    name: input.client_name,
-    redirectUris: input.redirect_uris,
-    postLogoutRedirectUris: input.post_logout_redirect_uris,
-    logoUri: input.logo_uri,
-    authMethod: input.token_endpoint_auth_method,
-    jwks: input.jwks,
-    jwksUri: input.jwks_uri,
-    firstParty: input.first_party,
-    grantTypes: input.grant_types,
-    scopes: input.scope === undefined ? undefined : splitScope(input.scope),
-    tokenLifetimes: lifetimes(input),
-    backchannelLogoutUri: input.backchannel_logout_uri,
-    dpopBoundAccessTokens: input.dpop_bound_access_tokens,
-  };
+  // the schema requires client_name and allows no nulls, so the mapped fields are those of a NewClient
+  return fromJson(parse(newClientSchema, body)) as NewClient;
 }
 
 export function parseClientChanges(body: unknown): ClientChanges {
-  const input = parse(changesSchema, body);
+  return fromJson(parse(changesSchema, body));
+}
+
+function fromJson(input: z.infer<typeof changesSchema>): ClientChanges {
   return {
     name: input.client_name,
     redirectUris: input.redirect_uris,

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
@@ -125,17 +126,3 @@ describe('sesame serve with invalid configuration', () => {
     expect(result.stderr).not.to.match(/\n\s+at /);
   });
 });
-
-/** Retries an assertion for a few seconds: servers may cache client metadata briefly. */
-async function eventually(check: () => Promise<unknown>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
