@@ -70,7 +70,7 @@ export async function runEndpoint(target: EndpointTarget, name: EndpointName, op
   return { available: true, requests, failed, perSecond: (requests - failed) / (elapsed / 1000), latency };
 }
 
-function requestFor({ http, client }: ShardTarget, tokens: TokenSet[], name: EndpointName): (worker: number) => Promise<Response> {
+function requestFor({ http, client, machine }: ShardTarget, tokens: TokenSet[], name: EndpointName): (worker: number) => Promise<Response> {
   const json = { accept: 'application/json' };
   const form = { ...json, authorization: basicAuth(client), 'content-type': 'application/x-www-form-urlencoded' };
   switch (name) {
@@ -83,7 +83,7 @@ function requestFor({ http, client }: ShardTarget, tokens: TokenSet[], name: End
     case 'introspection':
       return (i) => http.request('/token/introspection', { method: 'POST', headers: form, body: new URLSearchParams({ token: tokens[i].accessToken }).toString() });
     case 'token_client_credentials':
-      return () => http.request('/token', { method: 'POST', headers: form, body: 'grant_type=client_credentials' });
+      return () => http.request('/token', { method: 'POST', headers: { ...form, authorization: basicAuth(machine) }, body: 'grant_type=client_credentials' });
     case 'token_refresh':
       return async (i) => {
         const res = await http.request('/token', {

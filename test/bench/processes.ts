@@ -25,6 +25,8 @@ export interface BenchClient {
 export interface Shard {
   origin: string;
   client: BenchClient;
+  /** the client for the client_credentials grant (Sesame: a machine client of its own) */
+  machine: BenchClient;
 }
 
 /**
@@ -96,6 +98,10 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     SESAME_CLI, 'clients', 'add', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--first-party', '--json',
   ], { env, cwd: ROOT });
   const registered = JSON.parse(stdout) as { client_id: string; client_secret: string };
+  // client_credentials is for machine clients only (no redirect URIs): one of those too
+  const machine = JSON.parse((await promisify(execFile)(process.execPath, [
+    SESAME_CLI, 'clients', 'add', '--name', 'Bench Machine', '--grant-type', 'client_credentials', '--json',
+  ], { env, cwd: ROOT })).stdout) as { client_id: string; client_secret: string };
 
   const nodeArgs: string[] = [];
   if (launch.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', launch.cpuProfileDir);
@@ -108,7 +114,11 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
   await waitReady(child, `${origin}/readyz`, output);
   return {
     name: 'sesame',
-    shards: [{ origin, client: { clientId: registered.client_id, clientSecret: registered.client_secret } }],
+    shards: [{
+      origin,
+      client: { clientId: registered.client_id, clientSecret: registered.client_secret },
+      machine: { clientId: machine.client_id, clientSecret: machine.client_secret },
+    }],
     pids: [child.pid!],
     log: output,
     stop: () => stopChild(child),
@@ -151,7 +161,7 @@ async function startReferenceProcess(): Promise<{ shard: Shard; pid: number; log
     child.once('exit', (code) => reject(new Error(`the reference server exited (${code}):\n${output()}`)));
   });
   return {
-    shard: { origin: ready.origin, client: { clientId: ready.clientId, clientSecret: ready.clientSecret } },
+    shard: { origin: ready.origin, client: { clientId: ready.clientId, clientSecret: ready.clientSecret }, machine: { clientId: ready.clientId, clientSecret: ready.clientSecret } },
     pid: child.pid!,
     log: output,
     stop: () => stopChild(child),

@@ -34,6 +34,13 @@ interface MemoryFigures {
   signinsSoFar: number;
 }
 
+/** Resident memory (sum over the server's processes, MiB) against sign-ins completed so far. */
+export interface MemoryTracePoint {
+  atSeconds: number;
+  sesame: { signins: number; rss: number };
+  reference: { signins: number; rss: number };
+}
+
 export interface RunFigures {
   signins: { sesame: SignInFigures; reference: SignInFigures };
   endpoints: Record<EndpointName, { sesame: EndpointFigures; reference: EndpointFigures }>;
@@ -67,6 +74,8 @@ export interface BenchReport {
     final: { sesame: number; reference: number };
     /** the biggest single process at the end (with several workers the figures above are sums) */
     largestProcess?: { sesame: number; reference: number };
+    /** every 10 s of the whole run */
+    trace?: MemoryTracePoint[];
     totalSignins: { sesame: number; reference: number } };
   database: SweepFigures;
   responses: { sesame: Responses; reference: Responses };
@@ -163,6 +172,12 @@ export function printReport(report: BenchReport, out: Out): void {
   }
   table(memoryRows, out);
   out(`  idle RSS by run (growth trend?): Sesame ${runs.map((r) => fmt(r.memory.sesame.idle)).join(' → ')}, reference ${runs.map((r) => fmt(r.memory.reference.idle)).join(' → ')}\n`);
+  const trace = (report.memory.trace ?? []).filter((p) => p.sesame.signins > 0);
+  if (trace.length >= 10) {
+    // ten points spread over the run: does Sesame's memory climb with the sign-ins it has done?
+    const points = Array.from({ length: 10 }, (_, i) => trace[Math.round((i * (trace.length - 1)) / 9)]);
+    out(`  Sesame RSS while signing in (sign-ins so far: MiB): ${points.map((p) => `${p.sesame.signins}: ${fmt(p.sesame.rss)}`).join(', ')}\n`);
+  }
 
   const db = report.database;
   const mib = (bytes: number) => fmt(bytes / 1024 / 1024, 2);

@@ -10,7 +10,7 @@ import { HttpClient, StatusCounter } from './http-client.js';
 import { MailSink } from './mail-sink.js';
 import { BENCH_USAGE, parseOptions, type BenchOptions } from './options.js';
 import { cpuMs, largestProcessRssMiB, ROOT, rssMiB, startReference, startSesame, type ServerProcess } from './processes.js';
-import { printProfile, printReport, type BenchReport, type EndpointFigures, type RunFigures, type SignInFigures } from './report.js';
+import { printProfile, printReport, type BenchReport, type EndpointFigures, type MemoryTracePoint, type RunFigures, type SignInFigures } from './report.js';
 import { runSignIns, type SignInResult, type SignInTarget, type TokenSet } from './sign-ins.js';
 
 /**
@@ -50,7 +50,7 @@ interface Target {
 function target(server: ServerProcess, kind: 'sesame' | 'reference', sockets: number, sink?: MailSink): Target {
   const counter = new StatusCounter();
   const https = server.shards.map((shard) => new HttpClient(shard.origin, counter, Math.ceil(sockets / server.shards.length) + 2));
-  const shards = server.shards.map((shard, i) => ({ http: https[i], client: shard.client }));
+  const shards = server.shards.map((shard, i) => ({ http: https[i], client: shard.client, machine: shard.machine }));
   return { server, https, counter, signIn: { kind, shards, sink }, tokens: [], peakRss: 0 };
 }
 
@@ -66,8 +66,20 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
     sesame = target(await startSesame({ database, smtpUrl: sink.url, workers: options.workers }), 'sesame', sockets, sink);
     reference = target(await startReference(options.workers), 'reference', sockets);
     const both = [sesame, reference];
+    // resident memory against sign-ins so far, every 10 s: the growth trend of long runs (--signins 100000)
+    const live = { sesame: { completed: 0 }, reference: { completed: 0 } };
+    const trace: MemoryTracePoint[] = [];
+    let lastTrace = 0;
     const sampler = setInterval(() => {
       for (const t of both) t.peakRss = Math.max(t.peakRss, rssMiB(t.server));
+      if (Date.now() - lastTrace >= 10_000) {
+        lastTrace = Date.now();
+        trace.push({
+          atSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+          sesame: { signins: live.sesame.completed, rss: rssMiB(sesame!.server) },
+          reference: { signins: live.reference.completed, rss: rssMiB(reference!.server) },
+        });
+      }
     }, 200);
     const cpuStart = process.cpuUsage();
 
@@ -76,7 +88,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
     if (options.warmup > 0) {
       log(`warm-up: ${options.warmup} sign-ins per server`);
       for (const t of both) {
-        const warm = await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
+        const warm = await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60, progress: live[t.signIn.kind] });
         t.tokens.push(...warm.tokens);
         if (warm.failed) log(`  ${t.server.name}: ${warm.failed} warm-up sign-ins failed: ${warm.failures[0]}`);
       }
@@ -95,7 +107,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
       const signins: Partial<Record<'sesame' | 'reference', SignInFigures>> = {};
       for (const t of order) {
         const cpu0 = cpuMs(t.server);
-        const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
+        const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds, progress: live[t.signIn.kind] });
         const cpu = cpuMs(t.server) - cpu0;
         t.tokens.push(...result.tokens);
         signins[t.signIn.kind] = signInFigures(result, cpu, rssMiB(t.server));
@@ -147,7 +159,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         generatorCpuMs,
       },
       runs,
-      memory: { start: startRss, final: finalRss, largestProcess, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
+      memory: { start: startRss, final: finalRss, largestProcess, trace, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
       database: sweep,
       responses: {
         sesame: responses(sesame.counter),

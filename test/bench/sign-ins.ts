@@ -11,6 +11,8 @@ import { Samples } from './stats.js';
 export interface ShardTarget {
   http: HttpClient;
   client: BenchClient;
+  /** for client_credentials */
+  machine: BenchClient;
 }
 
 export interface SignInTarget {
@@ -30,6 +32,8 @@ export interface SignInLimits {
   seconds: number;
   /** addresses are person-<i>@bench.example: the same people sign in again and again, each time in a fresh browser */
   emailDomain?: string;
+  /** counted up as sign-ins complete (read by the memory trace while the run goes on) */
+  progress?: { completed: number };
 }
 
 export interface TokenSet {
@@ -81,6 +85,7 @@ export async function runSignIns(target: SignInTarget, limits: SignInLimits): Pr
         const tokens = { ...(await signIn(target.kind, target.shards[shard], target.sink, email, jwks[shard], steps, result.submitToMail)), shard };
         result.total.add(performance.now() - t0);
         result.completed++;
+        if (limits.progress) limits.progress.completed++;
         result.tokens.push(tokens);
       } catch (error) {
         result.failed++;
