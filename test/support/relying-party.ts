@@ -69,8 +69,11 @@ export function exchangeCode(config: client.Configuration, start: AuthorizationS
   });
 }
 
-/** From the app's authorization request to the code at the redirect URI, through the magic link. */
-export async function signInWithLink(browser: Browser, smtp: SmtpSink, start: AuthorizationStart, email: string, options: { consent?: boolean } = {}): Promise<string> {
+/**
+ * From the app's authorization request to the code at the redirect URI, through the magic link.
+ * `redirectUri` is where the app expects the browser back (REDIRECT_URI unless said otherwise).
+ */
+export async function signInWithLink(browser: Browser, smtp: SmtpSink, start: Pick<AuthorizationStart, 'url'>, email: string, options: { consent?: boolean; redirectUri?: string } = {}): Promise<string> {
   const form = await browser.get(start.url.toString());
   if (form.status !== 200 || !form.body.includes('name="email"')) throw new Error(`expected the email form, got ${form.status}:\n${form.body}`);
   const checkEmail = await browser.submit(form, /\/email$/, { email });
@@ -82,7 +85,7 @@ export async function signInWithLink(browser: Browser, smtp: SmtpSink, start: Au
     if (!after.body.includes('Allow')) throw new Error(`expected the consent page, got ${after.status}:\n${after.body}`);
     after = await browser.submit(after, /\/consent$/);
   }
-  if (!after.location?.startsWith(REDIRECT_URI)) throw new Error(`expected a redirect to the app, got ${after.status} ${after.url}:\n${after.body}`);
+  if (!after.location?.startsWith(options.redirectUri ?? REDIRECT_URI)) throw new Error(`expected a redirect to the app, got ${after.status} ${after.url}:\n${after.body}`);
   return after.location;
 }
 
