@@ -11,6 +11,7 @@ import { interactionRoutes } from './interaction-routes.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
+import { untypedEmptyRevocation } from './revocation-response.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
 
@@ -47,6 +48,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
+  provider.use(untypedEmptyRevocation());
   for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)]) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());
