@@ -12,6 +12,7 @@ import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
+import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -108,6 +109,8 @@ export interface Sesame extends Core {
   start(options?: { sweeper?: boolean }): void;
   /** re-reads the signing keys now (otherwise every KEYS_REFRESH_SECONDS) */
   refreshKeys(): Promise<void>;
+  /** development only: the URL of the built-in demo app */
+  demoUrl?: string;
 }
 
 /** How long a client read is reused: client changes take effect within this on every instance. */
@@ -160,6 +163,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return Boolean(actor && allows(actor.scopes, 'register'));
   };
   const csrf = new Csrf(config.secrets.cookieKeys);
+  const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
     provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
@@ -171,7 +175,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister,
+      readiness: () => readiness(db), mayRegister, demoClientId,
     });
   };
 
@@ -208,6 +212,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     // each request gets its own memo of oidc-provider's reads (see withRequestMemo)
     callback: (req, res) => withRequestMemo(() => handler(req, res)),
     refreshKeys,
+    demoUrl: demoClientId ? demoUrls(config.issuer).home : undefined,
     start({ sweeper = true } = {}) {
       outbox.start();
       backchannel.start();
@@ -223,6 +228,17 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       await core.close();
     },
   };
+}
+
+/** The demo app's client, registered at the first start in development; without it, no /demo. */
+async function demoClient(clients: ClientService, issuer: string, logger: Logger): Promise<string | undefined> {
+  try {
+    return (await ensureDemoClient(clients, issuer)).clientId;
+  } catch (error) {
+    // e.g. an http issuer that is not loopback cannot be a redirect URI
+    logger.warn({ err: error }, 'the demo app at /demo is off: its client could not be registered');
+    return undefined;
+  }
 }
 
 async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
@@ -250,7 +266,10 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   });
   sesame.start({ sweeper: !worker || worker.index === 0 });
   if (worker) logger.debug({ worker: worker.index }, 'worker listening');
-  else logger.info({ issuer: config.issuer, port: config.port, database: config.database.client }, `Sesame listening: ${config.issuer}`);
+  else {
+    const demo = sesame.demoUrl ? ` (try the demo app: ${sesame.demoUrl})` : '';
+    logger.info({ issuer: config.issuer, port: config.port, database: config.database.client, demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
+  }
   let stopping = false;
   const shutdown = async (signal: string) => {
     // a worker may get the signal twice (from the terminal's process group and from its supervisor)

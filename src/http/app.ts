@@ -4,6 +4,7 @@ import { adminApi } from './admin-routes.js';
 import { assets, brandCss } from './assets.js';
 import type { HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
+import { demoRoutes } from './demo-routes.js';
 import { databaseBusy, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
@@ -49,7 +50,9 @@ export function mountHttp(deps: HttpDeps): Provider {
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
   provider.use(untypedEmptyRevocation());
-  for (const router of [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)]) {
+  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];
+  if (deps.demoClientId) routers.push(demoRoutes(deps, deps.demoClientId));
+  for (const router of routers) {
     provider.use(router.routes());
     provider.use(router.allowedMethods());
   }

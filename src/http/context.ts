@@ -37,6 +37,8 @@ export interface HttpDeps {
   /** the admin API's bearer tokens */
   adminTokens: AdminTokens;
   signingKeys: SigningKeyStore;
+  /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
+  demoClientId?: string;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */
