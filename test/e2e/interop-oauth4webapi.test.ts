@@ -22,8 +22,8 @@ describe('interop: oauth4webapi (sqlite)', function () {
   });
   after(() => server?.close());
 
-  async function publicClient(name: string): Promise<oauth.Client> {
-    const { client } = await server.sesame.clients.add({ name, redirectUris: [REDIRECT_URI], isPublic: true, firstParty: true });
+  async function publicClient(name: string, options: { dpopBoundAccessTokens?: boolean } = {}): Promise<oauth.Client> {
+    const { client } = await server.sesame.clients.add({ name, redirectUris: [REDIRECT_URI], isPublic: true, firstParty: true, ...options });
     return { client_id: client.clientId };
   }
 
@@ -145,6 +145,16 @@ describe('interop: oauth4webapi (sqlite)', function () {
     const fresh = await retryOnDPoPNonce(async () => oauth.processUserInfoResponse(as, client, sub, await oauth.userInfoRequest(as, client, refreshed.access_token, { ...http, DPoP: dpop })));
     expect(fresh.sub).to.equal(sub);
   });
+
+  it('DPoP required by the registration (--dpop-bound): a code redeemed without a proof gets no token', async () => {
+    const client = await publicClient('oauth4webapi DPoP-only App', { dpopBoundAccessTokens: true });
+    const started = await authorizationUrl(client);
+    const callback = await signInWithLink(new Browser(server.issuer), server.smtp, started, 'o4w-dpop-only@example.com');
+    await expectResponseError(redeem(client, started, callback), 'invalid_grant');
+    const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'));
+    const tokens = await retryOnDPoPNonce(() => redeem(client, started, callback, { DPoP }));
+    expect(tokens.token_type).to.equal('dpop');
+  });
 });
 
 /** A server may ask for a DPoP nonce first (use_dpop_nonce); the handle remembers it, so one retry does. */
@@ -173,7 +183,7 @@ async function expectResponseError(promise: Promise<unknown>, error: string): Pr
     await promise;
   } catch (e) {
     expect(e, String(e)).to.be.instanceOf(oauth.ResponseBodyError);
-    expect((e as oauth.ResponseBodyError).error).to.equal(error);
+    expect((e as oauth.ResponseBodyError).error, (e as oauth.ResponseBodyError).error_description).to.equal(error);
     return;
   }
   expect.fail(`expected ${error}`);

@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { Browser } from '../support/browser.js';
 import { expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, signInWithLink } from '../support/relying-party.js';
@@ -81,6 +83,47 @@ describe('interop: openid-client (sqlite)', function () {
     await expectOAuthError(client.refreshTokenGrant(wrong, tokens.refresh_token!), 'invalid_client');
     // the refused attempt did not spend the refresh token
     expect((await client.refreshTokenGrant(basic, tokens.refresh_token!)).access_token).to.be.a('string');
+  });
+
+  it('private_key_jwt: signs in, reads userinfo and refreshes with signed assertions; another key or a replayed assertion is refused', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const kid = 'app-key-1';
+    const { client: registered, clientSecret } = await server.sesame.clients.add({
+      name: 'Signed App', redirectUris: [REDIRECT_URI], firstParty: true,
+      authMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] },
+    });
+    expect(clientSecret).to.equal(undefined);
+    const config = await client.discovery(new URL(server.issuer), registered.clientId, undefined, client.PrivateKeyJwt({ key: privateKey, kid }), { execute: [client.allowInsecureRequests] });
+
+    const { tokens } = await signIn(config, 'oc-pkjwt@example.com');
+    const { sub } = tokens.claims()!;
+    expect((await client.fetchUserInfo(config, tokens.access_token, sub)).email).to.equal('oc-pkjwt@example.com');
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.claims()!.sub).to.equal(sub);
+
+    // a key the client did not register, even with the registered kid
+    const stranger = await client.discovery(new URL(server.issuer), registered.clientId, undefined,
+      client.PrivateKeyJwt({ key: (await generateKeyPair('ES256')).privateKey, kid }), { execute: [client.allowInsecureRequests] });
+    await expectOAuthError(client.refreshTokenGrant(stranger, refreshed.refresh_token!), 'invalid_client');
+
+    // an assertion is good once: a captured one cannot be replayed
+    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid })
+      .setIssuer(registered.clientId).setSubject(registered.clientId).setAudience(server.issuer)
+      .setJti(randomUUID()).setIssuedAt().setExpirationTime('1m').sign(privateKey);
+    const refreshWith = (refreshToken: string) => fetch(`${server.issuer}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token', refresh_token: refreshToken,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion,
+      }),
+    });
+    const first = await refreshWith(refreshed.refresh_token!);
+    expect(first.status).to.equal(200);
+    const { refresh_token: next } = (await first.json()) as { refresh_token: string };
+    const replay = await refreshWith(next);
+    expect(replay.status).to.equal(401);
+    expect(((await replay.json()) as { error: string }).error).to.equal('invalid_client');
   });
 });
 
