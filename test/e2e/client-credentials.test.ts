@@ -118,9 +118,9 @@ describe('client credentials and introspection by a resource server (sqlite)', f
 });
 
 /**
- * oidc-provider refuses to fetch from loopback and private addresses (SSRF) unless the issuer itself
- * is on loopback (see provider.ts): a private_key_jwt machine client whose jwks_uri is on loopback
- * authenticates against a loopback issuer, and is refused by a public one.
+ * oidc-provider refuses to fetch from loopback and private addresses (SSRF) unless
+ * OUTBOUND_ALLOW_PRIVATE lifts that (its default outside production): a private_key_jwt machine
+ * client whose jwks_uri is on loopback authenticates in development and is refused in production.
  */
 describe('outgoing requests (a client\'s jwks_uri) and the SSRF guard (sqlite)', function () {
   let keys: Server;
@@ -155,8 +155,8 @@ describe('outgoing requests (a client\'s jwks_uri) and the SSRF guard (sqlite)',
     });
   }
 
-  it('a loopback issuer (development) fetches a loopback jwks_uri', async () => {
-    const server = await startTestServer('sqlite');
+  it('outside production, a loopback jwks_uri is fetched', async () => {
+    const server = await startTestServer('sqlite', { NODE_ENV: 'development' });
     try {
       const before = fetched;
       const res = await clientCredentialsWithAssertion(server, server.issuer);
@@ -167,8 +167,8 @@ describe('outgoing requests (a client\'s jwks_uri) and the SSRF guard (sqlite)',
     }
   });
 
-  it('a public issuer does not reach into loopback', async () => {
-    const server = await startTestServer('sqlite', { ISSUER: 'https://id.sesame.example' });
+  it('in production, Sesame does not reach into loopback', async () => {
+    const server = await startTestServer('sqlite', { NODE_ENV: 'production', ISSUER: 'https://id.sesame.example' });
     try {
       // the server listens on 127.0.0.1 whatever its issuer says; the assertion names the issuer
       const before = fetched;
