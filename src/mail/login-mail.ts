@@ -48,5 +48,18 @@ export function loginMailComposer(templates: Templates, brand: MailBrand): (deta
 
 /** "28 Nov 2026, 18:02 UTC": times are shown in UTC, since the server cannot know the reader's zone. */
 export function formatTime(at: number, locale: string): string {
-  return `${new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(at)} UTC`;
+  return `${timeFormat(locale).format(at)} UTC`;
+}
+
+// Building an Intl.DateTimeFormat costs far more than using one (it showed in the sign-in profile):
+// one per locale, and locales are the few the pages and mails speak
+const timeFormats = new Map<string, Intl.DateTimeFormat>();
+
+function timeFormat(locale: string): Intl.DateTimeFormat {
+  let format = timeFormats.get(locale);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    if (timeFormats.size < 32) timeFormats.set(locale, format);
+  }
+  return format;
 }
