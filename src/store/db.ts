@@ -46,8 +46,14 @@ export function openDatabase(config: DatabaseConfig): Db {
   });
 }
 
-/** Connections per process: libuv's thread pool (4 threads by default) runs their statements. */
-const SQLITE_CONNECTIONS = 4;
+/**
+ * Connections per handle: half of libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says
+ * otherwise), which runs their statements. A connection waiting for the write lock sleeps in its
+ * busy handler on a pool thread; if every thread were asleep so, the connection holding the lock
+ * could not run its next statement until they timed out. With half, even two handles on one file
+ * in one process (tests, an in-process CLI) leave a thread for the holder.
+ */
+const SQLITE_CONNECTIONS = Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2));
 
 const require = createRequire(import.meta.url);
 const SqliteClient = require('knex/lib/dialects/sqlite3/index.js') as typeof Knex.Client;
