@@ -527,7 +527,9 @@ for (const kind of DB_KINDS) {
       expect(listed.every((e) => e.email === email)).to.equal(true);
       expect(Date.parse(listed[0].at)).to.be.closeTo(Date.now(), 60_000);
 
-      const byAccount = JSON.parse((await runCli(['audit', '--account', accountId, '--json'], env)).stdout) as { type: string }[];
+      const byAccountRun = await runCli(['audit', '--account', accountId, '--json'], env);
+      expect(byAccountRun.code, byAccountRun.stderr).to.equal(0);
+      const byAccount = JSON.parse(byAccountRun.stdout) as { type: string }[];
       expect(byAccount.map((e) => e.type)).to.include.members(['logout', 'login.completed']);
 
       const completed = await runCli(['audit', '--type', 'login.completed', '--since', '1h', '--json'], env);
