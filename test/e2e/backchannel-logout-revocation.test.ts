@@ -5,6 +5,7 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
@@ -90,9 +91,11 @@ for (const kind of DB_KINDS) {
       expect(payload.events).to.deep.equal({ 'http://schemas.openid.net/event/backchannel-logout': {} });
       expect(payload).not.to.have.property('nonce');
 
-      const owed = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).orderBy('id');
-      expect(owed.map((row: { status: string }) => row.status).sort()).to.deep.equal(['sent', 'skipped']);
-      expect(await server.sesame.db('audit_events').where({ type: 'logout.backchannel_sent', account_id: idToken.sub })).to.have.length(1);
+      await eventually(async () => {
+        const owed = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).orderBy('id');
+        expect(owed.map((row: { status: string }) => row.status).sort()).to.deep.equal(['sent', 'skipped']);
+        expect(await server.sesame.db('audit_events').where({ type: 'logout.backchannel_sent', account_id: idToken.sub })).to.have.length(1);
+      });
     });
 
     it('retries when the app does not answer 200, and delivers once it does, also when the account is deleted', async () => {
@@ -101,9 +104,12 @@ for (const kind of DB_KINDS) {
       await server.sesame.accounts.remove('retry@example.com');
       const logoutToken = await receiver.waitForToken();
       expect(JSON.parse(Buffer.from(logoutToken.split('.')[1], 'base64url').toString()).sub).to.equal(idToken.sub);
-      const row = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub, status: 'sent' }).first();
-      expect(row.attempts).to.equal(2);
-      expect(row.last_error).to.equal(null);
+      // the row is marked sent once the app's answer is back, a moment after the token arrived
+      await eventually(async () => {
+        const row = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub, status: 'sent' }).first();
+        expect(row?.attempts).to.equal(2);
+        expect(row.last_error).to.equal(null);
+      });
     });
   });
 }
