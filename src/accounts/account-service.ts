@@ -1,5 +1,5 @@
 import type { SignupPolicy } from '../config/config.js';
-import { randomToken } from '../shared/crypto.js';
+import { randomId } from '../shared/crypto.js';
 import { conflict, notFound } from '../shared/errors.js';
 import type { Account, AccountActivity, AccountPage, AccountStore } from './account.js';
 import { normalizeEmail } from './email-address.js';
@@ -56,7 +56,7 @@ export class AccountService {
     if (!account) {
       if (!this.maySignUp(email)) return undefined;
       account = await this.store.insertIfAbsent({
-        id: randomToken(16),
+        id: randomId(),
         email,
         emailVerified: true,
         status: 'active',
@@ -82,7 +82,7 @@ export class AccountService {
   }
 
   async #insert(email: string, at: number): Promise<{ account: Account; created: boolean }> {
-    const id = randomToken(16);
+    const id = randomId();
     // the same normalisation as the login form, so the stored address is the one sign-in looks up
     const account = await this.store.insertIfAbsent({ id, email: normalizeEmail(email), emailVerified: false, status: 'active', createdAt: at, lastLoginAt: null });
     return { account, created: account.id === id };

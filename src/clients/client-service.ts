@@ -1,5 +1,5 @@
 import type { KeyedHasher } from '../shared/crypto.js';
-import { randomToken } from '../shared/crypto.js';
+import { randomId, randomToken } from '../shared/crypto.js';
 import { AppError, notFound } from '../shared/errors.js';
 import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from './client.js';
 import { checkClientMetadata, invalid, withDefaults, type ClientMetadata, type NewClient } from './client-rules.js';
@@ -40,7 +40,7 @@ export class ClientService {
   async add(input: NewClient): Promise<CreatedClient> {
     const metadata = withDefaults(input);
     const clientSecret = usesSecret(metadata.authMethod) ? randomToken(32) : undefined;
-    const client = this.#record(randomToken(16), metadata, { firstParty: Boolean(input.firstParty), source: 'operator', clientSecret });
+    const client = this.#record(randomId(), metadata, { firstParty: Boolean(input.firstParty), source: 'operator', clientSecret });
     await this.store.insert(client);
     return { client, clientSecret };
   }

@@ -3,7 +3,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import { SCOPES, type TokenLifetimes } from '../clients/client.js';
 import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
-import type { KeyedHasher } from '../shared/crypto.js';
+import { randomId, type KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
@@ -99,7 +99,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       dPoP: { enabled: true },
       // Dynamic Client Registration: /reg is guarded by our own initial access tokens (oidc/registration.ts)
-      registration: { enabled: config.registration.enabled, initialAccessToken: false, issueRegistrationAccessToken: true },
+      registration: { enabled: config.registration.enabled, initialAccessToken: false, issueRegistrationAccessToken: true, idFactory: () => randomId() },
       registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },
       rpInitiatedLogout: {
         enabled: true,

@@ -5,6 +5,17 @@ export function randomToken(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
+/**
+ * An identifier people type or paste (client and account ids): 128 random bits, base64url, never
+ * starting with "-", which a command line would take for an option.
+ */
+export function randomId(): string {
+  for (;;) {
+    const id = randomToken(16);
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 /** A 6-digit code, uniformly distributed (randomInt rejects modulo bias). */
 export function randomCode(): string {
   return randomInt(0, 1_000_000).toString().padStart(6, '0');

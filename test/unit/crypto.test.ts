@@ -1,10 +1,19 @@
 import { expect } from 'chai';
-import { constantTimeEqual, KeyedHasher, randomCode, randomToken } from '../../src/shared/crypto.js';
+import { constantTimeEqual, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
 
 const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
 const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
 
 describe('crypto helpers', () => {
+  describe('randomId', () => {
+    it('carries 128 bits and never starts with "-", which a command line would read as an option', () => {
+      const ids = Array.from({ length: 5000 }, () => randomId());
+      for (const id of ids) expect(id).to.match(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+      expect(Buffer.from(ids[0], 'base64url')).to.have.length(16);
+      expect(new Set(ids).size).to.equal(ids.length);
+    });
+  });
+
   describe('randomToken', () => {
     it('is 43 base64url characters carrying 256 bits by default', () => {
       const token = randomToken();
