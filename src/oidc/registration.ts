@@ -45,8 +45,11 @@ export function providerClientSource(clients: ClientService, findClient: (client
  */
 export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck) {
   return async function guardRegistration(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
-    if (!enabled || !(ctx.path === '/reg' || ctx.path.startsWith('/reg/'))) return next();
-    if (ctx.method === 'POST' && ctx.path === '/reg') {
+    // oidc-provider's router matches paths case-insensitively and with one trailing slash, so
+    // /REG and /reg/ reach the registration endpoint too: compare the way it does
+    const path = ctx.path.toUpperCase().replace(/(.)\/$/, '$1');
+    if (!enabled || !(path === '/REG' || path.startsWith('/REG/'))) return next();
+    if (ctx.method === 'POST' && path === '/REG') {
       const match = /^Bearer ([^\s]+)$/i.exec(ctx.get('authorization'));
       if (!match || !(await mayRegister(match[1]))) {
         ctx.status = 401;

@@ -20,8 +20,8 @@ for (const kind of DB_KINDS) {
     let initialToken: string;
     const app = { client_name: 'Self-registered', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid email offline_access' };
 
-    const register = (body: unknown, token: string | null = initialToken) =>
-      fetch(`${server.issuer}/reg`, {
+    const register = (body: unknown, token: string | null = initialToken, path = '/reg') =>
+      fetch(`${server.issuer}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify(body),
@@ -43,6 +43,8 @@ for (const kind of DB_KINDS) {
       expect(await noToken.json()).to.include({ error: 'invalid_token' });
 
       expect((await register(app, 'not-a-token')).status).to.equal(401);
+      // oidc-provider's router also answers these spellings of /reg
+      for (const path of ['/REG', '/reg/', '/Reg/']) expect((await register(app, null, path)).status, path).to.equal(401);
       const write = await server.sesame.adminTokens.create({ name: 'writer', scopes: ['write'] });
       expect((await register(app, write.token)).status).to.equal(401);
 
