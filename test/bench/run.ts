@@ -61,6 +61,8 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
   let sesame: Target | undefined;
   let reference: Target | undefined;
   const startedAt = new Date();
+  // the code the servers run is what was built now, not what the checkout holds when the run ends
+  const source = sourceVersion();
   try {
     log(`starting Sesame (${options.db}) and the reference…`);
     sesame = target(await startSesame({ database, smtpUrl: sink.url, workers: options.workers }), 'sesame', sockets, sink);
@@ -152,7 +154,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         cpuModel: cpus()[0]?.model ?? 'unknown',
         loadAverageAtEnd: loadavg(),
         db: options.db,
-        source: sourceVersion(),
+        source,
         options,
         sesame: 'node dist/src/cli/main.js serve, NODE_ENV=development with every production setting given, LOG_LEVEL=warn, rate limits off, SMTP to the in-process sink',
         reference: 'oidc-provider with its in-memory adapter (dist/test/bench/reference-server.js), RS256, interaction logs in at once',
