@@ -46,20 +46,31 @@ export class ClientService {
   }
 
   /**
-   * Creates or replaces a client registered by the app itself (Dynamic Client Registration). The
-   * same rules apply as for operators, but such a client is never first-party (it cannot skip
-   * consent) and cannot choose its token lifetimes.
+   * Creates or updates a client registered by the app itself (Dynamic Client Registration). The
+   * same rules apply as for operators, but such a client is never made first-party (it cannot skip
+   * consent) and cannot choose its token lifetimes. An update (RFC 7592) may narrow what the client
+   * does, never widen it, and keeps what an operator set: lifetimes, DPoP binding, first-party,
+   * the secret (oidc-provider hands back whatever hash it last read; only a new registration's
+   * secret is hashed here) and the auth method.
    */
   async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<ClientRecord> {
     const current = await this.store.findById(clientId);
-    if (current && current.source !== 'dynamic') throw new AppError('client_not_dynamic', 409, 'the client was registered by an operator');
     const metadata = withDefaults({ ...input, tokenLifetimes: undefined });
-    // oidc-provider hands the stored hash back when a registration update keeps the secret
-    const keepHash = current?.secretHash !== undefined && clientSecret === current.secretHash;
-    const record = this.#record(clientId, metadata, { firstParty: false, source: 'dynamic', clientSecret: keepHash ? undefined : clientSecret });
-    const next = { ...record, ...(keepHash ? { secretHash: current!.secretHash } : {}), createdAt: current?.createdAt ?? record.createdAt, enabled: current?.enabled ?? true };
-    if (current) await this.#save(next);
-    else await this.store.insert(next);
+    if (!current) {
+      const record = this.#record(clientId, metadata, { firstParty: false, source: 'dynamic', clientSecret });
+      await this.store.insert(record);
+      return record;
+    }
+    if (current.source !== 'dynamic') throw new AppError('client_not_dynamic', 409, 'the client was registered by an operator');
+    const problems: string[] = [];
+    if (metadata.authMethod !== current.authMethod) problems.push(`token_endpoint_auth_method: a registration update cannot change ${current.authMethod}`);
+    const added = [...metadata.grantTypes.filter((grant) => !current.grantTypes.includes(grant)), ...metadata.scopes.filter((scope) => !current.scopes.includes(scope))];
+    if (added.length) problems.push(`grant_types/scope: a registration update cannot add ${added.join(', ')}; ask the operator`);
+    if (problems.length) throw invalid(problems);
+    const kept = { ...metadata, tokenLifetimes: current.tokenLifetimes, dpopBoundAccessTokens: current.dpopBoundAccessTokens || metadata.dpopBoundAccessTokens };
+    const record = this.#record(clientId, kept, { firstParty: current.firstParty, source: 'dynamic' });
+    const next: ClientRecord = { ...record, secretHash: current.secretHash, enabled: current.enabled, createdAt: current.createdAt };
+    await this.#save(next);
     return next;
   }
 

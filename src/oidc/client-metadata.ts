@@ -5,7 +5,7 @@ import { checkClientMetadata, withDefaults, type NewClient } from '../clients/cl
 import { checkRedirectUri } from '../clients/redirect-uri.js';
 
 /** Extra client metadata only operators set (never accepted from Dynamic Client Registration). */
-export const OPERATOR_ONLY_METADATA = ['first_party', 'sesame_token_lifetimes'] as const;
+export const OPERATOR_ONLY_METADATA = ['first_party', 'sesame_token_lifetimes', 'sesame_resource_server'] as const;
 
 /** What oidc-provider sees of one of our clients. The secret field holds its keyed hash (see provider.ts). */
 export function toProviderMetadata(client: ClientRecord): AdapterPayload {
@@ -35,6 +35,8 @@ export function toProviderMetadata(client: ClientRecord): AdapterPayload {
     // only present when set, so a dynamically registered client reading its record back sees none of them
     ...(client.firstParty ? { first_party: true } : {}),
     ...(Object.keys(lifetimes).length ? { sesame_token_lifetimes: { ...lifetimes } } : {}),
+    // a machine client an operator registered may introspect other clients' access tokens
+    ...(isResourceServer(client) ? { sesame_resource_server: true } : {}),
   };
 }
 
@@ -64,4 +66,9 @@ export function checkDynamicMetadata(metadata: Record<string, unknown>): string[
   } catch (error) {
     return [error instanceof Error ? error.message : String(error)];
   }
+}
+
+/** An operator's confidential machine client: trusted to introspect access tokens presented to it. */
+export function isResourceServer(client: ClientRecord): boolean {
+  return client.source === 'operator' && client.authMethod !== 'none' && client.grantTypes.includes('client_credentials');
 }

@@ -87,11 +87,13 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
-      // an app may introspect its own tokens; a machine client (client_credentials, e.g. a resource
-      // server) may introspect any access token presented to it
+      // an app may introspect its own tokens; a machine client an operator registered (e.g. a
+      // resource server) also other apps' access tokens, never their refresh tokens
       introspection: {
         enabled: true,
-        allowedPolicy: async (_ctx, client, token): Promise<boolean> => token.clientId === client.clientId || (client.clientAuthMethod !== 'none' && client.grantTypeAllowed('client_credentials')),
+        allowedPolicy: async (_ctx, client, token): Promise<boolean> =>
+          token.clientId === client.clientId
+          || ((client as unknown as Record<string, unknown>).sesame_resource_server === true && (token as { kind?: string }).kind !== 'RefreshToken'),
       },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },

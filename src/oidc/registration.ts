@@ -2,7 +2,7 @@ import { errors, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provi
 import type { ClientRecord } from '../clients/client.js';
 import type { ClientService } from '../clients/client-service.js';
 import { AppError } from '../shared/errors.js';
-import { fromProviderMetadata, toProviderMetadata } from './client-metadata.js';
+import { fromProviderMetadata, OPERATOR_ONLY_METADATA, toProviderMetadata } from './client-metadata.js';
 
 /** Whether a presented initial access token may register a client (an admin token with the `register` scope). */
 export type InitialAccessCheck = (token: string) => Promise<boolean>;
@@ -41,7 +41,8 @@ export function providerClientSource(clients: ClientService, findClient: (client
  * The guard in front of oidc-provider's registration endpoints. Registering needs a bearer initial
  * access token (issued with `sesame admin-tokens create --scope register`, stored hashed, revocable),
  * which oidc-provider's own mechanism would keep in plain text. Reading a registration back returns
- * no `client_secret`: we only hold its hash, and the secret was shown once, at registration.
+ * no `client_secret` (we only hold its hash; the secret was shown once, at registration) and none of
+ * the metadata only operators set.
  */
 export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck) {
   return async function guardRegistration(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
@@ -60,8 +61,11 @@ export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCh
       }
     }
     await next();
-    if (ctx.method !== 'POST' && ctx.body && typeof ctx.body === 'object' && 'client_secret' in ctx.body) {
-      delete (ctx.body as Record<string, unknown>).client_secret;
+    // what an operator set is not the app's to see or send back (an update carrying it is refused)
+    if (ctx.body && typeof ctx.body === 'object') {
+      const body = ctx.body as Record<string, unknown>;
+      for (const key of OPERATOR_ONLY_METADATA) delete body[key];
+      if (ctx.method !== 'POST') delete body.client_secret;
     }
   };
 }

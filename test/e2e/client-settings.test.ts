@@ -38,6 +38,17 @@ describe('per-client settings', function () {
     await expectOAuthError(client.clientCredentialsGrant(webConfig), 'invalid_request');
   });
 
+  it('a machine client introspects another app\'s access token but never its refresh token', async () => {
+    const { client: api, clientSecret } = await server.sesame.clients.add({ name: 'Resource server', grantTypes: ['client_credentials'] });
+    const apiConfig = await client.discovery(new URL(server.issuer), api.clientId, undefined, client.ClientSecretBasic(clientSecret!), insecure);
+    const { client: spa } = await server.sesame.clients.add({ name: 'SPA', redirectUris: [REDIRECT_URI], isPublic: true, firstParty: true });
+    const spaConfig = await discover(server.issuer, { clientId: spa.clientId });
+    const start = await startAuthorization(spaConfig, { prompt: 'consent' });
+    const tokens = await exchangeCode(spaConfig, start, await signInWithLink(new Browser(server.issuer), server.smtp, start, 'introspected@example.com'));
+    expect(await client.tokenIntrospection(apiConfig, tokens.access_token)).to.include({ active: true, client_id: spa.clientId });
+    expect(await client.tokenIntrospection(apiConfig, tokens.refresh_token!)).to.deep.equal({ active: false });
+  });
+
   it('refuses client credentials for a public client, naming the rule', async () => {
     const added = await runCli(['clients', 'add', '--name', 'SPA', '--public', '--redirect-uri', REDIRECT_URI, '--grant-type', 'authorization_code', '--grant-type', 'client_credentials'], env);
     expect(added.code).to.equal(1);

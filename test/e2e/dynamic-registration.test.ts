@@ -128,6 +128,79 @@ for (const kind of DB_KINDS) {
       expect(await server.sesame.clients.find(registration.client_id)).to.equal(undefined);
     });
 
+    /** GET and PUT of a registration (RFC 7592); the registration access token rotates on every PUT. */
+    function manager(registration: Registration) {
+      let token = registration.registration_access_token;
+      const call = async (method: string, body?: unknown) => {
+        const response = await fetch(registration.registration_client_uri, {
+          method,
+          headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        const json = (await response.json()) as Record<string, unknown>;
+        if (typeof json.registration_access_token === 'string') token = json.registration_access_token;
+        return { status: response.status, json };
+      };
+      const metadataOf = (json: Record<string, unknown>) => {
+        const { registration_access_token: _t, registration_client_uri: _u, client_secret_expires_at: _e, client_id_issued_at: _i, ...metadata } = json;
+        return metadata;
+      };
+      return { call, metadataOf };
+    }
+
+    it('keeps the secret an operator rotated when the app updates its registration right after', async () => {
+      const registration = (await (await register(app)).json()) as Registration;
+      const { call, metadataOf } = manager(registration);
+      // warms this instance's short client cache with the record as it is before the rotation
+      const before = await call('GET');
+      const oldHash = (await server.sesame.clients.get(registration.client_id)).secretHash!;
+      const { clientSecret: rotated } = await server.sesame.clients.rotateSecret(registration.client_id);
+      // within the cache's 2 s, oidc-provider hands the stale hash back as the "current secret"
+      expect((await call('PUT', { ...metadataOf(before.json), client_name: 'After rotation' })).status).to.equal(200);
+      const stored = await server.sesame.clients.get(registration.client_id);
+      expect(stored.name).to.equal('After rotation');
+      expect(server.sesame.clients.verifySecret(stored, rotated)).to.equal(true);
+      expect(server.sesame.clients.verifySecret(stored, oldHash)).to.equal(false);
+      expect(server.sesame.clients.verifySecret(stored, registration.client_secret!)).to.equal(false);
+    });
+
+    it('an update cannot undo what an operator restricted, nor widen scopes, grants or change the auth method', async () => {
+      const registration = (await (await register(app)).json()) as Registration;
+      const { call, metadataOf } = manager(registration);
+      await server.sesame.clients.update(registration.client_id, { tokenLifetimes: { accessToken: 120 }, dpopBoundAccessTokens: true, scopes: ['openid', 'email'] });
+      // past the client cache, so the app reads the restricted record
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      const current = metadataOf((await call('GET')).json);
+      expect(current.scope).to.equal('openid email');
+
+      const widened = await call('PUT', { ...current, scope: 'openid email offline_access' });
+      expect(widened.status).to.equal(400);
+      expect(widened.json.error_description).to.include('cannot add offline_access');
+      const otherMethod = await call('PUT', { ...current, token_endpoint_auth_method: 'client_secret_post' });
+      expect(otherMethod.status).to.equal(400);
+      expect(otherMethod.json.error_description).to.include('cannot change client_secret_basic');
+
+      const renamed = await call('PUT', { ...current, client_name: 'Still restricted', dpop_bound_access_tokens: false });
+      expect(renamed.status, JSON.stringify(renamed.json)).to.equal(200);
+      const stored = await server.sesame.clients.get(registration.client_id);
+      expect(stored).to.include({ name: 'Still restricted', dpopBoundAccessTokens: true });
+      expect(stored.tokenLifetimes).to.deep.equal({ accessToken: 120 });
+      expect(stored.scopes).to.deep.equal(['openid', 'email']);
+    });
+
+    it('a self-registered machine client cannot introspect other apps\' tokens', async () => {
+      const machine = (await (await register({ client_name: 'Self-registered API', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' })).json()) as Registration;
+      const { client: other, clientSecret } = await server.sesame.clients.add({ name: 'Operator machine', grantTypes: ['client_credentials'] });
+      const insecure = { execute: [client.allowInsecureRequests] };
+      const otherConfig = await client.discovery(new URL(server.issuer), other.clientId, undefined, client.ClientSecretBasic(clientSecret!), insecure);
+      const { access_token: foreign } = await client.clientCredentialsGrant(otherConfig);
+      const machineConfig = await client.discovery(new URL(server.issuer), machine.client_id, undefined, client.ClientSecretBasic(machine.client_secret!), insecure);
+      expect(await client.tokenIntrospection(machineConfig, foreign)).to.deep.equal({ active: false });
+      // its own tokens it may introspect
+      const { access_token: own } = await client.clientCredentialsGrant(machineConfig);
+      expect(await client.tokenIntrospection(machineConfig, own)).to.include({ active: true });
+    });
+
     it('cannot take over a client registered by an operator', async () => {
       const { client: operatorClient } = await server.sesame.clients.add({ name: 'Operator', redirectUris: [REDIRECT_URI] });
       const response = await fetch(`${server.issuer}/reg/${operatorClient.clientId}`, { headers: { authorization: `Bearer ${initialToken}` } });
