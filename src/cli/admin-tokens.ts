@@ -1,10 +1,10 @@
-import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ADMIN_SCOPES } from '../admin/admin-tokens.js';
 import { adminTokenToJson } from '../admin/json.js';
 import { parseDurationMs } from '../admin/time.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
+import { cliActor } from './actor.js';
 
 /** `sesame admin-tokens …`: bearer tokens for the admin API (and Dynamic Client Registration). */
 export async function adminTokensCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
@@ -62,15 +62,4 @@ export async function adminTokensCommand(core: Core, argv: string[], out: (text:
     default:
       throw new UsageError(sub ? `unknown admin-tokens command "${sub}"` : 'admin-tokens needs a command: create, list or revoke');
   }
-}
-
-/** Who did it: the CLI and the operating-system user running it. */
-function cliActor(): Record<string, string> {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (some containers)
-  }
-  return { via: 'cli', user };
 }

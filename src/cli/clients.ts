@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { AuthMethod, ClientRecord, GrantType, PublicJwks, TokenLifetimes } from '../clients/client.js';
 import { clientToJson, splitScope } from '../clients/client-json.js';
 import type { Core } from '../main.js';
 import { UsageError } from './usage-error.js';
+import { cliActor } from './actor.js';
 
 
 export async function clientsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
@@ -38,7 +38,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         jwksUri: values['jwks-uri'],
         backchannelLogoutUri: values['backchannel-logout-uri'],
       });
-      await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, details: adminActor() });
+      await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, details: cliActor() });
       if (values.json) {
         out(`${JSON.stringify({ ...describe(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, null, 2)}\n`);
       } else {
@@ -93,7 +93,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         backchannelLogoutUri: values['backchannel-logout-uri'] === undefined ? undefined : values['backchannel-logout-uri'] || null,
         dpopBoundAccessTokens: values['dpop-bound'] ? true : values['no-dpop-bound'] ? false : undefined,
       });
-      await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, details: adminActor() });
+      await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, details: cliActor() });
       show(client, values.json, out);
       return 0;
     }
@@ -102,7 +102,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError(`clients ${sub} needs one CLIENT_ID`);
       const client = await core.clients.setEnabled(positionals[0], sub === 'enable');
-      await core.audit.record({ type: sub === 'enable' ? 'admin.client.enabled' : 'admin.client.disabled', clientId: client.clientId, details: adminActor() });
+      await core.audit.record({ type: sub === 'enable' ? 'admin.client.enabled' : 'admin.client.disabled', clientId: client.clientId, details: cliActor() });
       if (values.json) show(client, true, out);
       else out(`${sub}d ${client.clientId}\n`);
       return 0;
@@ -111,7 +111,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError('clients rotate-secret needs one CLIENT_ID');
       const { client, clientSecret } = await core.clients.rotateSecret(positionals[0]);
-      await core.audit.record({ type: 'admin.client.secret_rotated', clientId: client.clientId, details: adminActor() });
+      await core.audit.record({ type: 'admin.client.secret_rotated', clientId: client.clientId, details: cliActor() });
       if (values.json) out(`${JSON.stringify({ client_id: client.clientId, client_secret: clientSecret }, null, 2)}\n`);
       else out(`client_id: ${client.clientId}\nclient_secret: ${clientSecret}\n# the old secret no longer works; the new one is shown only now\n`);
       return 0;
@@ -120,7 +120,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new UsageError('clients remove needs one CLIENT_ID');
       await core.clients.remove(positionals[0]);
-      await core.audit.record({ type: 'admin.client.removed', clientId: positionals[0], details: adminActor() });
+      await core.audit.record({ type: 'admin.client.removed', clientId: positionals[0], details: cliActor() });
       out(`removed ${positionals[0]}\n`);
       return 0;
     }
@@ -133,17 +133,6 @@ function show(record: ClientRecord, json: boolean, out: (text: string) => void):
   const client = describe(record);
   if (json) out(`${JSON.stringify(client, null, 2)}\n`);
   else for (const [key, value] of Object.entries(client)) out(`${key}: ${Array.isArray(value) ? value.join(' ') : value}\n`);
-}
-
-/** Who did it: the CLI and the operating-system user running it. */
-function adminActor(): Record<string, string> {
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry (some containers)
-  }
-  return { via: 'cli', user };
 }
 
 const describe = (client: ClientRecord) => clientToJson(client);

@@ -3,7 +3,7 @@ import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame accounts, run as a user would (${kind})`, function () {
@@ -15,7 +15,7 @@ for (const kind of DB_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind);
-      env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      env = cliEnv(server);
       ({ clientId } = await registerClient(server.sesame, { isPublic: true, firstParty: true }));
       config = await discover(server.issuer, { clientId });
     });

@@ -5,7 +5,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 const HOUR = 3_600_000;
 
@@ -388,7 +388,7 @@ for (const kind of DB_KINDS) {
     let env: Record<string, string>;
     before(async () => {
       server = await startTestServer(kind);
-      env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      env = cliEnv(server);
     });
     after(() => server?.close());
 

@@ -7,7 +7,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 /** An app's back-channel logout endpoint: records each logout token; answers with the next status in `statuses` (then 200). */
 class LogoutReceiver {
@@ -70,7 +70,7 @@ for (const kind of DB_KINDS) {
       server = await startTestServer(kind);
       receiver = new LogoutReceiver();
       backchannelUri = await receiver.start();
-      env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      env = cliEnv(server);
     });
     after(async () => {
       await server?.close();

@@ -4,7 +4,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame clients, run as a user would (${kind})`, function () {
@@ -14,7 +14,7 @@ for (const kind of DB_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind);
-      env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      env = cliEnv(server);
     });
     after(() => server?.close());
 

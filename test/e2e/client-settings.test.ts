@@ -3,7 +3,7 @@ import * as jose from 'jose';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 /** Per-client settings operators choose: grant types, auth method, scopes, token lifetimes. */
 describe('per-client settings', function () {
@@ -14,7 +14,7 @@ describe('per-client settings', function () {
 
   before(async () => {
     server = await startTestServer('sqlite');
-    env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+    env = cliEnv(server);
   });
   after(() => server?.close());
 

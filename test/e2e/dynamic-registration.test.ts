@@ -3,7 +3,7 @@ import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { discover, exchangeCode, expectOAuthError, client, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 interface Registration {
   client_id: string;
@@ -29,7 +29,7 @@ for (const kind of DB_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind, { REGISTRATION_ENABLED: 'true' });
-      const env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      const env = cliEnv(server);
       const created = await runCli(['admin-tokens', 'create', '--name', 'self-service', '--scope', 'register', '--json'], env);
       expect(created.code, created.stderr).to.equal(0);
       initialToken = (JSON.parse(created.stdout) as { token: string }).token;

@@ -5,7 +5,7 @@ import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase } from '../support/databases.js';
 import { discover, exchangeCode, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, TEST_SECRETS } from '../support/test-server.js';
+import { startTestServer, TEST_SECRETS, cliEnv } from '../support/test-server.js';
 
 describe('signing key rotation across two instances (postgres)', function () {
   this.timeout(60_000);
@@ -64,7 +64,7 @@ describe('signing key rotation across two instances (postgres)', function () {
 
   it('sesame keys rotate refuses a bad delay and records the rotation in the audit trail', async () => {
     const server = await startTestServer('sqlite');
-    const env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+    const env = cliEnv(server);
     try {
       const bad = await runCli(['keys', 'rotate', '--activate-after', 'soon'], env);
       expect(bad.code).to.equal(2);

@@ -18,7 +18,7 @@ import { client, discover, exchangeCode, REDIRECT_URI, registerClient, signInWit
 import { RestartableServer } from '../support/restartable-server.js';
 import { eventually } from '../support/smtp-peers.js';
 import { loginDetails, SmtpSink } from '../support/smtp-sink.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { startTestServer, TEST_SECRETS, type TestServer, cliEnv } from '../support/test-server.js';
 
 const choicesOn = (page: Page) => [...page.body.matchAll(/name="choice" value="(\d+)"/g)].map((m) => Number(m[1]));
 const matchNumberOn = (page: Page) => Number(/id="match-number">(\d+)</.exec(page.body)?.[1]);
@@ -413,7 +413,7 @@ for (const kind of DB_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '0' });
-      env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS };
+      env = cliEnv(server);
       const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
 
       const ask = async () => {

@@ -82,3 +82,8 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
     },
   };
 }
+
+/** The environment for running the CLI against a test server's database, as an operator would. */
+export function cliEnv(server: TestServer, env: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS, ...env };
+}
