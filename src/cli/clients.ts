@@ -16,10 +16,6 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         strict: true,
         allowPositionals: false,
         options: {
-          name: { type: 'string' },
-          'redirect-uri': { type: 'string', multiple: true },
-          'post-logout-redirect-uri': { type: 'string', multiple: true },
-          'logo-uri': { type: 'string' },
           public: { type: 'boolean', default: false },
           'first-party': { type: 'boolean', default: false },
           ...METADATA_OPTIONS,
@@ -67,10 +63,6 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         strict: true,
         allowPositionals: true,
         options: {
-          name: { type: 'string' },
-          'redirect-uri': { type: 'string', multiple: true },
-          'post-logout-redirect-uri': { type: 'string', multiple: true },
-          'logo-uri': { type: 'string' },
           'first-party': { type: 'boolean' },
           'no-first-party': { type: 'boolean' },
           ...METADATA_OPTIONS,
@@ -137,8 +129,12 @@ function show(record: ClientRecord, json: boolean, out: (text: string) => void):
 
 const describe = (client: ClientRecord) => clientToJson(client);
 
-/** The options `clients add` and `clients update` share (beyond name, URIs and first-party). */
+/** The options `clients add` and `clients update` share (all but --public and the first-party flags). */
 const METADATA_OPTIONS = {
+  name: { type: 'string' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'post-logout-redirect-uri': { type: 'string', multiple: true },
+  'logo-uri': { type: 'string' },
   'auth-method': { type: 'string' },
   'jwks-uri': { type: 'string' },
   'jwks-file': { type: 'string' },

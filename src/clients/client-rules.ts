@@ -143,6 +143,13 @@ function checkWebUrl(field: string, value: string, loopbackHttp: boolean): strin
   return [`${field}: must be an https URL${loopbackHttp ? ' (http only on a loopback host)' : ''}`];
 }
 
+/** The metadata, when every rule holds; otherwise 422 `invalid_client_metadata` naming each problem. */
+export function checked<M extends ClientMetadata>(metadata: M): M {
+  const problems = checkClientMetadata(metadata);
+  if (problems.length) throw invalid(problems);
+  return metadata;
+}
+
 export function invalid(problems: string[]): AppError {
   return new AppError('invalid_client_metadata', 422, problems.join('; '), { params: { details: problems.join('; ') } });
 }

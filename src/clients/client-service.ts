@@ -2,7 +2,7 @@ import type { KeyedHasher } from '../shared/crypto.js';
 import { randomId, randomToken } from '../shared/crypto.js';
 import { AppError, notFound } from '../shared/errors.js';
 import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from './client.js';
-import { checkClientMetadata, invalid, withDefaults, type ClientMetadata, type NewClient } from './client-rules.js';
+import { checked, invalid, withDefaults, type ClientMetadata, type NewClient } from './client-rules.js';
 
 export type { NewClient } from './client-rules.js';
 
@@ -51,15 +51,15 @@ export class ClientService {
    * consent) and cannot choose its token lifetimes. An update (RFC 7592) may narrow what the client
    * does, never widen it, and keeps what an operator set: lifetimes, DPoP binding, first-party,
    * the secret (oidc-provider hands back whatever hash it last read; only a new registration's
-   * secret is hashed here) and the auth method.
+   * secret is hashed here) and the auth method. `created` tells a new registration from an update.
    */
-  async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<ClientRecord> {
+  async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<{ client: ClientRecord; created: boolean }> {
     const current = await this.store.findById(clientId);
     const metadata = withDefaults({ ...input, tokenLifetimes: undefined });
     if (!current) {
       const record = this.#record(clientId, metadata, { firstParty: false, source: 'dynamic', clientSecret });
       await this.store.insert(record);
-      return record;
+      return { client: record, created: true };
     }
     if (current.source !== 'dynamic') throw new AppError('client_not_dynamic', 409, 'the client was registered by an operator');
     const problems: string[] = [];
@@ -71,7 +71,7 @@ export class ClientService {
     const record = this.#record(clientId, kept, { firstParty: current.firstParty, source: 'dynamic' });
     const next: ClientRecord = { ...record, secretHash: current.secretHash, enabled: current.enabled, createdAt: current.createdAt };
     await this.#save(next);
-    return next;
+    return { client: next, created: false };
   }
 
   list(): Promise<ClientRecord[]> {
@@ -95,7 +95,7 @@ export class ClientService {
       throw invalid([`token_endpoint_auth_method: cannot change from ${current.authMethod} to ${changes.authMethod}; register a new client instead`]);
     }
     const pick = <K extends keyof ClientChanges>(key: K, fallback: unknown) => (changes[key] === undefined ? fallback : (changes[key] ?? undefined));
-    const metadata: ClientMetadata = {
+    const metadata: ClientMetadata = checked({
       name: (pick('name', current.name) as string).trim(),
       redirectUris: pick('redirectUris', current.redirectUris) as string[],
       postLogoutRedirectUris: pick('postLogoutRedirectUris', current.postLogoutRedirectUris) as string[],
@@ -108,10 +108,8 @@ export class ClientService {
       tokenLifetimes: { ...current.tokenLifetimes, ...changes.tokenLifetimes },
       backchannelLogoutUri: pick('backchannelLogoutUri', current.backchannelLogoutUri) as string | undefined,
       dpopBoundAccessTokens: pick('dpopBoundAccessTokens', current.dpopBoundAccessTokens) as boolean,
-    };
-    const problems = checkClientMetadata(metadata);
-    if (problems.length) throw invalid(problems);
-    const next: ClientRecord = { ...current, ...metadata, isPublic: metadata.authMethod === 'none', firstParty: changes.firstParty ?? current.firstParty, updatedAt: Date.now() };
+    });
+    const next: ClientRecord = { ...current, ...metadata, firstParty: changes.firstParty ?? current.firstParty, updatedAt: Date.now() };
     await this.#save(next);
     return next;
   }
@@ -127,7 +125,7 @@ export class ClientService {
   async rotateSecret(clientId: string): Promise<{ client: ClientRecord; clientSecret: string }> {
     const current = await this.get(clientId);
     if (!usesSecret(current.authMethod)) {
-      throw new AppError('no_client_secret', 409, current.isPublic ? 'a public client has no secret to rotate' : `a client using ${current.authMethod} has no secret to rotate`);
+      throw new AppError('no_client_secret', 409, current.authMethod === 'none' ? 'a public client has no secret to rotate' : `a client using ${current.authMethod} has no secret to rotate`);
     }
     const clientSecret = randomToken(32);
     const next = { ...current, secretHash: this.hasher.hash(CLIENT_SECRET_PURPOSE, clientSecret), updatedAt: Date.now() };
@@ -148,14 +146,11 @@ export class ClientService {
   }
 
   #record(clientId: string, metadata: ClientMetadata, extra: { firstParty: boolean; source: ClientSource; clientSecret?: string }): ClientRecord {
-    const problems = checkClientMetadata(metadata);
-    if (problems.length) throw invalid(problems);
     const now = Date.now();
     return {
       clientId,
-      ...metadata,
+      ...checked(metadata),
       name: metadata.name.trim(),
-      isPublic: metadata.authMethod === 'none',
       firstParty: extra.firstParty,
       enabled: true,
       source: extra.source,

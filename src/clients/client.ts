@@ -29,8 +29,7 @@ export interface ClientRecord {
   readonly logoUri?: string;
   readonly redirectUris: readonly string[];
   readonly postLogoutRedirectUris: readonly string[];
-  /** public clients (SPAs, native apps) have no secret and authenticate with PKCE alone */
-  readonly isPublic: boolean;
+  /** `none`: a public client (SPA, native app) with no secret, authenticating with PKCE alone */
   readonly authMethod: AuthMethod;
   readonly jwks?: PublicJwks;
   readonly jwksUri?: string;

@@ -13,7 +13,7 @@ export function demoUrls(issuer: string): { home: string; callback: string } {
  */
 export async function ensureDemoClient(clients: ClientService, issuer: string): Promise<ClientRecord> {
   const { home, callback } = demoUrls(issuer);
-  const existing = (await clients.list()).find((client) => client.isPublic && client.enabled && client.redirectUris.includes(callback));
+  const existing = (await clients.list()).find((client) => client.authMethod === 'none' && client.enabled && client.redirectUris.includes(callback));
   if (existing) return existing;
   const { client } = await clients.add({ name: 'Sesame demo', redirectUris: [callback], postLogoutRedirectUris: [home], isPublic: true, firstParty: true });
   return client;

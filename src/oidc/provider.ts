@@ -69,7 +69,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
           // an app registering itself may not make itself first-party (no consent) or pick its token lifetimes
           if (value !== undefined) throw new errors.InvalidClientMetadata(`${key} is set by operators only`);
           // the same rules as for operators (CLI, admin API), checked once per request
-          if (key === OPERATOR_ONLY_METADATA[0]) {
+          if (key === 'first_party') {
             const problems = checkDynamicMetadata(metadata as Record<string, unknown>);
             if (problems.length) throw new errors.InvalidClientMetadata(problems.join('; '));
           }

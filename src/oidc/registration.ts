@@ -7,13 +7,13 @@ import { fromProviderMetadata, OPERATOR_ONLY_METADATA, toProviderMetadata } from
 /** Whether a presented initial access token may register a client (an admin token with the `register` scope). */
 export type InitialAccessCheck = (token: string) => Promise<boolean>;
 
+export type RegistrationChange = 'client.registered' | 'client.registration_updated' | 'client.registration_deleted';
+
 /**
  * Where oidc-provider's Client model is read from and, for Dynamic Client Registration, written to:
  * our clients table through the client service, so a registered app obeys the operators' rules and
  * its secret is stored as a keyed hash like every other.
  */
-export type RegistrationChange = 'client.registered' | 'client.registration_updated' | 'client.registration_deleted';
-
 export function providerClientSource(clients: ClientService, findClient: (clientId: string) => Promise<ClientRecord | undefined>, onChange: (type: RegistrationChange, clientId: string) => void) {
   return {
     async findProviderMetadata(clientId: string): Promise<AdapterPayload | undefined> {
@@ -23,8 +23,8 @@ export function providerClientSource(clients: ClientService, findClient: (client
     async saveProviderMetadata(clientId: string, metadata: AdapterPayload): Promise<void> {
       try {
         const secret = typeof metadata.client_secret === 'string' ? metadata.client_secret : undefined;
-        const saved = await clients.saveDynamic(clientId, fromProviderMetadata(metadata), secret);
-        onChange(saved.createdAt === saved.updatedAt ? 'client.registered' : 'client.registration_updated', clientId);
+        const { created } = await clients.saveDynamic(clientId, fromProviderMetadata(metadata), secret);
+        onChange(created ? 'client.registered' : 'client.registration_updated', clientId);
       } catch (error) {
         if (error instanceof AppError && error.status < 500) throw new errors.InvalidClientMetadata(error.message);
         throw error;

@@ -61,7 +61,8 @@ function toRow(record: ClientRecord) {
     logoUri: record.logoUri,
     redirectUris: [...record.redirectUris],
     postLogoutRedirectUris: [...record.postLogoutRedirectUris],
-    isPublic: record.isPublic,
+    // kept for rows read by an older release, which knew only public or not
+    isPublic: record.authMethod === 'none',
     grantTypes: [...record.grantTypes],
     authMethod: record.authMethod,
     jwks: record.jwks,
@@ -82,11 +83,11 @@ function toRow(record: ClientRecord) {
 }
 
 function toRecord(row: ClientRow): ClientRecord {
-  const metadata = JSON.parse(row.metadata) as StoredMetadata;
+  const { isPublic, ...metadata } = JSON.parse(row.metadata) as StoredMetadata;
   return {
     clientId: row.client_id,
     ...metadata,
-    authMethod: metadata.authMethod ?? (metadata.isPublic ? 'none' : 'client_secret_basic'),
+    authMethod: metadata.authMethod ?? (isPublic ? 'none' : 'client_secret_basic'),
     scopes: metadata.scopes ?? ['openid', 'email', 'offline_access'],
     tokenLifetimes: metadata.tokenLifetimes ?? {},
     dpopBoundAccessTokens: metadata.dpopBoundAccessTokens ?? false,

@@ -32,7 +32,7 @@ describe('the /demo relying app (sqlite)', function () {
       expect(server.sesame.demoUrl).to.equal(`${server.issuer}/demo`);
       const demoClients = (await server.sesame.clients.list()).filter((c) => c.redirectUris.includes(`${server.issuer}/demo/callback`));
       expect(demoClients).to.have.length(1);
-      expect(demoClients[0]).to.include({ isPublic: true, firstParty: true, enabled: true });
+      expect(demoClients[0]).to.include({ authMethod: 'none', firstParty: true, enabled: true });
 
       const browser = new Browser(server.issuer);
       const home = await browser.get('/demo');
