@@ -1,5 +1,6 @@
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
+import { retryDelayMs } from '../shared/backoff.js';
 import { PollingLoop } from '../shared/polling-loop.js';
 import type { MailMessage } from './message.js';
 import { isPermanentFailure, type MailTransport } from './transport.js';
@@ -116,9 +117,7 @@ export class OutboxWorker {
         await this.audit?.record({ type: 'email.failed', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
         return;
       }
-      const backoff = this.#baseBackoffMs * 2 ** (item.attempts - 1);
-      const next = Date.now() + backoff / 2 + Math.random() * backoff;
-      await this.store.reschedule(item.id, next, reason);
+      await this.store.reschedule(item.id, Date.now() + retryDelayMs(this.#baseBackoffMs, item.attempts), reason);
       this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
       await this.audit?.record({ type: 'email.retry', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
     }

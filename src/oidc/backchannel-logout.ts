@@ -1,6 +1,7 @@
 import type { Provider } from 'oidc-provider';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
+import { retryDelayMs } from '../shared/backoff.js';
 import { PollingLoop } from '../shared/polling-loop.js';
 
 /** A logout token owed to an app: the account's session `sid` at that app. */
@@ -32,6 +33,7 @@ const LEASE_MS = 60_000;
  */
 export class BackchannelLogoutWorker {
   readonly #loop: PollingLoop;
+  readonly #baseBackoffMs: number;
 
   constructor(
     private readonly store: OwedLogoutStore,
@@ -40,8 +42,8 @@ export class BackchannelLogoutWorker {
     private readonly audit: AuditLog,
     options: { pollIntervalMs?: number; baseBackoffMs?: number } = {},
   ) {
-    const backoff = options.baseBackoffMs ?? 5_000;
-    this.#loop = new PollingLoop(() => this.#pass(backoff), options.pollIntervalMs ?? 2_000);
+    this.#baseBackoffMs = options.baseBackoffMs ?? 5_000;
+    this.#loop = new PollingLoop(() => this.#pass(), options.pollIntervalMs ?? 2_000);
   }
 
   start(): void {
@@ -56,16 +58,16 @@ export class BackchannelLogoutWorker {
     return this.#loop.stop();
   }
 
-  async #pass(baseBackoffMs: number): Promise<void> {
+  async #pass(): Promise<void> {
     try {
       const owed = await this.store.claimDue(Date.now(), BATCH, LEASE_MS);
-      await Promise.all(owed.map((item) => this.#deliver(item, baseBackoffMs)));
+      await Promise.all(owed.map((item) => this.#deliver(item)));
     } catch (error) {
       this.logger.error({ err: error }, 'back-channel logout pass failed');
     }
   }
 
-  async #deliver(item: OwedLogout, baseBackoffMs: number): Promise<void> {
+  async #deliver(item: OwedLogout): Promise<void> {
     const client = await this.provider().Client.find(item.clientId);
     // a client without a back-channel URI (or removed, or disabled) is owed nothing
     if (!client?.backchannelLogoutUri) return this.store.finish(item.id, 'skipped');
@@ -82,8 +84,7 @@ export class BackchannelLogoutWorker {
         await this.audit.record({ type: 'logout.backchannel_failed', ...event, details: { ...event.details, reason } });
         return;
       }
-      const delay = Math.round(baseBackoffMs * 2 ** (item.attempts - 1) * (0.75 + Math.random() / 2));
-      await this.store.retryAt(item.id, Date.now() + delay, reason);
+      await this.store.retryAt(item.id, Date.now() + retryDelayMs(this.#baseBackoffMs, item.attempts), reason);
     }
   }
 }

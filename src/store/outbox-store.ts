@@ -1,4 +1,5 @@
 import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
+import { claimDueRows } from './claim.js';
 import type { Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
@@ -22,34 +23,13 @@ export class KnexOutboxStore implements OutboxStore {
       .andWhere('expires_at', '<=', now)
       .update({ status: 'expired', ...WIPE });
 
-    const candidates: { id: number }[] = await this.db('mail_outbox')
-      .select('id')
-      .where((q) => q.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
-      .orWhere((q) => q.where({ status: 'sending' }).andWhere('locked_until', '<', now))
-      .orderBy('id')
-      .limit(limit);
-
-    const claimed: OutboxItem[] = [];
-    for (const { id } of candidates) {
-      // the guard repeats the selection: when several instances pick the same row, one update wins
-      const changed: OutboxRow[] = await this.db('mail_outbox')
-        .where({ id })
-        .andWhere((q) => q
-          .where((q2) => q2.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
-          .orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now)))
-        .update({ status: 'sending', locked_until: now + leaseMs, attempts: this.db.raw('attempts + 1') })
-        // the claimed row comes back with the update: no second read
-        .returning(['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body']);
-      if (changed.length !== 1) continue;
-      const row = changed[0];
-      claimed.push({
-        id,
-        loginRequestId: row.login_request_id ?? undefined,
-        attempts: row.attempts,
-        message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
-      });
-    }
-    return claimed;
+    const rows = await claimDueRows<OutboxRow>(this.db, 'mail_outbox', ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body'], now, limit, leaseMs);
+    return rows.map((row) => ({
+      id: row.id,
+      loginRequestId: row.login_request_id ?? undefined,
+      attempts: row.attempts,
+      message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
+    }));
   }
 
   async depth(now: number): Promise<OutboxDepth> {
