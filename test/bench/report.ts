@@ -195,27 +195,43 @@ export function printReport(report: BenchReport, out: Out): void {
   out(`  (3xx are the redirects of the sign-in flow; the load generator itself used ${fmt(meta.generatorCpuMs / 1000)} s of CPU)\n\n`);
 }
 
-export interface ProfileReport {
-  meta: { date: string; node: string; cpus: number; db: string; source: string; signins: number; cpuProfile: string };
+/** One measured phase of a profile run: the sign-ins, or one endpoint under load. */
+export interface ProfilePhase {
+  name: string;
+  /** what one unit is: "sign-in" or "request" */
+  unit: string;
+  count: number;
+  /** the phase's window on the profile's clock (µs), to look at it again in a flame graph tool */
+  startUs: number;
+  endUs: number;
   summary: ProfileSummary;
   queries: Record<string, { count: number; ms: number }>;
+}
+
+export interface ProfileReport {
+  meta: { date: string; node: string; cpus: number; db: string; source: string; cpuProfile: string };
+  phases: ProfilePhase[];
   failures: string[];
 }
 
 export function printProfile(report: ProfileReport, out: Out): void {
-  const { summary, meta } = report;
-  const perSignin = (ms: number) => fmt(ms / meta.signins, 2);
-  out(`\nSesame (${meta.source}) under node --cpu-prof: ${meta.db}, ${meta.signins} measured sign-ins (start-up and warm-up left out), Node ${meta.node}, ${meta.cpus} CPUs\n`);
-  out(`main thread: ${fmt(summary.busyMs / 1000, 2)} s busy, ${fmt(summary.idleMs / 1000, 2)} s idle; ${perSignin(summary.busyMs)} ms busy per sign-in\n`);
-  out('\nSelf time by kind of code\n');
-  table([['kind', 'ms', 'ms/sign-in', 'share'], ...summary.byCategory.map((c) => [c.category, fmt(c.selfMs, 0), perSignin(c.selfMs), `${(c.share * 100).toFixed(1)}%`])], out);
-  out('\nTop functions by self time\n');
-  table([['function', 'where', 'kind', 'ms', 'share'], ...summary.top.map((f) => [f.function.slice(0, 40), f.where.slice(-60), f.category, fmt(f.selfMs, 0), `${(f.share * 100).toFixed(1)}%`])], out);
-  const entries = Object.entries(report.queries).filter(([, t]) => t.count > 0).sort((a, b) => b[1].count - a[1].count);
-  const statements = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.count, 0);
-  const statementMs = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.ms, 0);
-  out(`\nSQL: ${fmt(statements / meta.signins, 1)} statements per sign-in, ${perSignin(statementMs)} ms of statement time per sign-in\n`);
-  table([['statement (shape)', 'per sign-in', 'avg ms'], ...entries.slice(0, 25).map(([sql, t]) => [sql.slice(0, 110), fmt(t.count / meta.signins, 2), fmt(t.ms / t.count, 2)])], out);
+  const { meta } = report;
+  out(`\nSesame (${meta.source}) under node --cpu-prof: ${meta.db}, Node ${meta.node}, ${meta.cpus} CPUs (start-up and warm-up left out)\n`);
+  for (const phase of report.phases) {
+    const { summary, unit } = phase;
+    const per = (ms: number) => fmt(ms / phase.count, 3);
+    out(`\n── ${phase.name}: ${phase.count} ${unit}s ──\n`);
+    out(`main thread: ${fmt(summary.busyMs / 1000, 2)} s busy, ${fmt(summary.idleMs / 1000, 2)} s idle; ${per(summary.busyMs)} ms busy per ${unit}\n`);
+    out('\nSelf time by kind of code\n');
+    table([['kind', 'ms', `ms/${unit}`, 'share'], ...summary.byCategory.map((c) => [c.category, fmt(c.selfMs, 0), per(c.selfMs), `${(c.share * 100).toFixed(1)}%`])], out);
+    out('\nTop functions by self time\n');
+    table([['function', 'where', 'kind', 'ms', 'share'], ...summary.top.map((f) => [f.function.slice(0, 40), f.where.slice(-60), f.category, fmt(f.selfMs, 0), `${(f.share * 100).toFixed(1)}%`])], out);
+    const entries = Object.entries(phase.queries).filter(([, t]) => t.count > 0).sort((a, b) => b[1].count - a[1].count);
+    const statements = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.count, 0);
+    const statementMs = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.ms, 0);
+    out(`\nSQL: ${fmt(statements / phase.count, 2)} statements per ${unit}, ${per(statementMs)} ms of statement time per ${unit}\n`);
+    table([['statement (shape)', `per ${unit}`, 'avg ms'], ...entries.slice(0, 25).map(([sql, t]) => [sql.slice(0, 110), fmt(t.count / phase.count, 2), fmt(t.ms / t.count, 2)])], out);
+  }
   if (report.failures.length) out(`\nfailures: ${report.failures.join('\n  ')}\n`);
   out('\n');
 }

@@ -200,29 +200,48 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
     log(`starting Sesame (${options.db}) with --cpu-prof…`);
     // one process: the profile and the statement counts are of that one
     server = await startSesame({ database, smtpUrl: sink.url, cpuProfileDir: profileDir, queryCountFile: queryFile, workers: 1 });
-    const t = target(server, 'sesame', options.people * 2, sink);
+    const t = target(server, 'sesame', Math.max(options.people, options.endpointConcurrency) * 2, sink);
     if (options.warmup > 0) await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
-    const queriesBefore = await snapshotQueries(server.pids[0], queryFile);
-    const startUs = hrtimeUs();
-    const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
-    const endUs = hrtimeUs();
-    const queriesAfter = await snapshotQueries(server.pids[0], queryFile);
-    const total = result.completed;
-    log(`${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
+    // each phase is a window of the one profile, with the statements counted over the same window
+    const windows: { name: string; unit: string; count: number; startUs: number; endUs: number; queries: Record<string, { count: number; ms: number }> }[] = [];
+    const phase = async (name: string, unit: string, run: () => Promise<number>) => {
+      const before = await snapshotQueries(server!.pids[0], queryFile);
+      const startUs = hrtimeUs();
+      const count = await run();
+      const endUs = hrtimeUs();
+      const after = await snapshotQueries(server!.pids[0], queryFile);
+      const queries: Record<string, { count: number; ms: number }> = {};
+      for (const [shape, tally] of Object.entries(after)) {
+        const was = before[shape] ?? { count: 0, ms: 0 };
+        queries[shape] = { count: tally.count - was.count, ms: tally.ms - was.ms };
+      }
+      windows.push({ name, unit, count, startUs, endUs, queries });
+    };
+    const failures: string[] = [];
+    await phase('full sign-ins', 'sign-in', async () => {
+      const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
+      log(`${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
+      t.tokens.push(...result.tokens);
+      failures.push(...result.failures);
+      return result.completed;
+    });
+    // the endpoints whose ratio to the bare library is furthest from the target
+    for (const name of ['userinfo', 'introspection', 'token_refresh'] as const) {
+      await phase(name, 'request', async () => {
+        const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
+        log(`${name}: ${result.requests} requests under the profiler (${result.perSecond.toFixed(0)}/s, not comparable)`);
+        if (result.failed) failures.push(`${name}: ${result.failed} failed`);
+        return result.requests;
+      });
+    }
     for (const http of t.https) http.close();
     await server.stop();
     const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
     if (!file) throw new Error('Sesame wrote no .cpuprofile');
     const kept = join(outDir, `${stamp}-${options.db}.cpuprofile`);
     copyFileSync(join(profileDir, file), kept);
-    // only the measured sign-ins: start-up (key generation, module loading) and warm-up are left out
-    const summary = summariseProfile(kept, ROOT, 30, { startUs, endUs });
-    const queries: Record<string, { count: number; ms: number }> = {};
-    for (const [shape, after] of Object.entries(queriesAfter)) {
-      const before = queriesBefore[shape] ?? { count: 0, ms: 0 };
-      queries[shape] = { count: after.count - before.count, ms: after.ms - before.ms };
-    }
-    const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, signins: total, cpuProfile: kept }, summary, queries, failures: result.failures };
+    const phases = windows.map((w) => ({ ...w, summary: summariseProfile(kept, ROOT, 30, w) }));
+    const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, cpuProfile: kept }, phases, failures };
     writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
     printProfile(report, (text) => process.stdout.write(text));
     log(`profile: ${kept} (open in Chrome DevTools or speedscope for a flame graph); JSON: ${outFile}`);
