@@ -1,5 +1,5 @@
 import type { Account, AccountActivity, AccountPage, AccountStore } from '../accounts/account.js';
-import type { Db } from './db.js';
+import { fixedSql, type Db } from './db.js';
 
 interface AccountRow {
   id: string;
@@ -19,16 +19,23 @@ const toAccount = (row: AccountRow): Account => ({
   lastLoginAt: row.last_login_at,
 });
 
+const COLUMNS = 'id, email, email_verified, status, created_at, last_login_at';
+
 export class KnexAccountStore implements AccountStore {
-  constructor(private readonly db: Db) {}
+  // the reads and the update every sign-in makes, as fixed SQL (see FixedSql)
+  readonly #sql;
+
+  constructor(private readonly db: Db) {
+    this.#sql = fixedSql(db);
+  }
 
   async findById(id: string): Promise<Account | undefined> {
-    const row = await this.db<AccountRow>('accounts').where({ id }).first();
+    const [row] = await this.#sql.rows<AccountRow>(`select ${COLUMNS} from accounts where id = ? limit 1`, [id]);
     return row && toAccount(row);
   }
 
   async findByEmail(email: string): Promise<Account | undefined> {
-    const row = await this.db<AccountRow>('accounts').where({ email }).first();
+    const [row] = await this.#sql.rows<AccountRow>(`select ${COLUMNS} from accounts where email = ? limit 1`, [email]);
     return row && toAccount(row);
   }
 
@@ -93,7 +100,7 @@ export class KnexAccountStore implements AccountStore {
   }
 
   async recordLogin(id: string, at: number): Promise<void> {
-    await this.db('accounts').where({ id }).update({ last_login_at: at, email_verified: true, updated_at: at });
+    await this.#sql.changes('update accounts set last_login_at = ?, email_verified = ?, updated_at = ? where id = ?', [at, true, at, id]);
   }
 
   async findConsent(accountId: string, clientId: string): Promise<string[] | undefined> {

@@ -1,6 +1,6 @@
 import type { LoginRequest, LoginRequestStatus, LoginRequestStore } from '../login/login-request.js';
 import type { QueuedMail } from '../mail/message.js';
-import { isUniqueViolation, type Db } from './db.js';
+import { fixedSql, isUniqueViolation, type Db } from './db.js';
 
 interface Row {
   id: string;
@@ -40,8 +40,15 @@ const toRequest = (row: Row): LoginRequest => ({
 
 const MAX_CREATE_ATTEMPTS = 10;
 
+const COLUMNS = 'id, interaction_uid, client_id, email, token_hash, code_hash, code_attempts, binding_hash, requester_ip, requester_ua, status, match_number, locale, created_at, expires_at';
+
 export class KnexLoginRequestStore implements LoginRequestStore {
-  constructor(private readonly db: Db) {}
+  // the statements of every sign-in, as fixed SQL (see FixedSql); the transaction in #insert stays with knex
+  readonly #sql;
+
+  constructor(private readonly db: Db) {
+    this.#sql = fixedSql(db);
+  }
 
   async create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
     // At most one pending request per address and per interaction (partial unique indexes). When a
@@ -98,32 +105,31 @@ export class KnexLoginRequestStore implements LoginRequestStore {
   }
 
   async findByTokenHash(candidates: string[]): Promise<LoginRequest | undefined> {
-    const row = await this.db<Row>('login_requests').whereIn('token_hash', candidates).first();
+    if (!candidates.length) return undefined;
+    const [row] = await this.#sql.rows<Row>(`select ${COLUMNS} from login_requests where token_hash in (${candidates.map(() => '?').join(', ')}) limit 1`, candidates);
     return row && toRequest(row);
   }
 
   async latestForInteraction(interactionUid: string): Promise<LoginRequest | undefined> {
-    const row = await this.db<Row>('login_requests')
-      .where({ interaction_uid: interactionUid })
-      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }])
-      .first();
+    const [row] = await this.#sql.rows<Row>(`select ${COLUMNS} from login_requests where interaction_uid = ? order by created_at desc, id desc limit 1`, [interactionUid]);
     return row && toRequest(row);
   }
 
   async approve(id: string, now: number): Promise<boolean> {
     // the status and expiry checks live in the WHERE: one statement decides, so a link or code
     // redeemed many times at once is approved exactly once
-    const changed = await this.db('login_requests')
-      .where({ id, status: 'pending' })
-      .andWhere('expires_at', '>', now)
-      .update({ status: 'approved', approved_at: now });
+    const changed = await this.#sql.changes(
+      "update login_requests set status = 'approved', approved_at = ? where id = ? and status = 'pending' and expires_at > ?",
+      [now, id, now],
+    );
     return changed === 1;
   }
 
   async complete(id: string, now: number, accountId: string): Promise<boolean> {
-    const changed = await this.db('login_requests')
-      .where({ id, status: 'approved' })
-      .update({ status: 'completed', completed_at: now, account_id: accountId });
+    const changed = await this.#sql.changes(
+      "update login_requests set status = 'completed', completed_at = ?, account_id = ? where id = ? and status = 'approved'",
+      [now, accountId, id],
+    );
     return changed === 1;
   }
 
@@ -139,13 +145,10 @@ export class KnexLoginRequestStore implements LoginRequestStore {
   }
 
   async setStatus(id: string, from: LoginRequestStatus, to: LoginRequestStatus): Promise<boolean> {
-    return (await this.db('login_requests').where({ id, status: from }).update({ status: to })) === 1;
+    return (await this.#sql.changes('update login_requests set status = ? where id = ? and status = ?', [to, id, from])) === 1;
   }
 
   async supersedePending(email: string, exceptId: string): Promise<number> {
-    return this.db('login_requests')
-      .where({ email, status: 'pending' })
-      .whereNot({ id: exceptId })
-      .update({ status: 'superseded' });
+    return this.#sql.changes("update login_requests set status = 'superseded' where email = ? and status = 'pending' and id <> ?", [email, exceptId]);
   }
 }

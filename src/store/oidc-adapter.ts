@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
-import { isDatabaseBusy, type Db } from './db.js';
+import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -25,7 +25,8 @@ interface PayloadRow {
  * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
  */
 export function createAdapterFactory(db: Db, clients: ClientMetadataSource): (name: string) => Adapter {
-  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new KnexAdapter(db, name));
+  const sql = fixedSql(db);
+  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, name));
 }
 
 /**
@@ -71,10 +72,9 @@ export function withRequestMemo<T>(fn: () => T): T {
 }
 
 /**
- * The adapter's statements as fixed SQL (`?` placeholders, which knex turns into `$1…` for
- * PostgreSQL): oidc-provider calls the adapter ~25 times per sign-in, and building each statement
- * with knex's query builder cost about as much CPU as running it. Both databases accept
- * `INSERT … ON CONFLICT … DO UPDATE`.
+ * The adapter's statements as fixed SQL (see `FixedSql`): oidc-provider calls the adapter ~25
+ * times per sign-in, and building each statement with knex's query builder cost about as much CPU
+ * as running it. Both databases accept `INSERT … ON CONFLICT … DO UPDATE`.
  */
 const SQL = {
   upsert: `insert into ${TABLE} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
@@ -85,19 +85,17 @@ const SQL = {
     uid: `select payload, expires_at, consumed_at from ${TABLE} where type = ? and uid = ? limit 1`,
     user_code: `select payload, expires_at, consumed_at from ${TABLE} where type = ? and user_code = ? limit 1`,
   },
+  // `consumed_at IS NULL` makes check-and-set one statement: of two concurrent redemptions only
+  // one changes the row, the other sees 0 rows and is refused
+  consume: `update ${TABLE} set consumed_at = ? where type = ? and id = ? and consumed_at is null`,
   destroy: `delete from ${TABLE} where type = ? and id = ?`,
   revokeByGrantId: `delete from ${TABLE} where grant_id = ?`,
 } as const;
 
 type LookupColumn = keyof typeof SQL.find;
 
-/** Rows of a raw SELECT: an array from sqlite3, `{ rows }` from pg. */
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
-}
-
-class KnexAdapter implements Adapter {
-  constructor(private readonly db: Db, private readonly type: string) {}
+class SqlAdapter implements Adapter {
+  constructor(private readonly sql: FixedSql, private readonly type: string) {}
 
   /** Forgets this model's memoised rows of the current request (after a write of this model). */
   private forget(all = false): void {
@@ -120,7 +118,7 @@ class KnexAdapter implements Adapter {
       expiresIn ? Date.now() + expiresIn * 1000 : null,
     ];
     this.forget();
-    await this.db.raw(SQL.upsert, values);
+    await this.sql.changes(SQL.upsert, values);
     this.forget(); // and a read of this request that was under way meanwhile
   }
 
@@ -138,24 +136,19 @@ class KnexAdapter implements Adapter {
 
   async consume(id: string): Promise<void> {
     this.forget();
-    // `consumed_at IS NULL` in the WHERE makes check-and-set one statement: of two concurrent
-    // redemptions only one changes the row, the other sees 0 rows and is refused.
-    const changed = await this.db(TABLE)
-      .where({ type: this.type, id })
-      .whereNull('consumed_at')
-      .update({ consumed_at: Date.now() });
+    const changed = await this.sql.changes(SQL.consume, [Date.now(), this.type, id]);
     if (changed === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
   }
 
   async destroy(id: string): Promise<void> {
     this.forget();
-    await this.db.raw(SQL.destroy, [this.type, id]);
+    await this.sql.changes(SQL.destroy, [this.type, id]);
     this.forget();
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     this.forget(true);
-    await this.db.raw(SQL.revokeByGrantId, [grantId]);
+    await this.sql.changes(SQL.revokeByGrantId, [grantId]);
     this.forget(true);
   }
 
@@ -166,7 +159,7 @@ class KnexAdapter implements Adapter {
     if (memo?.has(key)) {
       row = memo.get(key);
     } else {
-      [row] = rowsOf<PayloadRow>(await this.db.raw(SQL.find[column], [this.type, value]));
+      [row] = await this.sql.rows<PayloadRow>(SQL.find[column], [this.type, value]);
       memo?.set(key, row);
     }
     if (!row) return undefined;

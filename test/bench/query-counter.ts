@@ -4,25 +4,38 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Loaded into the Sesame process with `node --import` during `--profile` runs only: counts every
- * SQL statement knex sends, by shape (literals and placeholders folded), with the time from
+ * SQL statement Sesame sends, by shape (literals and placeholders folded), with the time from
  * sending it on an acquired connection to its answer, plus the time spent waiting for a pool
- * connection (SQLite has one), and writes them to BENCH_QUERY_COUNT_FILE on SIGUSR2 and at exit.
- * Sesame's code is untouched.
+ * connection, and writes them to BENCH_QUERY_COUNT_FILE on SIGUSR2 and at exit. On SQLite it
+ * wraps the sqlite3 driver's statement methods (knex's query builder and Sesame's fixed SQL both
+ * end there); on PostgreSQL, knex's `query`. Sesame's code is untouched.
  */
 interface Tally {
   count: number;
   ms: number;
 }
 
+type Callback = (...args: unknown[]) => void;
+
 const file = process.env.BENCH_QUERY_COUNT_FILE;
 if (file) {
   const require = createRequire(`${process.cwd()}/package.json`);
-  const Client = require('knex/lib/client.js') as { prototype: { query(connection: unknown, query: unknown): Promise<unknown>; acquireConnection(): Promise<unknown> } };
-  const original = Client.prototype.query;
-  const acquire = Client.prototype.acquireConnection;
   const tallies = new Map<string, Tally>();
   const waits: Tally = { count: 0, ms: 0 };
   tallies.set('(waiting for a pool connection)', waits);
+  const count = (sql: string): (() => void) => {
+    const shape = sql.replace(/\$\d+/g, '?').replace(/'[^']*'/g, "'…'").replace(/\b\d+\b/g, 'N').replace(/\(\?(, \?)*\)/g, '(?…)').replace(/\s+/g, ' ').slice(0, 300);
+    const tally = tallies.get(shape) ?? { count: 0, ms: 0 };
+    tallies.set(shape, tally);
+    tally.count++;
+    const started = performance.now();
+    return () => {
+      tally.ms += performance.now() - started;
+    };
+  };
+
+  const Client = require('knex/lib/client.js') as { prototype: { dialect?: string; query(connection: unknown, query: unknown): Promise<unknown>; acquireConnection(): Promise<unknown> } };
+  const acquire = Client.prototype.acquireConnection;
   Client.prototype.acquireConnection = function acquireConnection() {
     const started = performance.now();
     const result = acquire.call(this);
@@ -33,20 +46,31 @@ if (file) {
     result.then(done, done);
     return result;
   };
-  Client.prototype.query = function query(connection: unknown, queryParam: unknown) {
-    const sql = typeof queryParam === 'string' ? queryParam : String((queryParam as { sql?: string }).sql ?? '');
-    const shape = sql.replace(/\$\d+/g, '?').replace(/'[^']*'/g, "'…'").replace(/\b\d+\b/g, 'N').replace(/\(\?(, \?)*\)/g, '(?…)').slice(0, 300);
-    const tally = tallies.get(shape) ?? { count: 0, ms: 0 };
-    tallies.set(shape, tally);
-    tally.count++;
-    const started = performance.now();
-    const done = () => {
-      tally.ms += performance.now() - started;
-    };
-    const result = original.call(this, connection, queryParam);
+  const query = Client.prototype.query;
+  Client.prototype.query = function counted(connection: unknown, queryParam: unknown) {
+    if (this.dialect !== 'postgresql') return query.call(this, connection, queryParam);
+    const done = count(typeof queryParam === 'string' ? queryParam : String((queryParam as { sql?: string }).sql ?? ''));
+    const result = query.call(this, connection, queryParam);
     result.then(done, done);
     return result;
   };
+
+  const Database = (require('sqlite3') as { Database: { prototype: Record<string, unknown> } }).Database;
+  for (const method of ['all', 'run', 'get', 'exec']) {
+    const original = Database.prototype[method] as (this: unknown, sql: string, ...rest: unknown[]) => unknown;
+    Database.prototype[method] = function counted(this: unknown, sql: string, ...rest: unknown[]) {
+      const last = rest.length - 1;
+      if (typeof rest[last] !== 'function') return original.call(this, sql, ...rest);
+      const done = count(sql);
+      const callback = rest[last] as Callback;
+      rest[last] = function answered(this: unknown, ...args: unknown[]) {
+        done();
+        return callback.apply(this, args);
+      };
+      return original.call(this, sql, ...rest);
+    };
+  }
+
   // written on SIGUSR2 (the bench snapshots before and after the measured sign-ins) and at exit
   const write = () => {
     writeFileSync(`${file}.tmp`, JSON.stringify(Object.fromEntries(tallies), null, 1));

@@ -125,7 +125,8 @@ describe('interop: single-page app with oidc-client-ts (Chromium, sqlite)', func
   after(async () => {
     await context?.close();
     await closeChromium(chromium);
-    await new Promise((resolve) => app?.server.close(resolve));
+    // not started when an earlier step of `before` failed (no Chromium): nothing to wait for
+    if (app) await new Promise((resolve) => app.server.close(resolve));
     await server?.close();
     reportScreenshots();
   });
