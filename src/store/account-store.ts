@@ -1,7 +1,8 @@
 import type { Account, AccountActivity, AccountPage, AccountStore } from '../accounts/account.js';
 import { fixedSql, type Db } from './db.js';
+import { forgetMemo, memoKey, requestMemo } from './request-memo.js';
 
-interface AccountRow {
+export interface AccountRow {
   id: string;
   email: string;
   email_verified: boolean | number;
@@ -19,7 +20,9 @@ const toAccount = (row: AccountRow): Account => ({
   lastLoginAt: row.last_login_at,
 });
 
-const COLUMNS = 'id, email, email_verified, status, created_at, last_login_at';
+/** The columns of AccountRow; the oidc adapter reads them too, with a token (see request-memo.ts). */
+export const ACCOUNT_COLUMNS = ['id', 'email', 'email_verified', 'status', 'created_at', 'last_login_at'] as const satisfies readonly (keyof AccountRow)[];
+const COLUMNS = ACCOUNT_COLUMNS.join(', ');
 
 export class KnexAccountStore implements AccountStore {
   // the reads and the update every sign-in makes, as fixed SQL (see FixedSql)
@@ -30,7 +33,16 @@ export class KnexAccountStore implements AccountStore {
   }
 
   async findById(id: string): Promise<Account | undefined> {
-    const [row] = await this.#sql.rows<AccountRow>(`select ${COLUMNS} from accounts where id = ? limit 1`, [id]);
+    // within an HTTP request, the row may have come with the token or session that names it
+    const memo = requestMemo();
+    const key = memoKey('accounts', 'id', id);
+    let row: AccountRow | undefined;
+    if (memo?.has(key)) {
+      row = memo.get(key) as AccountRow | undefined;
+    } else {
+      [row] = await this.#sql.rows<AccountRow>(`select ${COLUMNS} from accounts where id = ? limit 1`, [id]);
+      memo?.set(key, row);
+    }
     return row && toAccount(row);
   }
 
@@ -67,14 +79,18 @@ export class KnexAccountStore implements AccountStore {
   }
 
   async setStatus(id: string, status: Account['status'], at: number): Promise<boolean> {
+    forgetMemo('accounts');
     return (await this.db('accounts').where({ id }).update({ status, updated_at: at })) === 1;
   }
 
   async remove(id: string): Promise<boolean> {
+    forgetMemo('accounts');
     return (await this.db('accounts').where({ id }).delete()) === 1;
   }
 
   async revokeAll(id: string, email: string): Promise<void> {
+    // the account's tokens, sessions and grants go: nothing read before may answer a later read
+    forgetMemo();
     await this.db.transaction(async (trx) => {
       // every app the account is signed in to is owed a logout token (back-channel logout); the
       // worker in oidc/backchannel-logout.ts sends them, to the apps that registered a URI
@@ -100,6 +116,7 @@ export class KnexAccountStore implements AccountStore {
   }
 
   async recordLogin(id: string, at: number): Promise<void> {
+    forgetMemo('accounts');
     await this.#sql.changes('update accounts set last_login_at = ?, email_verified = ?, updated_at = ? where id = ?', [at, true, at, id]);
   }
 

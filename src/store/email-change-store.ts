@@ -1,3 +1,4 @@
+import { forgetMemo } from './request-memo.js';
 import type { ConfirmOutcome, EmailChange, EmailChangeState, EmailChangeStore } from '../accounts/email-change.js';
 import type { QueuedMail } from '../mail/message.js';
 import { isUniqueViolation, type Db } from './db.js';
@@ -73,6 +74,7 @@ export class KnexEmailChangeStore implements EmailChangeStore {
   }
 
   async confirm(change: EmailChange, now: number, notice: QueuedMail): Promise<ConfirmOutcome> {
+    forgetMemo('accounts');
     try {
       await this.db.transaction(async (trx) => {
         // the state and expiry checks live in the WHERE: one statement decides, so a link

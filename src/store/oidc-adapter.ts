@@ -1,6 +1,7 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
 import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
+import { forgetMemo, memoKey, requestMemo, type RequestMemo } from './request-memo.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -53,37 +54,41 @@ function busyAware(adapter: Adapter): Adapter {
   });
 }
 
-/** Rows read during one HTTP request, by model, look-up column and value (undefined: no row). */
-type RequestMemo = Map<string, PayloadRow | undefined>;
-
-const requestMemo = new AsyncLocalStorage<RequestMemo>();
-
 /**
- * Runs one HTTP request with its own memo of oidc-provider's reads. The library reads the same
- * artefact several times in one request (interactionDetails and then interactionResult both load
- * the interaction and its session; the consent step reads the grant it then saves): within the
- * request the second read is answered from the first. Any write of a model through this adapter
- * forgets that model's rows, so a request always sees its own writes. Nothing outlives the
- * request: another request (or instance) always reads the database, and single use stays with
- * the guarded UPDATE in `consume`, which never consults the memo.
+ * Runs one HTTP request with its own memo of oidc-provider's reads (see request-memo.ts). The
+ * library reads the same artefact several times in one request (interactionDetails and then
+ * interactionResult both load the interaction and its session; the consent step reads the grant it
+ * then saves): within the request the second read is answered from the first. A token, code,
+ * session or interaction is read together with its grant and its account in one statement, which
+ * answers the library's next reads of those in the same request (userinfo: token, grant, account).
+ * Single use stays with the guarded UPDATE in `consume`, which never consults the memo.
  */
-export function withRequestMemo<T>(fn: () => T): T {
-  return requestMemo.run(new Map(), fn);
-}
+export { withRequestMemo } from './request-memo.js';
 
 /**
  * The adapter's statements as fixed SQL (see `FixedSql`): oidc-provider calls the adapter ~25
  * times per sign-in, and building each statement with knex's query builder cost about as much CPU
  * as running it. Both databases accept `INSERT … ON CONFLICT … DO UPDATE`.
  */
+/** A payload with its grant and its account, when it has them (a grant's own row has neither). */
+const JOINED = `select t.type, t.payload, t.expires_at, t.consumed_at, t.grant_id,
+    g.payload as grant_payload, g.expires_at as grant_expires_at, g.consumed_at as grant_consumed_at,
+    ${ACCOUNT_COLUMNS.map((column) => `a.${column} as account_${column}`).join(', ')}
+  from ${TABLE} t
+  left join ${TABLE} g on g.type = 'Grant' and g.id = t.grant_id
+  left join accounts a on a.id = t.account_id`;
+
+type JoinedRow = PayloadRow & { type: string; grant_id: string | null; grant_payload: string | null; grant_expires_at: number | null; grant_consumed_at: number | null }
+  & { [K in keyof AccountRow as `account_${K & string}`]: AccountRow[K] | null };
+
 const SQL = {
   upsert: `insert into ${TABLE} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
     user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`,
   find: {
-    id: `select payload, expires_at, consumed_at from ${TABLE} where type = ? and id = ? limit 1`,
-    uid: `select payload, expires_at, consumed_at from ${TABLE} where type = ? and uid = ? limit 1`,
-    user_code: `select payload, expires_at, consumed_at from ${TABLE} where type = ? and user_code = ? limit 1`,
+    id: (types: number) => `${JOINED} where t.type in (${new Array(types).fill('?').join(', ')}) and t.id = ?`,
+    uid: `${JOINED} where t.type = ? and t.uid = ? limit 1`,
+    user_code: `${JOINED} where t.type = ? and t.user_code = ? limit 1`,
   },
   // `consumed_at IS NULL` makes check-and-set one statement: of two concurrent redemptions only
   // one changes the row, the other sees 0 rows and is refused
@@ -94,16 +99,20 @@ const SQL = {
 
 type LookupColumn = keyof typeof SQL.find;
 
+/** Look-ups by id started in one turn of the event loop of one request, answered by one statement. */
+interface IdBatch {
+  types: Set<string>;
+  rows: Promise<JoinedRow[]>;
+}
+
+const idBatches = new WeakMap<RequestMemo, Map<string, IdBatch>>();
+
 class SqlAdapter implements Adapter {
   constructor(private readonly sql: FixedSql, private readonly type: string) {}
 
   /** Forgets this model's memoised rows of the current request (after a write of this model). */
   private forget(all = false): void {
-    const memo = requestMemo.getStore();
-    if (!memo) return;
-    if (all) return memo.clear();
-    const prefix = `${this.type}\0`;
-    for (const key of memo.keys()) if (key.startsWith(prefix)) memo.delete(key);
+    forgetMemo(all ? undefined : this.type);
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -153,20 +162,66 @@ class SqlAdapter implements Adapter {
   }
 
   private async first(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
-    const memo = requestMemo.getStore();
-    const key = `${this.type}\0${column}\0${value}`;
+    const memo = requestMemo();
+    const key = memoKey(this.type, column, value);
     let row: PayloadRow | undefined;
     if (memo?.has(key)) {
-      row = memo.get(key);
+      row = memo.get(key) as PayloadRow | undefined;
     } else {
-      [row] = await this.sql.rows<PayloadRow>(SQL.find[column], [this.type, value]);
-      memo?.set(key, row);
+      const rows = column === 'id' ? await this.byId(memo, value) : await this.sql.rows<JoinedRow>(SQL.find[column as 'uid' | 'user_code'], [this.type, value]);
+      row = rows.find((r) => r.type === this.type);
+      if (memo) remember(memo, this.type, column, value, rows);
     }
-    if (!row) return undefined;
-    if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
-    const payload = JSON.parse(row.payload) as AdapterPayload;
-    if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
-    return payload;
+    return payloadOf(row);
+  }
+
+  /**
+   * This model's row with this id. Within a request, look-ups of one id started together share one
+   * statement: introspection asks for an AccessToken, a ClientCredentials and a RefreshToken with
+   * the same value at once.
+   */
+  private byId(memo: RequestMemo | undefined, id: string): Promise<JoinedRow[]> {
+    if (!memo) return this.sql.rows<JoinedRow>(SQL.find.id(1), [this.type, id]);
+    let batches = idBatches.get(memo);
+    if (!batches) idBatches.set(memo, (batches = new Map()));
+    let batch = batches.get(id);
+    if (!batch) {
+      const types = new Set<string>();
+      // a microtask later: the other look-ups of this turn have joined the batch by then
+      const rows = Promise.resolve().then(() => {
+        batches.delete(id);
+        return this.sql.rows<JoinedRow>(SQL.find.id(types.size), [...types, id]);
+      });
+      batch = { types, rows };
+      batches.set(id, batch);
+    }
+    batch.types.add(this.type);
+    return batch.rows;
+  }
+}
+
+function payloadOf(row: PayloadRow | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  if (row.expires_at !== null && row.expires_at <= Date.now()) return undefined;
+  const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (row.consumed_at !== null) payload.consumed = Math.floor(row.consumed_at / 1000);
+  return payload;
+}
+
+/**
+ * Memoises what one statement read: the row of each type asked for (or that there is none), and
+ * the grant and the account that came with it, for the reads that follow in this request.
+ */
+function remember(memo: RequestMemo, type: string, column: LookupColumn, value: string, rows: JoinedRow[]): void {
+  if (!rows.some((r) => r.type === type)) memo.set(memoKey(type, column, value), undefined);
+  for (const row of rows) {
+    memo.set(memoKey(row.type, column, value), { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at });
+    if (row.grant_id !== null && row.grant_payload !== null) {
+      memo.set(memoKey('Grant', 'id', row.grant_id), { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at });
+    }
+    if (row.account_id !== null) {
+      memo.set(memoKey('accounts', 'id', row.account_id), Object.fromEntries(ACCOUNT_COLUMNS.map((c) => [c, row[`account_${c}`]])) as unknown as AccountRow);
+    }
   }
 }
 

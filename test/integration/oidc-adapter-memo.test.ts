@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { errors, type Adapter } from 'oidc-provider';
 import { randomToken } from '../../src/shared/crypto.js';
+import { KnexAccountStore } from '../../src/store/account-store.js';
 import { createAdapterFactory, withRequestMemo } from '../../src/store/oidc-adapter.js';
 import { DB_KINDS } from '../support/databases.js';
 import { openMigratedDatabase, type MigratedDatabase } from './migrated-database.js';
@@ -8,7 +9,8 @@ import { openMigratedDatabase, type MigratedDatabase } from './migrated-database
 /**
  * The per-request memo of the adapter's reads (withRequestMemo, entered around every HTTP request):
  * a repeated read in one request comes from the first, a write of the model forgets it, nothing
- * outlives the request, and consume() is never answered from it.
+ * outlives the request, and consume() is never answered from it. A token is read with its grant
+ * and account in one statement, and look-ups of one id started together share one statement.
  */
 for (const kind of DB_KINDS) {
   describe(`oidc-provider adapter: the per-request memo (${kind})`, function () {
@@ -78,6 +80,63 @@ for (const kind of DB_KINDS) {
         expect(refused).to.be.instanceOf(errors.InvalidGrant);
         expect((await codes.find(id))?.consumed, 'after this request\'s own consume attempt').to.be.a('number');
       });
+    });
+
+    /** A token of an account with a grant, as the token endpoint stores them. */
+    const tokenWithGrantAndAccount = async () => {
+      const accountId = randomToken(12);
+      const grantId = randomToken(16);
+      const tokenId = randomToken(16);
+      const accounts = new KnexAccountStore(migrated.db);
+      await accounts.insertIfAbsent({ id: accountId, email: `${accountId.toLowerCase()}@example.com`, emailVerified: true, status: 'active', createdAt: Date.now(), lastLoginAt: null });
+      await adapterFor('Grant').upsert(grantId, { jti: grantId, accountId, clientId: 'app', scope: 'openid' }, 3600);
+      await adapterFor('AccessToken').upsert(tokenId, { jti: tokenId, grantId, accountId, clientId: 'app' }, 3600);
+      return { accounts, accountId, grantId, tokenId };
+    };
+
+    it('reads a token with its grant and account: the next reads of those in the request come from that one read', async () => {
+      const { accounts, accountId, grantId, tokenId } = await tokenWithGrantAndAccount();
+      await withRequestMemo(async () => {
+        expect((await adapterFor('AccessToken').find(tokenId))?.grantId).to.equal(grantId);
+        // changed behind the adapter's back after the token was read: the request keeps what it read with the token
+        await changeElsewhere(grantId, 'openid email');
+        await migrated.db('accounts').where({ id: accountId }).update({ status: 'disabled' });
+        expect((await adapterFor('Grant').find(grantId))?.scope, 'the grant read with the token').to.equal('openid');
+        expect((await accounts.findById(accountId))?.status, 'the account read with the token').to.equal('active');
+      });
+      await withRequestMemo(async () => {
+        await adapterFor('AccessToken').find(tokenId);
+        expect((await adapterFor('Grant').find(grantId))?.scope, 'next request').to.equal('openid email');
+        expect((await accounts.findById(accountId))?.status, 'next request').to.equal('disabled');
+      });
+    });
+
+    it('forgets an account read with a token when the request changes the account', async () => {
+      const { accounts, accountId, tokenId } = await tokenWithGrantAndAccount();
+      await withRequestMemo(async () => {
+        await adapterFor('AccessToken').find(tokenId);
+        expect(await accounts.setStatus(accountId, 'disabled', Date.now())).to.equal(true);
+        expect((await accounts.findById(accountId))?.status).to.equal('disabled');
+      });
+    });
+
+    it('answers look-ups of one value as several models, started together, each with its own model\'s row', async () => {
+      const { grantId, tokenId } = await tokenWithGrantAndAccount();
+      const refreshId = randomToken(16);
+      await adapterFor('RefreshToken').upsert(refreshId, { jti: refreshId, grantId, kind: 'RefreshToken' }, 3600);
+      for (const [value, found] of [[tokenId, 'AccessToken'], [refreshId, 'RefreshToken'], [randomToken(16), undefined]] as const) {
+        await withRequestMemo(async () => {
+          // as introspection does: the same value as each kind of token at once
+          const [access, machine, refresh] = await Promise.all(['AccessToken', 'ClientCredentials', 'RefreshToken'].map((model) => adapterFor(model).find(value)));
+          expect(access?.jti, 'AccessToken').to.equal(found === 'AccessToken' ? value : undefined);
+          expect(machine, 'ClientCredentials').to.equal(undefined);
+          expect(refresh?.jti, 'RefreshToken').to.equal(found === 'RefreshToken' ? value : undefined);
+          // and what each look-up found (or not) stays the answer within the request
+          await migrated.db('oidc_payloads').where({ id: value }).delete();
+          expect((await adapterFor('AccessToken').find(value))?.jti).to.equal(found === 'AccessToken' ? value : undefined);
+          expect((await adapterFor('RefreshToken').find(value))?.jti).to.equal(found === 'RefreshToken' ? value : undefined);
+        });
+      }
     });
   });
 }
