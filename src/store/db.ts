@@ -56,7 +56,8 @@ export type Binding = string | number | boolean | null;
  * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. On
  * SQLite the statement goes straight to a connection of knex's own pool (so the limit on
  * connections per handle, below, still holds); on PostgreSQL it is `db.raw`, which turns `?`
- * into `$1…`. Never inside a transaction: use knex's `trx` there.
+ * into `$1…`. Never inside a transaction: use knex's `trx` there. The SQL must come from a fixed
+ * set (no values spliced in): on SQLite each distinct text stays prepared on each connection.
  */
 export interface FixedSql {
   rows<T>(sql: string, bindings: readonly Binding[]): Promise<T[]>;
@@ -82,24 +83,61 @@ function postgresFixedSql(db: Db): FixedSql {
   };
 }
 
+interface SqliteStatement {
+  all(bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
+  run(bindings: readonly Binding[], cb: (this: { changes: number }, err: Error | null) => void): void;
+  finalize(cb: () => void): void;
+}
+
 interface SqliteStatementConnection {
-  all(sql: string, bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
-  run(sql: string, bindings: readonly Binding[], cb: (this: { changes: number }, err: Error | null) => void): void;
+  prepare(sql: string, cb: (err: Error | null) => void): SqliteStatement;
+}
+
+/**
+ * Each pooled connection keeps its fixed statements prepared: parsing and planning the SQL again
+ * for every call cost as much as running it (a select joining three tables: 76 µs of CPU prepared
+ * each time, 28 µs prepared once; 20,000 calls side by side). A connection is used by one caller at
+ * a time, so its statements are too. They are finalized before the pool closes the connection
+ * (SQLite refuses to close one with live statements).
+ */
+const preparedStatements = new WeakMap<object, Map<string, Promise<SqliteStatement>>>();
+
+function prepared(conn: SqliteStatementConnection, sql: string): Promise<SqliteStatement> {
+  let statements = preparedStatements.get(conn);
+  if (!statements) preparedStatements.set(conn, (statements = new Map()));
+  let statement = statements.get(sql);
+  if (!statement) {
+    statement = new Promise<SqliteStatement>((resolve, reject) => {
+      const prepare = conn.prepare(sql, (err) => (err ? reject(err) : resolve(prepare)));
+    });
+    statements.set(sql, statement);
+    // a statement that did not prepare (the database was busy reading its schema) is tried again next time
+    statement.catch(() => statements.delete(sql));
+  }
+  return statement;
+}
+
+async function finalizeStatements(conn: object): Promise<void> {
+  const statements = preparedStatements.get(conn);
+  preparedStatements.delete(conn);
+  const all = await Promise.allSettled([...(statements?.values() ?? [])]);
+  await Promise.all(all.map((s) => (s.status === 'fulfilled' ? new Promise<void>((resolve) => s.value.finalize(resolve)) : undefined)));
 }
 
 function sqliteFixedSql(db: Db): FixedSql {
   const pool = db.client as { acquireConnection(): Promise<SqliteStatementConnection>; releaseConnection(conn: unknown): Promise<unknown> };
-  const onConnection = async <R>(use: (conn: SqliteStatementConnection, done: (err: Error | null, result?: R) => void) => void): Promise<R> => {
+  const onStatement = async <R>(sql: string, use: (statement: SqliteStatement, done: (err: Error | null, result?: R) => void) => void): Promise<R> => {
     const conn = await pool.acquireConnection();
     try {
-      return await new Promise<R>((resolve, reject) => use(conn, (err, result) => (err ? reject(err) : resolve(result as R))));
+      const statement = await prepared(conn, sql);
+      return await new Promise<R>((resolve, reject) => use(statement, (err, result) => (err ? reject(err) : resolve(result as R))));
     } finally {
       await pool.releaseConnection(conn);
     }
   };
   return {
-    rows: <T>(sql: string, bindings: readonly Binding[]) => onConnection<T[]>((conn, done) => conn.all(sql, bindings, (err, rows) => done(err, rows as T[]))),
-    changes: (sql: string, bindings: readonly Binding[]) => onConnection<number>((conn, done) => conn.run(sql, bindings, function changed(err) {
+    rows: <T>(sql: string, bindings: readonly Binding[]) => onStatement<T[]>(sql, (statement, done) => statement.all(bindings, (err, rows) => done(err, rows as T[]))),
+    changes: (sql: string, bindings: readonly Binding[]) => onStatement<number>(sql, (statement, done) => statement.run(bindings, function changed(err) {
       done(err, err ? undefined : this.changes);
     })),
   };
@@ -136,6 +174,12 @@ class ImmediateTransaction extends SqliteTransaction {
 class ImmediateSqliteClient extends SqliteClient {
   override transaction(...args: unknown[]): Knex.Transaction {
     return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
+  }
+
+  // the pool closes a connection here (shutdown, or one that failed): its fixed statements go first
+  override async destroyRawConnection(conn: object): Promise<void> {
+    await finalizeStatements(conn);
+    return (SqliteClient.prototype as unknown as { destroyRawConnection(conn: object): Promise<void> }).destroyRawConnection.call(this, conn);
   }
 }
 
