@@ -55,21 +55,26 @@ if (file) {
     return result;
   };
 
-  const Database = (require('sqlite3') as { Database: { prototype: Record<string, unknown> } }).Database;
-  for (const method of ['all', 'run', 'get', 'exec']) {
-    const original = Database.prototype[method] as (this: unknown, sql: string, ...rest: unknown[]) => unknown;
-    Database.prototype[method] = function counted(this: unknown, sql: string, ...rest: unknown[]) {
-      const last = rest.length - 1;
-      if (typeof rest[last] !== 'function') return original.call(this, sql, ...rest);
-      const done = count(sql);
-      const callback = rest[last] as Callback;
-      rest[last] = function answered(this: unknown, ...args: unknown[]) {
+  // knex's statements (Database#all, #run…, which make a Statement and call its method) and
+  // Sesame's prepared ones all end in Statement#all, #run or #get, whose SQL is the statement's
+  // `sql`; Database#exec (BEGIN, PRAGMA…) is the one that does not
+  const sqlite3 = require('sqlite3') as Record<'Database' | 'Statement', { prototype: Record<string, unknown> }>;
+  const wrap = (prototype: Record<string, unknown>, method: string, sqlOf: (self: { sql?: string }, args: unknown[]) => string) => {
+    const original = prototype[method] as (this: unknown, ...args: unknown[]) => unknown;
+    prototype[method] = function counted(this: { sql?: string }, ...args: unknown[]) {
+      const last = args.length - 1;
+      if (typeof args[last] !== 'function') return original.apply(this, args);
+      const done = count(sqlOf(this, args));
+      const callback = args[last] as Callback;
+      args[last] = function answered(this: unknown, ...results: unknown[]) {
         done();
-        return callback.apply(this, args);
+        return callback.apply(this, results);
       };
-      return original.call(this, sql, ...rest);
+      return original.apply(this, args);
     };
-  }
+  };
+  wrap(sqlite3.Database.prototype, 'exec', (_self, args) => String(args[0]));
+  for (const method of ['all', 'run', 'get']) wrap(sqlite3.Statement.prototype, method, (self) => String(self.sql));
 
   // written on SIGUSR2 (the bench snapshots before and after the measured sign-ins) and at exit
   const write = () => {
