@@ -53,11 +53,11 @@ export type Binding = string | number | boolean | null;
  * Fixed SQL with `?` placeholders, for the statements every sign-in and token request runs. Going
  * through knex's query builder and runner costs about 70 µs of CPU per statement, against about
  * 30 µs for handing the same SQL to a pooled sqlite3 connection (measured side by side, one
- * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. On
- * SQLite the statement goes straight to a connection of knex's own pool (so the limit on
- * connections per handle, below, still holds); on PostgreSQL it is `db.raw`, which turns `?`
- * into `$1…`. Never inside a transaction: use knex's `trx` there. The SQL must come from a fixed
- * set (no values spliced in): on SQLite each distinct text stays prepared on each connection.
+ * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. The
+ * statement goes straight to a connection of knex's own pool (so the limit on SQLite connections
+ * per handle, below, still holds), as a prepared statement. Never inside a transaction: use
+ * knex's `trx` there. The SQL must come from a fixed set (no values spliced in): each distinct
+ * text stays prepared on each connection.
  */
 export interface FixedSql {
   rows<T>(sql: string, bindings: readonly Binding[]): Promise<T[]>;
@@ -76,10 +76,34 @@ export function fixedSql(db: Db): FixedSql {
   return sql;
 }
 
+/**
+ * On PostgreSQL each fixed statement is a named prepared statement (`$1…` for `?`, which must not
+ * appear inside a literal), sent on a connection of knex's pool: the server parses and plans it
+ * once per connection, and knex's query builder is not involved.
+ */
 function postgresFixedSql(db: Db): FixedSql {
+  const pool = db.client as { acquireConnection(): Promise<pg.ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
+  const statements = new Map<string, { name: string; text: string }>();
+  const statementFor = (sql: string) => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      let n = 0;
+      statement = { name: `sesame_fixed_${statements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+      statements.set(sql, statement);
+    }
+    return statement;
+  };
+  const query = async (sql: string, bindings: readonly Binding[]) => {
+    const conn = await pool.acquireConnection();
+    try {
+      return await conn.query({ ...statementFor(sql), values: [...bindings] });
+    } finally {
+      await pool.releaseConnection(conn);
+    }
+  };
   return {
-    rows: async <T>(sql: string, bindings: readonly Binding[]) => ((await db.raw(sql, [...bindings])) as { rows: T[] }).rows,
-    changes: async (sql: string, bindings: readonly Binding[]) => ((await db.raw(sql, [...bindings])) as { rowCount: number | null }).rowCount ?? 0,
+    rows: async <T>(sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rows as T[],
+    changes: async (sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rowCount ?? 0,
   };
 }
 
