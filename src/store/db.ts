@@ -110,6 +110,7 @@ function postgresFixedSql(db: Db): FixedSql {
 interface SqliteStatement {
   all(bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
   run(bindings: readonly Binding[], cb: (this: { changes: number }, err: Error | null) => void): void;
+  reset(cb: () => void): void;
   finalize(cb: () => void): void;
 }
 
@@ -154,7 +155,13 @@ function sqliteFixedSql(db: Db): FixedSql {
     const conn = await pool.acquireConnection();
     try {
       const statement = await prepared(conn, sql);
-      return await new Promise<R>((resolve, reject) => use(statement, (err, result) => (err ? reject(err) : resolve(result as R))));
+      return await new Promise<R>((resolve, reject) => use(statement, (err, result) => {
+        if (!err) return resolve(result as R);
+        // A statement that failed (SQLITE_BUSY) stays active and keeps its read snapshot open until
+        // it is reset: the connection's next transaction would then fail with SQLITE_BUSY too,
+        // long after the lock has gone.
+        statement.reset(() => reject(err));
+      }));
     } finally {
       await pool.releaseConnection(conn);
     }
