@@ -1,7 +1,7 @@
-import { forgetMemo } from './request-memo.js';
 import type { ConfirmOutcome, EmailChange, EmailChangeState, EmailChangeStore } from '../accounts/email-change.js';
 import type { QueuedMail } from '../mail/message.js';
 import { isUniqueViolation, type Db } from './db.js';
+import { forgetMemo } from './request-memo.js';
 
 interface Row {
   id: string;
