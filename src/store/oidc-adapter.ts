@@ -65,11 +65,6 @@ function busyAware(adapter: Adapter): Adapter {
  */
 export { withRequestMemo } from './request-memo.js';
 
-/**
- * The adapter's statements as fixed SQL (see `FixedSql`): oidc-provider calls the adapter ~25
- * times per sign-in, and building each statement with knex's query builder cost about as much CPU
- * as running it. Both databases accept `INSERT … ON CONFLICT … DO UPDATE`.
- */
 /** A payload with its grant and its account, when it has them (a grant's own row has neither). */
 const JOINED = `select t.type, t.payload, t.expires_at, t.consumed_at, t.grant_id,
     g.payload as grant_payload, g.expires_at as grant_expires_at, g.consumed_at as grant_consumed_at,
@@ -81,6 +76,11 @@ const JOINED = `select t.type, t.payload, t.expires_at, t.consumed_at, t.grant_i
 type JoinedRow = PayloadRow & { type: string; grant_id: string | null; grant_payload: string | null; grant_expires_at: number | null; grant_consumed_at: number | null }
   & { [K in keyof AccountRow as `account_${K & string}`]: AccountRow[K] | null };
 
+/**
+ * The adapter's statements as fixed SQL (see `FixedSql`): oidc-provider calls the adapter ~25
+ * times per sign-in, and building each statement with knex's query builder cost about as much CPU
+ * as running it. Both databases accept `INSERT … ON CONFLICT … DO UPDATE`.
+ */
 const SQL = {
   upsert: `insert into ${TABLE} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
@@ -168,17 +168,16 @@ class SqlAdapter implements Adapter {
     if (memo?.has(key)) {
       row = memo.get(key) as PayloadRow | undefined;
     } else {
-      const rows = column === 'id' ? await this.byId(memo, value) : await this.sql.rows<JoinedRow>(SQL.find[column as 'uid' | 'user_code'], [this.type, value]);
+      const rows = column === 'id' ? await this.byId(memo, value) : await this.byOther(memo, column, value);
       row = rows.find((r) => r.type === this.type);
-      if (memo) remember(memo, this.type, column, value, rows);
     }
     return payloadOf(row);
   }
 
   /**
    * This model's row with this id. Within a request, look-ups of one id started together share one
-   * statement: introspection asks for an AccessToken, a ClientCredentials and a RefreshToken with
-   * the same value at once.
+   * statement, whose rows are memoised once for all of them: introspection asks for an
+   * AccessToken, a ClientCredentials and a RefreshToken with the same value at once.
    */
   private byId(memo: RequestMemo | undefined, id: string): Promise<JoinedRow[]> {
     if (!memo) return this.sql.rows<JoinedRow>(SQL.find.id(1), [this.type, id]);
@@ -188,15 +187,23 @@ class SqlAdapter implements Adapter {
     if (!batch) {
       const types = new Set<string>();
       // a microtask later: the other look-ups of this turn have joined the batch by then
-      const rows = Promise.resolve().then(() => {
+      const rows = Promise.resolve().then(async () => {
         batches.delete(id);
-        return this.sql.rows<JoinedRow>(SQL.find.id(types.size), [...types, id]);
+        const found = await this.sql.rows<JoinedRow>(SQL.find.id(types.size), [...types, id]);
+        remember(memo, types, 'id', id, found);
+        return found;
       });
       batch = { types, rows };
       batches.set(id, batch);
     }
     batch.types.add(this.type);
     return batch.rows;
+  }
+
+  private async byOther(memo: RequestMemo | undefined, column: Exclude<LookupColumn, 'id'>, value: string): Promise<JoinedRow[]> {
+    const rows = await this.sql.rows<JoinedRow>(SQL.find[column], [this.type, value]);
+    if (memo) remember(memo, [this.type], column, value, rows);
+    return rows;
   }
 }
 
@@ -212,8 +219,8 @@ function payloadOf(row: PayloadRow | undefined): AdapterPayload | undefined {
  * Memoises what one statement read: the row of each type asked for (or that there is none), and
  * the grant and the account that came with it, for the reads that follow in this request.
  */
-function remember(memo: RequestMemo, type: string, column: LookupColumn, value: string, rows: JoinedRow[]): void {
-  if (!rows.some((r) => r.type === type)) memo.set(memoKey(type, column, value), undefined);
+function remember(memo: RequestMemo, types: Iterable<string>, column: LookupColumn, value: string, rows: JoinedRow[]): void {
+  for (const type of types) if (!rows.some((r) => r.type === type)) memo.set(memoKey(type, column, value), undefined);
   for (const row of rows) {
     memo.set(memoKey(row.type, column, value), { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at });
     if (row.grant_id !== null && row.grant_payload !== null) {
