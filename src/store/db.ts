@@ -2,17 +2,27 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import knex, { type Knex } from 'knex';
-import pg from 'pg';
+import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { migrationsDir } from '../shared/paths.js';
 
 export type Db = Knex;
 
-// PostgreSQL returns BIGINT (our epoch-millisecond columns, COUNT(*)) as strings; they fit a double.
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+const require = createRequire(import.meta.url);
+
+/**
+ * The PostgreSQL driver is loaded only for PostgreSQL (knex loads it the same way): a server on
+ * SQLite does not carry it. PostgreSQL returns BIGINT (our epoch-millisecond columns, COUNT(*))
+ * as strings; they fit a double.
+ */
+function loadPostgresDriver(): void {
+  const { types } = require('pg') as typeof import('pg');
+  types.setTypeParser(types.builtins.INT8, (value: string) => Number(value));
+}
 
 export function openDatabase(config: DatabaseConfig): Db {
   if (config.client === 'postgres') {
+    loadPostgresDriver();
     return knex({
       client: 'pg',
       connection: config.url,
@@ -82,7 +92,7 @@ export function fixedSql(db: Db): FixedSql {
  * once per connection, and knex's query builder is not involved.
  */
 function postgresFixedSql(db: Db): FixedSql {
-  const pool = db.client as { acquireConnection(): Promise<pg.ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
+  const pool = db.client as { acquireConnection(): Promise<ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
   const statements = new Map<string, { name: string; text: string }>();
   const statementFor = (sql: string) => {
     let statement = statements.get(sql);
@@ -183,7 +193,6 @@ function sqliteFixedSql(db: Db): FixedSql {
  */
 const SQLITE_CONNECTIONS = Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2));
 
-const require = createRequire(import.meta.url);
 const SqliteClient = require('knex/lib/dialects/sqlite3/index.js') as typeof Knex.Client;
 const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => {
   query(conn: unknown, sql: string): Promise<unknown>;
