@@ -8,6 +8,7 @@ import { adminTokensCommand } from './admin-tokens.js';
 import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { keysCommand } from './keys.js';
+import { tuneHeap } from './memory.js';
 import { UsageError } from './usage-error.js';
 import { superviseWorkers, WORKER_INDEX_ENV } from './workers.js';
 
@@ -90,6 +91,7 @@ async function run(argv: string[]): Promise<number> {
       if (config.workers > 1 && cluster.isPrimary) {
         await superviseWorkers(config);
       } else {
+        tuneHeap();
         const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV]) : undefined;
         await (await import('../main.js')).serve(config, index === undefined ? undefined : { index });
       }

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config/config.js';
 import { createLogger } from '../shared/logger.js';
+import { workerExecArgv } from './memory.js';
 
 /** Which worker this process is (0 … WORKERS-1), set by the supervisor in the worker's environment. */
 export const WORKER_INDEX_ENV = 'SESAME_WORKER_INDEX';
@@ -28,6 +29,8 @@ export async function superviseWorkers(config: Config): Promise<void> {
   for (const notice of config.notices) logger.warn(notice);
   let stopping = false;
   const live = new Map<number, Worker>();
+  // each worker gets smaller semi-spaces (src/cli/memory.ts); it tunes its own old generation
+  cluster.setupPrimary({ execArgv: workerExecArgv() });
 
   const fork = (index: number, restart = false): Promise<void> => new Promise((resolve) => {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });

@@ -79,6 +79,12 @@ describe('sesame serve with WORKERS=2', function () {
     expect(count(server.output, /secrets not set/)).to.equal(1);
   });
 
+  it('starts the workers with smaller semi-spaces (src/cli/memory.ts)', () => {
+    for (const pid of childrenOf(server.child.pid!)) {
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).to.include('--max-semi-space-size=8');
+    }
+  });
+
   it('signs several people in at once through either worker, printing each development mail once', async () => {
     const added = await runCli(['clients', 'add', '--name', 'Workers App', '--redirect-uri', REDIRECT_URI, '--public', '--first-party', '--json'], env);
     expect(added.code, added.stderr).to.equal(0);
