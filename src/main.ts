@@ -149,7 +149,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     loginMailComposer(templates, config.brand),
     new KnexRateLimitStore(db),
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, rateLimits: config.rateLimits },
-    () => outbox.wake(),
+    (outboxId) => outbox.deliverQueued(outboxId),
   );
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that

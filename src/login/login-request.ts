@@ -29,8 +29,8 @@ export interface LoginRequest {
 /** The storage the login domain needs. Every state change is a guarded update that reports whether it won. */
 export interface LoginRequestStore {
   /** Inserts the request (and its mail, in the same transaction) and supersedes older pending
-   *  requests for the same address or the same interaction. */
-  create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void>;
+   *  requests for the same address or the same interaction. Returns the mail's outbox id. */
+  create(request: LoginRequest, mail: QueuedMail | undefined): Promise<number | undefined>;
   findByTokenHash(candidates: string[]): Promise<LoginRequest | undefined>;
   latestForInteraction(interactionUid: string): Promise<LoginRequest | undefined>;
   /** pending → approved, only while unexpired */

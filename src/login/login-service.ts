@@ -56,7 +56,8 @@ export class LoginService {
     private readonly composeMail: (details: LoginMailDetails) => MailMessage,
     private readonly limits: RateLimitStore,
     private readonly settings: LoginSettings,
-    private readonly onMailQueued: () => void = () => {},
+    /** a mail to send was queued, with this outbox id (the server hands it to its outbox worker) */
+    private readonly onMailQueued: (outboxId: number) => void = () => {},
   ) {}
 
   /**
@@ -108,8 +109,9 @@ export class LoginService {
       userAgent: request.requesterUa ?? undefined,
       locale: request.locale,
     });
-    await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
-    this.onMailQueued();
+    const outboxId = await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
+    // after the answer's work is done, so a suppressed mail costs the request the same time
+    if (recipient !== undefined && outboxId !== undefined) this.onMailQueued(outboxId);
     return { email, request, suppressed: recipient === undefined };
   }
 

@@ -23,6 +23,8 @@ export interface OutboxStore {
   depth(now: number): Promise<OutboxDepth>;
   /** Claims due messages for this worker (a lease, so a crashed worker's messages come back). */
   claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]>;
+  /** Claims one message by id, if it is due and no other worker holds it. */
+  claim(id: number, now: number, leaseMs: number): Promise<OutboxItem | undefined>;
   markSent(id: number, now: number): Promise<void>;
   reschedule(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markFailed(id: number, error: string): Promise<void>;
@@ -48,6 +50,10 @@ export class OutboxWorker {
   readonly #baseBackoffMs: number;
   readonly #leaseMs: number;
   readonly #loop: PollingLoop;
+  /** messages handed over by `deliverQueued`, being sent */
+  readonly #handedOver = new Set<Promise<void>>();
+  /** a hand-over found no room: a pass runs when one of them is done */
+  #overflow = false;
 
   constructor(
     private readonly store: OutboxStore,
@@ -71,8 +77,36 @@ export class OutboxWorker {
     this.#loop.wake();
   }
 
+  /**
+   * Sends a message this process has just queued (committed, `pending`) at once: one guarded
+   * claim by id, instead of a pass that expires stale messages and selects the due ones (about
+   * three statements per sign-in fewer). The claim is the same guarded update a pass makes, so a
+   * pass of any instance that picks the message meanwhile still means it goes out once. When
+   * IN_FLIGHT messages are already on their way, or the worker is stopped, it waits in the outbox
+   * for a pass like any other.
+   */
+  deliverQueued(id: number): void {
+    if (this.#loop.stopped) return;
+    if (this.#handedOver.size >= IN_FLIGHT) {
+      this.#overflow = true;
+      return;
+    }
+    const delivery: Promise<void> = this.store.claim(id, Date.now(), this.#leaseMs)
+      .then((item) => item && this.#deliver(item))
+      .catch((error: unknown) => this.logger.error({ err: error, outboxId: id }, 'outbox delivery failed'))
+      .finally(() => {
+        this.#handedOver.delete(delivery);
+        if (this.#overflow) {
+          this.#overflow = false;
+          this.wake();
+        }
+      });
+    this.#handedOver.add(delivery);
+  }
+
   async stop(): Promise<void> {
     await this.#loop.stop();
+    await Promise.allSettled(this.#handedOver);
     this.transport.close();
   }
 
@@ -84,7 +118,7 @@ export class OutboxWorker {
     const inFlight = new Set<Promise<void>>();
     try {
       for (;;) {
-        const room = IN_FLIGHT - inFlight.size;
+        const room = IN_FLIGHT - inFlight.size - this.#handedOver.size;
         const batch = room > 0 && !this.#loop.stopped ? await this.store.claimDue(Date.now(), room, this.#leaseMs) : [];
         for (const item of batch) {
           const delivery: Promise<void> = this.#deliver(item)

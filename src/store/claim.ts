@@ -1,24 +1,29 @@
-import type { Db } from './db.js';
+import { fixedSql, type Db } from './db.js';
+
+/** Rows a worker may take: `pending` and due, or `sending` under a lease that ran out (a worker died). */
+const DUE = "((status = 'pending' and next_attempt_at <= ?) or (status = 'sending' and locked_until < ?))";
 
 /**
- * Claims up to `limit` rows of a work queue (the mail outbox, owed logout tokens) for `leaseMs`:
- * rows `pending` and due, or `sending` under a lease that ran out (a worker died). Each claim is a
- * guarded UPDATE that repeats the selection, so when several instances pick the same row exactly
- * one wins; the claimed row comes back with the update (`columns`, plus its id), no second read.
+ * Claims up to `limit` rows of a work queue (the mail outbox, owed logout tokens) for `leaseMs`.
+ * Each claim is a guarded UPDATE that repeats the selection, so when several instances pick the
+ * same row exactly one wins; the claimed row comes back with the update (`columns`, plus its id),
+ * no second read. `table` and `columns` are our own constants, never input.
  */
 export async function claimDueRows<Row>(db: Db, table: string, columns: readonly string[], now: number, limit: number, leaseMs: number): Promise<(Row & { id: number })[]> {
-  const due = (q: ReturnType<Db>) => q
-    .where((q2) => q2.where({ status: 'pending' }).andWhere('next_attempt_at', '<=', now))
-    .orWhere((q2) => q2.where({ status: 'sending' }).andWhere('locked_until', '<', now));
-  const candidates: { id: number }[] = await due(db(table).select('id')).orderBy('id').limit(limit);
+  const candidates = await fixedSql(db).rows<{ id: number }>(`select id from ${table} where ${DUE} order by id limit ?`, [now, now, limit]);
   const claimed: (Row & { id: number })[] = [];
   for (const { id } of candidates) {
-    const rows = (await db(table)
-      .where({ id })
-      .andWhere((q) => due(q))
-      .update({ status: 'sending', locked_until: now + leaseMs, attempts: db.raw('attempts + 1') })
-      .returning([...columns])) as Row[];
-    if (rows.length === 1) claimed.push({ ...rows[0], id });
+    const row = await claimRow<Row>(db, table, columns, id, now, leaseMs);
+    if (row) claimed.push(row);
   }
   return claimed;
+}
+
+/** Claims one row by id, when it is due (as above); undefined when it is not, or another worker won. */
+export async function claimRow<Row>(db: Db, table: string, columns: readonly string[], id: number, now: number, leaseMs: number): Promise<(Row & { id: number }) | undefined> {
+  const [row] = await fixedSql(db).rows<Row>(
+    `update ${table} set status = 'sending', locked_until = ?, attempts = attempts + 1 where id = ? and ${DUE} returning ${columns.join(', ')}`,
+    [now + leaseMs, id, now, now],
+  );
+  return row && { ...row, id };
 }

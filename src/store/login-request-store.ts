@@ -50,7 +50,7 @@ export class KnexLoginRequestStore implements LoginRequestStore {
     this.#sql = fixedSql(db);
   }
 
-  async create(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
+  async create(request: LoginRequest, mail: QueuedMail | undefined): Promise<number | undefined> {
     // At most one pending request per address and per interaction (partial unique indexes). When a
     // concurrent create for the same address commits first, our transaction could not see its row
     // to supersede it and the index refuses ours: try again, now that it is visible. Each retry
@@ -64,8 +64,8 @@ export class KnexLoginRequestStore implements LoginRequestStore {
     }
   }
 
-  async #insert(request: LoginRequest, mail: QueuedMail | undefined): Promise<void> {
-    await this.db.transaction(async (trx) => {
+  async #insert(request: LoginRequest, mail: QueuedMail | undefined): Promise<number | undefined> {
+    return this.db.transaction(async (trx) => {
       await trx('login_requests')
         .where('status', 'pending')
         .andWhere((q) => q.where('email', request.email).orWhere('interaction_uid', request.interactionUid))
@@ -87,8 +87,9 @@ export class KnexLoginRequestStore implements LoginRequestStore {
         created_at: request.createdAt,
         expires_at: request.expiresAt,
       });
-      if (mail) {
-        await trx('mail_outbox').insert({
+      if (!mail) return undefined;
+      const [{ id }] = (await trx('mail_outbox')
+        .insert({
           login_request_id: mail.loginRequestId ?? null,
           recipient: mail.to,
           subject: mail.subject,
@@ -99,8 +100,9 @@ export class KnexLoginRequestStore implements LoginRequestStore {
           next_attempt_at: request.createdAt,
           created_at: request.createdAt,
           expires_at: mail.expiresAt,
-        });
-      }
+        })
+        .returning('id')) as { id: number }[];
+      return id;
     });
   }
 

@@ -1,11 +1,14 @@
 import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
-import { claimDueRows } from './claim.js';
-import type { Db } from './db.js';
+import { claimDueRows, claimRow } from './claim.js';
+import { fixedSql, type Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
 const WIPE = { text_body: null, html_body: null };
 
+const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body'];
+
 interface OutboxRow {
+  id: number;
   login_request_id: string | null;
   attempts: number;
   recipient: string;
@@ -14,8 +17,20 @@ interface OutboxRow {
   html_body: string | null;
 }
 
+const toItem = (row: OutboxRow): OutboxItem => ({
+  id: row.id,
+  loginRequestId: row.login_request_id ?? undefined,
+  attempts: row.attempts,
+  message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
+});
+
 export class KnexOutboxStore implements OutboxStore {
-  constructor(private readonly db: Db) {}
+  // a sign-in's mail is claimed and marked sent as fixed SQL (see FixedSql)
+  readonly #sql;
+
+  constructor(private readonly db: Db) {
+    this.#sql = fixedSql(db);
+  }
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]> {
     await this.db('mail_outbox')
@@ -23,13 +38,13 @@ export class KnexOutboxStore implements OutboxStore {
       .andWhere('expires_at', '<=', now)
       .update({ status: 'expired', ...WIPE });
 
-    const rows = await claimDueRows<OutboxRow>(this.db, 'mail_outbox', ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body'], now, limit, leaseMs);
-    return rows.map((row) => ({
-      id: row.id,
-      loginRequestId: row.login_request_id ?? undefined,
-      attempts: row.attempts,
-      message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
-    }));
+    return (await claimDueRows<OutboxRow>(this.db, 'mail_outbox', COLUMNS, now, limit, leaseMs)).map(toItem);
+  }
+
+  async claim(id: number, now: number, leaseMs: number): Promise<OutboxItem | undefined> {
+    // no expiry check: only a message queued a moment ago is claimed by id
+    const row = await claimRow<OutboxRow>(this.db, 'mail_outbox', COLUMNS, id, now, leaseMs);
+    return row && toItem(row);
   }
 
   async depth(now: number): Promise<OutboxDepth> {
@@ -42,7 +57,7 @@ export class KnexOutboxStore implements OutboxStore {
   }
 
   async markSent(id: number, now: number): Promise<void> {
-    await this.db('mail_outbox').where({ id }).update({ status: 'sent', sent_at: now, locked_until: null, last_error: null, ...WIPE });
+    await this.#sql.changes("update mail_outbox set status = 'sent', sent_at = ?, locked_until = null, last_error = null, text_body = null, html_body = null where id = ?", [now, id]);
   }
 
   async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {

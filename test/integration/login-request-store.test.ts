@@ -77,12 +77,13 @@ for (const kind of DB_KINDS) {
       it('inserts the request and, with a mail, one pending outbox row', async () => {
         const request = makeRequest();
         const mail = mailFor(request);
-        await requests.create(request, mail);
+        const outboxId = await requests.create(request, mail);
 
         expect(await requests.findByTokenHash([request.tokenHash])).to.deep.equal(request);
         const rows = await db('mail_outbox').where({ login_request_id: request.id });
         expect(rows).to.have.length(1);
         const [row] = rows;
+        expect(Number(row.id), 'create returns the outbox id').to.equal(outboxId);
         expect(row.status).to.equal('pending');
         expect(row.recipient).to.equal(request.email);
         expect(row.subject).to.equal(mail.subject);
@@ -95,7 +96,7 @@ for (const kind of DB_KINDS) {
 
       it('inserts no outbox row without a mail', async () => {
         const request = makeRequest();
-        await requests.create(request, undefined);
+        expect(await requests.create(request, undefined)).to.equal(undefined);
         expect(await statusOf(db, request.id)).to.equal('pending');
         expect(await db('mail_outbox').where({ login_request_id: request.id })).to.have.length(0);
         expect(await db('mail_outbox').where({ recipient: request.email })).to.have.length(0);
@@ -346,9 +347,8 @@ for (const kind of DB_KINDS) {
     async function queue(createdAt: number, expiresAt = createdAt + 10 * MINUTE): Promise<{ id: number; request: LoginRequest; mail: QueuedMail }> {
       const request = makeRequest({ createdAt, expiresAt });
       const mail = mailFor(request);
-      await requests.create(request, mail);
-      const row = await db('mail_outbox').select('id').where({ login_request_id: request.id }).first();
-      return { id: Number(row.id), request, mail };
+      const id = await requests.create(request, mail);
+      return { id: id!, request, mail };
     }
 
     const rowOf = (id: number) => db('mail_outbox').where({ id }).first();
@@ -363,6 +363,34 @@ for (const kind of DB_KINDS) {
       expect(Number(row.locked_until)).to.equal(now + MINUTE);
       expect(await outbox.claimDue(now, 10, MINUTE), 'the lease holds').to.deep.equal([]);
       expect(await outbox.claimDue(now + MINUTE - 1, 10, MINUTE)).to.deep.equal([]);
+    });
+
+    it('claims a message by id (a mail just queued) like a pass would, once', async () => {
+      const now = Date.now();
+      const { id, mail } = await queue(now);
+      const item = await outbox.claim(id, now, MINUTE);
+      expect(item).to.deep.equal({ id, loginRequestId: mail.loginRequestId, attempts: 1, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } });
+      expect(Number((await rowOf(id)).locked_until)).to.equal(now + MINUTE);
+      expect(await outbox.claim(id, now, MINUTE), 'the lease holds').to.equal(undefined);
+      expect(await outbox.claimDue(now, 10, MINUTE)).to.deep.equal([]);
+      await outbox.markSent(id, now);
+      expect(await outbox.claim(id, now + 2 * MINUTE, MINUTE), 'a sent message is never claimed again').to.equal(undefined);
+      const later = await queue(now + 5000);
+      expect(await outbox.claim(later.id, now, MINUTE), 'not before it is due').to.equal(undefined);
+    });
+
+    it('claims by id and passes of other workers racing for the same messages: each is claimed exactly once', async () => {
+      const now = Date.now();
+      const ids: number[] = [];
+      for (let i = 0; i < 8; i++) ids.push((await queue(now)).id);
+      const [byId, ...passes] = await Promise.all([
+        Promise.all(ids.flatMap((id) => [outbox.claim(id, now, MINUTE), outbox.claim(id, now, MINUTE)])),
+        ...Array.from({ length: 4 }, () => outbox.claimDue(now, 100, MINUTE)),
+      ]);
+      const claimed = [...byId.filter((item) => item !== undefined), ...passes.flat()].map((item) => item.id).sort((x, y) => x - y);
+      expect(claimed).to.deep.equal(ids);
+      const attempts = await db('mail_outbox').whereIn('id', ids).select('attempts');
+      expect(attempts.map((r) => Number(r.attempts))).to.deep.equal(ids.map(() => 1));
     });
 
     it('does not claim a message before it is due', async () => {
