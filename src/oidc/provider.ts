@@ -3,7 +3,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import { SCOPES, type TokenLifetimes } from '../clients/client.js';
 import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
-import { randomId, type KeyedHasher } from '../shared/crypto.js';
+import { CookieSigner, randomId, type KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
@@ -27,7 +27,8 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
     adapter: adapter as unknown as Configuration['adapter'],
     jwks,
     cookies: {
-      keys: [...config.secrets.cookieKeys],
+      // keygrip's interface, cheaper (see CookieSigner); also signs our own pages' cookies
+      keys: new CookieSigner(config.secrets.cookieKeys),
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },

@@ -66,3 +66,37 @@ export class KeyedHasher {
 function hmac(secret: string, purpose: string, value: string): string {
   return createHmac('sha256', secret).update(`${purpose}\0${value}`).digest('base64url');
 }
+
+/**
+ * Signs cookies for koa (it takes any object with keygrip's `sign` and `index`), with the same
+ * signatures as keygrip (HMAC-SHA1, base64url) so cookies set before stay valid. keygrip compares
+ * through tsscmp, which draws 32 random bytes and computes two more HMACs per comparison: with
+ * about 15 signed cookies read per sign-in that was 0.5 ms of CPU per sign-in (profiled), while a
+ * comparison of two equal-length HMACs is constant-time with timingSafeEqual alone.
+ */
+export class CookieSigner {
+  readonly #keys: readonly string[];
+
+  constructor(keys: readonly string[]) {
+    if (keys.length === 0) throw new Error('CookieSigner needs at least one key');
+    this.#keys = keys;
+  }
+
+  sign(data: string): string {
+    return signCookie(this.#keys[0], data);
+  }
+
+  verify(data: string, digest: string): boolean {
+    return this.index(data, digest) > -1;
+  }
+
+  /** which key signed `digest` (0 is the newest; koa re-signs with it when another did), or -1 */
+  index(data: string, digest: string): number {
+    if (typeof digest !== 'string') return -1;
+    return this.#keys.findIndex((key) => constantTimeEqual(signCookie(key, data), digest));
+  }
+}
+
+function signCookie(key: string, data: string): string {
+  return createHmac('sha1', key).update(data).digest('base64url');
+}

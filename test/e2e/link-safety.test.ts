@@ -75,6 +75,24 @@ for (const kind of DB_KINDS) {
       await exchangeCode(config, start, done.location!);
     });
 
+    it('trusts a signed cookie only with its signature: the binding cookie copied without a valid one counts as another device', async () => {
+      const { browser, link } = await requestLink();
+      const cookies = await browser.jar.getCookies(server.issuer, { allPaths: true });
+      const device = cookies.find((cookie) => cookie.key === 'sesame.device')!;
+      const signature = cookies.find((cookie) => cookie.key === 'sesame.device.sig')!;
+      // another browser that has the binding secret but not a signature made with the server's key
+      const other = new Browser(server.issuer);
+      const forged = `${signature.value.slice(0, -1)}${signature.value.endsWith('A') ? 'B' : 'A'}`;
+      await other.jar.setCookie(`sesame.device=${device.value}; Path=/`, `${server.issuer}/`);
+      await other.jar.setCookie(`sesame.device.sig=${forged}; Path=/`, `${server.issuer}/`);
+      const page = await other.get(link);
+      expect(page.status).to.equal(200);
+      expect(page.body).not.to.include('data-autosubmit');
+      expect([...page.body.matchAll(/name="choice" value="(\d+)"/g)]).to.have.length(3);
+      // with the signature as issued, the same secret is the same browser
+      expect((await browser.get(link)).body).to.include('data-autosubmit');
+    });
+
     it('works once: the second use of a link is refused with a way forward', async () => {
       const { browser, link } = await requestLink();
       const first = await browser.submit(await browser.get(link), '/login/verify');

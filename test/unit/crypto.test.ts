@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { constantTimeEqual, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
+import { constantTimeEqual, CookieSigner, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
 
 const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
 const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
@@ -130,6 +130,27 @@ describe('crypto helpers', () => {
       expect(constantTimeEqual('', 'a')).to.equal(false);
       // same character count, different byte length
       expect(constantTimeEqual('é', 'e')).to.equal(false);
+    });
+  });
+
+  describe('CookieSigner', () => {
+    // signatures computed with keygrip 1.1 (koa's default signer), so cookies set before the switch stay valid
+    const KEYGRIP = { newKey: 'AJGRc3G1vfAVFY1I_e2agwX3rpo', oldKey: 'IYaARaL2fMo9lNTqK_Zz6lH23_c' };
+    const signer = new CookieSigner(['new-key', 'old-key']);
+
+    it('signs with the newest key exactly as keygrip does', () => {
+      expect(signer.sign('_session=abc123')).to.equal(KEYGRIP.newKey);
+      expect(signer.sign('sesame.csrf=Zz_-09')).to.equal('E2n0-hHGvdzoYpCwOz1Im5mUU1g');
+    });
+
+    it('tells which key signed a cookie, and refuses anything else', () => {
+      expect(signer.index('_session=abc123', KEYGRIP.newKey)).to.equal(0);
+      expect(signer.index('_session=abc123', KEYGRIP.oldKey), 'an old key still verifies (koa then re-signs)').to.equal(1);
+      expect(new CookieSigner(['new-key']).index('_session=abc123', KEYGRIP.oldKey), 'a retired key no longer does').to.equal(-1);
+      expect(signer.index('_session=abc124', KEYGRIP.newKey), 'another value').to.equal(-1);
+      expect(signer.index('_session=abc123', KEYGRIP.newKey.slice(0, -1)), 'a truncated signature').to.equal(-1);
+      expect(signer.index('_session=abc123', undefined as unknown as string), 'no signature cookie').to.equal(-1);
+      expect(signer.verify('_session=abc123', KEYGRIP.oldKey)).to.equal(true);
     });
   });
 });
