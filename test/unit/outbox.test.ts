@@ -46,16 +46,22 @@ function heldTransport() {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
+/** A started worker (polling only once an hour) after its first pass, with the store's calls cleared. */
+async function startedWorker() {
+  const store = new MemoryOutbox();
+  const { waiting, transport } = heldTransport();
+  const worker = new OutboxWorker(store, transport, createLogger('silent'), { pollIntervalMs: 3_600_000 });
+  worker.start();
+  await settle();
+  store.calls.length = 0;
+  return { store, waiting, worker };
+}
+
 describe('outbox worker: mail handed over by the process that queued it', () => {
   const message = (n: number): MailMessage => ({ to: `p${n}@example.com`, subject: 's', text: 't', html: 'h' });
 
   it('claims that message by id and sends it, without a pass over the outbox', async () => {
-    const store = new MemoryOutbox();
-    const { waiting, transport } = heldTransport();
-    const worker = new OutboxWorker(store, transport, createLogger('silent'), { pollIntervalMs: 3_600_000 });
-    worker.start();
-    await settle();
-    store.calls.length = 0;
+    const { store, waiting, worker } = await startedWorker();
     store.pending.set(7, message(7));
     worker.deliverQueued(7);
     await settle();
@@ -66,12 +72,7 @@ describe('outbox worker: mail handed over by the process that queued it', () => 
   });
 
   it('beyond the in-flight limit leaves the message to a pass, which runs as soon as one is sent', async () => {
-    const store = new MemoryOutbox();
-    const { waiting, transport } = heldTransport();
-    const worker = new OutboxWorker(store, transport, createLogger('silent'), { pollIntervalMs: 3_600_000 });
-    worker.start();
-    await settle();
-    store.calls.length = 0;
+    const { store, waiting, worker } = await startedWorker();
     for (let id = 1; id <= 11; id++) {
       store.pending.set(id, message(id));
       worker.deliverQueued(id);
