@@ -79,8 +79,9 @@ export class OutboxWorker {
 
   /**
    * Sends a message this process has just queued (committed, `pending`) at once: one guarded
-   * claim by id, instead of a pass that expires stale messages and selects the due ones (about
-   * three statements per sign-in fewer). The claim is the same guarded update a pass makes, so a
+   * claim by id, instead of waking a pass that expires stale messages and selects the due ones
+   * (under load one pass served several messages, so this measured 0.6 statements per sign-in
+   * fewer, 37.4 → 36.8). The claim is the same guarded update a pass makes, so a
    * pass of any instance that picks the message meanwhile still means it goes out once. When
    * IN_FLIGHT messages are already on their way, or the worker is stopped, it waits in the outbox
    * for a pass like any other.
