@@ -4,6 +4,7 @@ import { fixedSql, type Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
 const WIPE = { text_body: null, html_body: null };
+const WIPE_SQL = Object.keys(WIPE).map((column) => `${column} = null`).join(', ');
 
 const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body'];
 
@@ -57,7 +58,7 @@ export class KnexOutboxStore implements OutboxStore {
   }
 
   async markSent(id: number, now: number): Promise<void> {
-    await this.#sql.changes("update mail_outbox set status = 'sent', sent_at = ?, locked_until = null, last_error = null, text_body = null, html_body = null where id = ?", [now, id]);
+    await this.#sql.changes(`update mail_outbox set status = 'sent', sent_at = ?, locked_until = null, last_error = null, ${WIPE_SQL} where id = ?`, [now, id]);
   }
 
   async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {
