@@ -86,6 +86,7 @@ export class CookieSigner {
     return signCookie(this.#keys[0], data);
   }
 
+  /** part of keygrip's interface (oidc-provider's types require it); koa calls `index` */
   verify(data: string, digest: string): boolean {
     return this.index(data, digest) > -1;
   }
