@@ -50,7 +50,8 @@ export class OutboxWorker {
   readonly #baseBackoffMs: number;
   readonly #leaseMs: number;
   readonly #loop: PollingLoop;
-  /** messages handed over by `deliverQueued`, being sent */
+  /** messages being sent: claimed by a pass (passes never overlap), or handed over by `deliverQueued` */
+  readonly #passDeliveries = new Set<Promise<void>>();
   readonly #handedOver = new Set<Promise<void>>();
   /** a hand-over found no room: a pass runs when one of them is done */
   #overflow = false;
@@ -88,21 +89,17 @@ export class OutboxWorker {
    */
   deliverQueued(id: number): void {
     if (this.#loop.stopped) return;
-    if (this.#handedOver.size >= IN_FLIGHT) {
+    if (this.#sending() >= IN_FLIGHT) {
       this.#overflow = true;
       return;
     }
-    const delivery: Promise<void> = this.store.claim(id, Date.now(), this.#leaseMs)
-      .then((item) => item && this.#deliver(item))
-      .catch((error: unknown) => this.logger.error({ err: error, outboxId: id }, 'outbox delivery failed'))
-      .finally(() => {
-        this.#handedOver.delete(delivery);
-        if (this.#overflow) {
-          this.#overflow = false;
-          this.wake();
-        }
-      });
-    this.#handedOver.add(delivery);
+    const claimed = this.store.claim(id, Date.now(), this.#leaseMs).then((item) => item && this.#deliver(item));
+    this.#track(this.#handedOver, id, claimed, () => {
+      if (this.#overflow) {
+        this.#overflow = false;
+        this.wake();
+      }
+    });
   }
 
   async stop(): Promise<void> {
@@ -116,26 +113,36 @@ export class OutboxWorker {
    * are claimed, so a message queued while others are on their way does not wait for a whole batch.
    */
   async #pass(): Promise<void> {
-    const inFlight = new Set<Promise<void>>();
+    const inFlight = this.#passDeliveries;
     try {
       for (;;) {
-        const room = IN_FLIGHT - inFlight.size - this.#handedOver.size;
+        const room = IN_FLIGHT - this.#sending();
         const batch = room > 0 && !this.#loop.stopped ? await this.store.claimDue(Date.now(), room, this.#leaseMs) : [];
-        for (const item of batch) {
-          const delivery: Promise<void> = this.#deliver(item)
-            .catch((error: unknown) => this.logger.error({ err: error, outboxId: item.id }, 'outbox delivery failed'))
-            .finally(() => inFlight.delete(delivery));
-          inFlight.add(delivery);
-        }
+        for (const item of batch) this.#track(inFlight, item.id, this.#deliver(item));
         if (inFlight.size === 0) return;
         // nothing more due (or no room): wait until one is done, then look again
-        if (batch.length === 0 || inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+        if (batch.length === 0 || this.#sending() >= IN_FLIGHT) await Promise.race(inFlight);
       }
     } catch (error) {
       this.logger.error({ err: error }, 'outbox pass failed');
     } finally {
       await Promise.allSettled(inFlight);
     }
+  }
+
+  #sending(): number {
+    return this.#passDeliveries.size + this.#handedOver.size;
+  }
+
+  /** Keeps `work` (one message's delivery) in `deliveries` until it is done; a failure is logged. */
+  #track(deliveries: Set<Promise<void>>, outboxId: number, work: Promise<unknown>, done?: () => void): void {
+    const delivery: Promise<void> = work
+      .then(() => undefined, (error: unknown) => this.logger.error({ err: error, outboxId }, 'outbox delivery failed'))
+      .finally(() => {
+        deliveries.delete(delivery);
+        done?.();
+      });
+    deliveries.add(delivery);
   }
 
   async #deliver(item: OutboxItem): Promise<void> {

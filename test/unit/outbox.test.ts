@@ -46,9 +46,15 @@ function heldTransport() {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
-/** A started worker (polling only once an hour) after its first pass, with the store's calls cleared. */
-async function startedWorker() {
+const message = (n: number): MailMessage => ({ to: `p${n}@example.com`, subject: 's', text: 't', html: 'h' });
+
+/**
+ * A started worker (polling only once an hour) after its first pass, which found messages 1 to
+ * `queuedBefore` in the outbox; the store's calls are cleared.
+ */
+async function startedWorker(queuedBefore = 0) {
   const store = new MemoryOutbox();
+  for (let id = 1; id <= queuedBefore; id++) store.pending.set(id, message(id));
   const { waiting, transport } = heldTransport();
   const worker = new OutboxWorker(store, transport, createLogger('silent'), { pollIntervalMs: 3_600_000 });
   worker.start();
@@ -58,8 +64,6 @@ async function startedWorker() {
 }
 
 describe('outbox worker: mail handed over by the process that queued it', () => {
-  const message = (n: number): MailMessage => ({ to: `p${n}@example.com`, subject: 's', text: 't', html: 'h' });
-
   it('claims that message by id and sends it, without a pass over the outbox', async () => {
     const { store, waiting, worker } = await startedWorker();
     store.pending.set(7, message(7));
@@ -87,6 +91,22 @@ describe('outbox worker: mail handed over by the process that queued it', () => 
     for (const done of waiting.splice(0)) done();
     await worker.stop();
     expect([...store.sent].sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 11 }, (_, i) => i + 1));
+  });
+
+  it('counts what a pass is sending against the same limit: a hand-over then waits for that pass', async () => {
+    const { store, waiting, worker } = await startedWorker(10);
+    expect(waiting, 'the first pass sends all ten').to.have.length(10);
+    store.pending.set(11, message(11));
+    worker.deliverQueued(11);
+    await settle();
+    expect(store.calls).to.not.include('claim 11');
+    expect(waiting).to.have.length(10);
+    waiting.shift()!();
+    await settle();
+    expect(waiting, 'the pass took it as soon as one was sent').to.have.length(10);
+    for (const done of waiting.splice(0)) done();
+    await worker.stop();
+    expect(store.sent).to.have.length(11);
   });
 
   it('once stopped, takes nothing: the message stays in the outbox for the next start', async () => {
