@@ -85,6 +85,7 @@ export function categorise(functionName: string, url: string): string {
   if (functionName === '(idle)') return 'idle';
   if (functionName === '(garbage collector)') return 'garbage collection';
   if (functionName === '(program)' || functionName === '(root)') return 'V8/native (program)';
+  if (/\/dist\/test\/bench\/reference-server\.js/.test(url)) return 'reference server (its account, interaction)';
   if (/\/dist\/test\/bench\//.test(url)) return 'bench instrumentation (query counter)';
   if (/\/dist\/src\/store\//.test(url)) return 'Sesame store (incl. oidc adapter)';
   if (/\/dist\/src\//.test(url)) return 'Sesame (other)';
@@ -105,4 +106,57 @@ export function categorise(functionName: string, url: string): string {
 function shorten(url: string, root: string): string {
   const path = url.replace(/^file:\/\//, '');
   return path.startsWith(root) ? path.slice(root.length) : path;
+}
+
+/** One function's (or kind of code's) self time per unit of work in both servers, in µs. */
+export interface SelfTimeDifference {
+  function?: string;
+  where?: string;
+  category: string;
+  sesameUs: number;
+  referenceUs: number;
+  /** sesameUs − referenceUs: what Sesame spends beyond the bare library (negative: less) */
+  differenceUs: number;
+}
+
+export interface ProfileDifference {
+  sesameBusyUs: number;
+  referenceBusyUs: number;
+  byCategory: SelfTimeDifference[];
+  /** the functions with the largest difference either way, largest first */
+  top: SelfTimeDifference[];
+}
+
+/**
+ * Sesame against the reference, both profiled doing the same work: self time per unit (sign-in or
+ * request) by kind of code and by function, matched by name and place (both run the same
+ * node_modules from the same checkout), so that the gap between the two shows where it comes from.
+ * The summaries must list every function (`top` large enough), or the differences are partial.
+ */
+export function compareProfiles(sesame: { summary: ProfileSummary; count: number }, reference: { summary: ProfileSummary; count: number }, top = 25): ProfileDifference {
+  const perUnit = (ms: number, count: number) => (count ? (ms * 1000) / count : 0);
+  /** one row per key, with each side's self time per unit */
+  const pair = <T extends { category: string; selfMs: number }>(s: T[], r: T[], key: (item: T) => string, label: (item: T) => Partial<SelfTimeDifference>): SelfTimeDifference[] => {
+    const rows = new Map<string, SelfTimeDifference>();
+    const add = (items: T[], count: number, side: 'sesameUs' | 'referenceUs') => {
+      for (const item of items) {
+        const row = rows.get(key(item)) ?? { ...label(item), category: item.category, sesameUs: 0, referenceUs: 0, differenceUs: 0 };
+        row[side] += perUnit(item.selfMs, count);
+        row.differenceUs = row.sesameUs - row.referenceUs;
+        rows.set(key(item), row);
+      }
+    };
+    add(s, sesame.count, 'sesameUs');
+    add(r, reference.count, 'referenceUs');
+    return [...rows.values()];
+  };
+  return {
+    sesameBusyUs: perUnit(sesame.summary.busyMs, sesame.count),
+    referenceBusyUs: perUnit(reference.summary.busyMs, reference.count),
+    byCategory: pair(sesame.summary.byCategory, reference.summary.byCategory, (c) => c.category, () => ({}))
+      .sort((a, b) => b.differenceUs - a.differenceUs),
+    top: pair(sesame.summary.top, reference.summary.top, (f) => `${f.function}\u0000${f.where}`, (f) => ({ function: f.function, where: f.where }))
+      .sort((a, b) => Math.abs(b.differenceUs) - Math.abs(a.differenceUs))
+      .slice(0, top),
+  };
 }

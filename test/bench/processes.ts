@@ -131,8 +131,8 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
  * the load generator pins each simulated person and each endpoint worker to one of them: the
  * reference gets every core Sesame gets, with no coordination cost at all (an upper bound).
  */
-export async function startReference(count = 1): Promise<ServerProcess> {
-  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess()));
+export async function startReference(count = 1, options: { cpuProfileDir?: string } = {}): Promise<ServerProcess> {
+  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess(options.cpuProfileDir)));
   return {
     name: 'reference',
     shards: parts.map((p) => p.shard),
@@ -144,8 +144,10 @@ export async function startReference(count = 1): Promise<ServerProcess> {
   };
 }
 
-async function startReferenceProcess(): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame */
+async function startReferenceProcess(cpuProfileDir?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
+  const nodeArgs = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
+  const child = spawn(process.execPath, [...nodeArgs, REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
     let buffer = '';

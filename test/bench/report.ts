@@ -1,7 +1,7 @@
 import type { BenchOptions } from './options.js';
 import type { SweepFigures } from './database-size.js';
 import { ENDPOINTS, type EndpointName } from './endpoints.js';
-import type { ProfileSummary } from './cpu-profile.js';
+import type { ProfileDifference, ProfileSummary } from './cpu-profile.js';
 import { SESAME_STEPS } from './sign-ins.js';
 import { spread, type LatencySummary, type Spread } from './stats.js';
 
@@ -206,12 +206,24 @@ export interface ProfilePhase {
   endUs: number;
   summary: ProfileSummary;
   queries: Record<string, { count: number; ms: number }>;
+  /** the reference doing the same phase under the same profiler, and Sesame's difference to it */
+  reference?: { count: number; startUs: number; endUs: number; difference: ProfileDifference };
 }
 
 export interface ProfileReport {
-  meta: { date: string; node: string; cpus: number; db: string; source: string; cpuProfile: string };
+  meta: { date: string; node: string; cpus: number; db: string; source: string; cpuProfile: string; referenceCpuProfile?: string };
   phases: ProfilePhase[];
   failures: string[];
+}
+
+function printDifference(phase: ProfilePhase, referenceCount: number, d: ProfileDifference, out: Out): void {
+  const us = (n: number) => fmt(n, 1);
+  out(`\nAgainst the reference (bare oidc-provider, ${referenceCount} ${phase.unit}s under the same profiler), µs of main-thread self time per ${phase.unit}\n`);
+  if (phase.unit === 'sign-in') out('(its sign-in sends no email and opens no link: part of this difference is that work, not overhead)\n');
+  out(`busy: Sesame ${us(d.sesameBusyUs)}, reference ${us(d.referenceBusyUs)}, difference ${us(d.sesameBusyUs - d.referenceBusyUs)}\n`);
+  table([['kind', 'Sesame', 'reference', 'difference'], ...d.byCategory.map((c) => [c.category, us(c.sesameUs), us(c.referenceUs), us(c.differenceUs)])], out);
+  out('\nFunctions with the largest difference\n');
+  table([['function', 'where', 'Sesame', 'reference', 'difference'], ...d.top.map((f) => [(f.function ?? '').slice(0, 40), (f.where ?? '').slice(-60), us(f.sesameUs), us(f.referenceUs), us(f.differenceUs)])], out);
 }
 
 export function printProfile(report: ProfileReport, out: Out): void {
@@ -231,6 +243,7 @@ export function printProfile(report: ProfileReport, out: Out): void {
     const statementMs = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.ms, 0);
     out(`\nSQL: ${fmt(statements / phase.count, 2)} statements per ${unit}, ${per(statementMs)} ms of statement time per ${unit}\n`);
     table([['statement (shape)', `per ${unit}`, 'avg ms'], ...entries.slice(0, 25).map(([sql, t]) => [sql.slice(0, 110), fmt(t.count / phase.count, 2), fmt(t.ms / t.count, 2)])], out);
+    if (phase.reference) printDifference(phase, phase.reference.count, phase.reference.difference, out);
   }
   if (report.failures.length) out(`\nfailures: ${report.failures.join('\n  ')}\n`);
   out('\n');

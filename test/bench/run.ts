@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { summariseProfile } from './cpu-profile.js';
+import { compareProfiles, summariseProfile } from './cpu-profile.js';
 import { sweepAndMeasure, type SweepFigures } from './database-size.js';
 import { ENDPOINTS, runEndpoint, type EndpointName, type EndpointResult } from './endpoints.js';
 import { HttpClient, StatusCounter } from './http-client.js';
@@ -194,61 +194,41 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
   const sink = await new MailSink().start();
   const database: TestDatabase = await createTestDatabase(options.db);
   const profileDir = mkdtempSync(join(tmpdir(), 'sesame-bench-prof-'));
+  const referenceDir = join(profileDir, 'reference');
+  mkdirSync(referenceDir);
   const queryFile = join(profileDir, 'queries.json');
+  const sockets = Math.max(options.people, options.endpointConcurrency) * 2;
   let server: ServerProcess | undefined;
   try {
     log(`starting Sesame (${options.db}) with --cpu-prof…`);
     // one process: the profile and the statement counts are of that one
     server = await startSesame({ database, smtpUrl: sink.url, cpuProfileDir: profileDir, queryCountFile: queryFile, workers: 1 });
-    const t = target(server, 'sesame', Math.max(options.people, options.endpointConcurrency) * 2, sink);
-    if (options.warmup > 0) await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
-    // each phase is a window of the one profile, with the statements counted over the same window
-    const windows: { name: string; unit: string; count: number; startUs: number; endUs: number; queries: Record<string, { count: number; ms: number }> }[] = [];
-    const phase = async (name: string, unit: string, run: () => Promise<number>) => {
-      const before = await snapshotQueries(server!.pids[0], queryFile);
-      const startUs = hrtimeUs();
-      const count = await run();
-      const endUs = hrtimeUs();
-      const after = await snapshotQueries(server!.pids[0], queryFile);
-      const queries: Record<string, { count: number; ms: number }> = {};
-      for (const [shape, tally] of Object.entries(after)) {
-        const was = before[shape] ?? { count: 0, ms: 0 };
-        queries[shape] = { count: tally.count - was.count, ms: tally.ms - was.ms };
-      }
-      windows.push({ name, unit, count, startUs, endUs, queries });
-    };
     const failures: string[] = [];
-    await phase('full sign-ins', 'sign-in', async () => {
-      const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
-      log(`${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
-      t.tokens.push(...result.tokens);
-      failures.push(...result.failures);
-      return result.completed;
-    });
-    // the endpoints whose ratio to the bare library is furthest from the target
-    for (const name of ['userinfo', 'introspection', 'token_refresh'] as const) {
-      await phase(name, 'request', async () => {
-        const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
-        log(`${name}: ${result.requests} requests under the profiler (${result.perSecond.toFixed(0)}/s, not comparable)`);
-        if (result.failed) failures.push(`${name}: ${result.failed} failed`);
-        return result.requests;
-      });
-    }
-    for (const http of t.https) http.close();
+    const windows = await profilePhases(target(server, 'sesame', sockets, sink), options, failures, { pid: server.pids[0], file: queryFile });
     await server.stop();
-    const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
-    if (!file) throw new Error('Sesame wrote no .cpuprofile');
-    const kept = join(outDir, `${stamp}-${options.db}.cpuprofile`);
-    copyFileSync(join(profileDir, file), kept);
-    const phases = windows.map((w) => ({ ...w, summary: summariseProfile(kept, ROOT, 30, w) }));
-    const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, cpuProfile: kept }, phases, failures };
+    const kept = keepProfile(profileDir, join(outDir, `${stamp}-${options.db}.cpuprofile`));
+    // then the reference, alone, doing the same work under the same profiler: the difference per
+    // sign-in or request, function by function, is what Sesame adds to the bare library
+    log('starting the reference with --cpu-prof…');
+    server = await startReference(1, { cpuProfileDir: referenceDir });
+    const referenceWindows = await profilePhases(target(server, 'reference', sockets), options, failures);
+    await server.stop();
+    const keptReference = keepProfile(referenceDir, join(outDir, `${stamp}-reference.cpuprofile`));
+    const EVERY_FUNCTION = 1e6;
+    const phases = windows.map((w, i) => {
+      const summary = summariseProfile(kept, ROOT, EVERY_FUNCTION, w);
+      const reference = referenceWindows[i];
+      const difference = compareProfiles({ summary, count: w.count }, { summary: summariseProfile(keptReference, ROOT, EVERY_FUNCTION, reference), count: reference.count });
+      return { ...w, summary: { ...summary, top: summary.top.slice(0, 30) }, reference: { count: reference.count, startUs: reference.startUs, endUs: reference.endUs, difference } };
+    });
+    const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, cpuProfile: kept, referenceCpuProfile: keptReference }, phases, failures };
     writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
     printProfile(report, (text) => process.stdout.write(text));
-    log(`profile: ${kept} (open in Chrome DevTools or speedscope for a flame graph); JSON: ${outFile}`);
+    log(`profiles: ${kept} and ${keptReference} (open in Chrome DevTools or speedscope for a flame graph); JSON: ${outFile}`);
     return 0;
   } catch (error) {
     process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
-    if (server) process.stderr.write(`--- Sesame output ---\n${server.log()}\n`);
+    if (server) process.stderr.write(`--- ${server.name} output ---\n${server.log()}\n`);
     return 1;
   } finally {
     await server?.stop();
@@ -256,6 +236,64 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
     await database.drop();
     rmSync(profileDir, { recursive: true, force: true });
   }
+}
+
+interface PhaseWindow {
+  name: string;
+  unit: string;
+  count: number;
+  startUs: number;
+  endUs: number;
+  queries: Record<string, { count: number; ms: number }>;
+}
+
+/**
+ * The measured phases of a profile run, one after the other on one server: the sign-ins, then the
+ * endpoints whose ratio to the bare library is furthest from the target. Each phase is a window of
+ * the server's one profile; on Sesame the statements are counted over the same window.
+ */
+async function profilePhases(t: Target, options: BenchOptions, failures: string[], queryCounter?: { pid: number; file: string }): Promise<PhaseWindow[]> {
+  const kind = t.signIn.kind;
+  if (options.warmup > 0) await runSignIns(t.signIn, { people: options.people, signins: options.warmup, seconds: 60 });
+  const windows: PhaseWindow[] = [];
+  const phase = async (name: string, unit: string, run: () => Promise<number>) => {
+    const before = queryCounter ? await snapshotQueries(queryCounter.pid, queryCounter.file) : {};
+    const startUs = hrtimeUs();
+    const count = await run();
+    const endUs = hrtimeUs();
+    const after = queryCounter ? await snapshotQueries(queryCounter.pid, queryCounter.file) : {};
+    const queries: Record<string, { count: number; ms: number }> = {};
+    for (const [shape, tally] of Object.entries(after)) {
+      const was = before[shape] ?? { count: 0, ms: 0 };
+      queries[shape] = { count: tally.count - was.count, ms: tally.ms - was.ms };
+    }
+    windows.push({ name, unit, count, startUs, endUs, queries });
+  };
+  await phase('full sign-ins', 'sign-in', async () => {
+    const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds });
+    log(`${kind}: ${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s under the profiler (${result.perSecond.toFixed(1)}/s, not comparable)`);
+    t.tokens.push(...result.tokens);
+    failures.push(...result.failures.map((f) => `${kind}: ${f}`));
+    return result.completed;
+  });
+  for (const name of ['userinfo', 'introspection', 'token_refresh'] as const) {
+    await phase(name, 'request', async () => {
+      const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
+      log(`${kind} ${name}: ${result.requests} requests under the profiler (${result.perSecond.toFixed(0)}/s, not comparable)`);
+      if (result.failed) failures.push(`${kind} ${name}: ${result.failed} failed`);
+      return result.requests;
+    });
+  }
+  for (const http of t.https) http.close();
+  return windows;
+}
+
+/** Copies the one .cpuprofile a process wrote into `dir` to `to`. */
+function keepProfile(dir: string, to: string): string {
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile was written to ${dir}`);
+  copyFileSync(join(dir, file), to);
+  return to;
 }
 
 function endpointTarget(t: Target, options: BenchOptions) {
