@@ -162,6 +162,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     const actor = await adminTokens.verify(token);
     return Boolean(actor && allows(actor.scopes, 'register'));
   };
+  // read fresh, not through findClient: right after an operator rotated the secret, the old one must fail
+  const isClientSecret = async (clientId: string, secret: string) => {
+    const record = await clients.find(clientId);
+    return Boolean(record?.enabled) && clients.verifySecret(record!, secret);
+  };
   const csrf = new Csrf(config.secrets.cookieKeys);
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
@@ -175,7 +180,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, demoClientId,
+      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId,
     });
   };
 

@@ -48,7 +48,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
-  provider.use(registrationGuard(config.registration.enabled, deps.mayRegister));
+  provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
   provider.use(untypedEmptyRevocation());

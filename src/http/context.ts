@@ -7,7 +7,7 @@ import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
 import type { LoginService } from '../login/login-service.js';
-import type { InitialAccessCheck } from '../oidc/registration.js';
+import type { ClientSecretCheck, InitialAccessCheck } from '../oidc/registration.js';
 import type { SigningKeyStore } from '../oidc/signing-keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -34,6 +34,8 @@ export interface HttpDeps {
   emailChanges: EmailChangeService;
   /** whether a bearer token may register a client at /reg (Dynamic Client Registration) */
   mayRegister: InitialAccessCheck;
+  /** whether a secret is a client's current one (RFC 7592 updates may carry it) */
+  isClientSecret: ClientSecretCheck;
   /** the admin API's bearer tokens */
   adminTokens: AdminTokens;
   signingKeys: SigningKeyStore;

@@ -1,11 +1,16 @@
+import { bodyParser } from '@koa/bodyparser';
 import { errors, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientRecord } from '../clients/client.js';
 import type { ClientService } from '../clients/client-service.js';
+import { randomId } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import { fromProviderMetadata, OPERATOR_ONLY_METADATA, toProviderMetadata } from './client-metadata.js';
 
 /** Whether a presented initial access token may register a client (an admin token with the `register` scope). */
 export type InitialAccessCheck = (token: string) => Promise<boolean>;
+
+/** Whether `secret` is the current client_secret of the (enabled) client `clientId`. */
+export type ClientSecretCheck = (clientId: string, secret: string) => Promise<boolean>;
 
 export type RegistrationChange = 'client.registered' | 'client.registration_updated' | 'client.registration_deleted';
 
@@ -37,6 +42,43 @@ export function providerClientSource(clients: ClientService, findClient: (client
   };
 }
 
+/** oidc-provider's own limit on a request body */
+const jsonBody = bodyParser({ enableTypes: ['json'], jsonLimit: '56kb' });
+
+/**
+ * RFC 7592 §2.2 lets an update carry the app's client_secret, which must then be its current one.
+ * oidc-provider compares it with the secret it was given, which here is our keyed hash, so it would
+ * refuse the right secret and accept the hash. The body is parsed here instead: the current secret
+ * is taken out of it (the same update without it), any other value replaced by one that matches
+ * nothing, for oidc-provider to refuse. oidc-provider then uses the parsed body (and says once, in
+ * the log, that it found one).
+ */
+async function acceptCurrentSecret(ctx: KoaContextWithOIDC, isClientSecret: ClientSecretCheck): Promise<void> {
+  if (!ctx.is('application/json')) return;
+  await jsonBody(ctx as unknown as Parameters<typeof jsonBody>[0], async () => {});
+  const body = (ctx.request as { body?: unknown }).body;
+  if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.hasOwn(body, 'client_secret')) return;
+  const fields = body as { client_secret?: unknown };
+  const clientId = clientIdOf(ctx.path);
+  if (typeof fields.client_secret === 'string' && clientId && (await isClientSecret(clientId, fields.client_secret))) {
+    delete fields.client_secret;
+  } else {
+    // nor may anything else pass oidc-provider's comparison (the stored hash would): refused there,
+    // after the registration access token is checked, so this answer tells nothing about the secret
+    fields.client_secret = randomId();
+  }
+}
+
+/** The client id of `/reg/{client_id}` (any case, one trailing slash), or undefined. */
+function clientIdOf(path: string): string | undefined {
+  const segment = path.replace(/\/$/, '').split('/')[2];
+  try {
+    return segment ? decodeURIComponent(segment) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The guard in front of oidc-provider's registration endpoints. Registering needs a bearer initial
  * access token (issued with `sesame admin-tokens create --scope register`, stored hashed, revocable),
@@ -44,7 +86,7 @@ export function providerClientSource(clients: ClientService, findClient: (client
  * no `client_secret` (we only hold its hash; the secret was shown once, at registration) and none of
  * the metadata only operators set.
  */
-export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck) {
+export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck, isClientSecret: ClientSecretCheck) {
   return async function guardRegistration(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
     // oidc-provider's router matches paths case-insensitively and with one trailing slash, so
     // /REG and /reg/ reach the registration endpoint too: compare the way it does
@@ -60,6 +102,7 @@ export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCh
         return;
       }
     }
+    if (ctx.method === 'PUT' && path.startsWith('/REG/')) await acceptCurrentSecret(ctx, isClientSecret);
     await next();
     // what an operator set is not the app's to see or send back (an update carrying it is refused)
     if (ctx.body && typeof ctx.body === 'object') {

@@ -148,6 +148,37 @@ for (const kind of DB_KINDS) {
       return { call, metadataOf };
     }
 
+    it('accepts an update that carries the app\'s current client_secret, and refuses one with another (RFC 7592 §2.2)', async () => {
+      const registration = (await (await register(app)).json()) as Registration;
+      const { call, metadataOf } = manager(registration);
+      const current = metadataOf((await call('GET')).json);
+
+      const withSecret = await call('PUT', { ...current, client_secret: registration.client_secret, client_name: 'Sent its secret' });
+      expect(withSecret.status, JSON.stringify(withSecret.json)).to.equal(200);
+      expect(withSecret.json).not.to.have.property('client_secret');
+      const stored = await server.sesame.clients.get(registration.client_id);
+      expect(stored.name).to.equal('Sent its secret');
+      expect(server.sesame.clients.verifySecret(stored, registration.client_secret!)).to.equal(true);
+
+      for (const wrong of [`${registration.client_secret}x`, stored.secretHash, '', 42]) {
+        const refused = await call('PUT', { ...current, client_secret: wrong, client_name: 'Wrong secret' });
+        expect(refused.status, String(wrong)).to.equal(400);
+        expect(refused.json).to.include({ error: 'invalid_request' });
+        expect(refused.json.error_description).to.include('client_secret does not match');
+      }
+      expect((await server.sesame.clients.get(registration.client_id)).name).to.equal('Sent its secret');
+
+      // after an operator rotated the secret, the one from registration is not the current one any more
+      const { clientSecret: rotated } = await server.sesame.clients.rotateSecret(registration.client_id);
+      expect((await call('PUT', { ...current, client_secret: registration.client_secret, client_name: 'Old secret' })).status).to.equal(400);
+      expect((await call('PUT', { ...current, client_secret: rotated, client_name: 'New secret' })).status).to.equal(200);
+
+      // a body that is not JSON is refused as before, by oidc-provider or by the parser
+      const broken = await fetch(registration.registration_client_uri, { method: 'PUT', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: '{"client_id":' });
+      expect(broken.status).to.equal(400);
+      expect(await broken.text()).not.to.match(/at .*\.js:\d+/);
+    });
+
     it('keeps the secret an operator rotated when the app updates its registration right after', async () => {
       const registration = (await (await register(app)).json()) as Registration;
       const { call, metadataOf } = manager(registration);
