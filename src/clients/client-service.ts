@@ -1,7 +1,7 @@
 import type { KeyedHasher } from '../shared/crypto.js';
 import { randomId, randomToken } from '../shared/crypto.js';
 import { AppError, notFound } from '../shared/errors.js';
-import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from './client.js';
+import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, RegistrationPosition, TokenLifetimes } from './client.js';
 import { checked, invalid, withDefaults, type ClientMetadata, type NewClient } from './client-rules.js';
 
 export type { NewClient } from './client-rules.js';
@@ -76,6 +76,11 @@ export class ClientService {
 
   list(): Promise<ClientRecord[]> {
     return this.store.list();
+  }
+
+  /** One page of clients in the order they were registered, after `after` (the last one of the previous page). */
+  listAfter(after: RegistrationPosition | undefined, limit: number): Promise<ClientRecord[]> {
+    return this.store.listAfter(after, limit);
   }
 
   async get(clientId: string): Promise<ClientRecord> {

@@ -51,10 +51,15 @@ export interface ClientRecord {
   readonly updatedAt: number;
 }
 
+/** Where a client stands in the order of registration: a page boundary of a client list. */
+export type RegistrationPosition = Pick<ClientRecord, 'createdAt' | 'clientId'>;
+
 export interface ClientStore {
   insert(record: ClientRecord): Promise<void>;
   findById(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
+  /** up to `limit` clients in the order they were registered (`createdAt`, then `clientId`), after `after` */
+  listAfter(after: RegistrationPosition | undefined, limit: number): Promise<ClientRecord[]>;
   /** replaces the stored record (same client id); false when there is no such client */
   update(record: ClientRecord): Promise<boolean>;
   remove(clientId: string): Promise<boolean>;

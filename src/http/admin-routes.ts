@@ -6,7 +6,7 @@ import { integerField, invalid, limitParam, objectBody, queryParams, stringField
 import { openApiDocument } from '../admin/openapi.js';
 import { parseWhen } from '../admin/time.js';
 import type { AuditEvent } from '../audit/audit.js';
-import type { ClientRecord } from '../clients/client.js';
+import type { RegistrationPosition } from '../clients/client.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { AppError } from '../shared/errors.js';
 import { actorOf, ADMIN_API_PREFIX, adminFrame, jsonBody, requireScope } from './admin-api.js';
@@ -54,9 +54,10 @@ export function adminRoutes(deps: HttpDeps): Router {
     const q = queryParams(ctx.query, ['limit', 'after']);
     const limit = limitParam(q.limit, 50, 500);
     const cursor = q.after === undefined ? undefined : parseClientCursor(q.after);
-    const all = (await clients.list()).sort(byRegistration).filter((c) => !cursor || byRegistration(c, cursor) > 0);
-    const page = all.slice(0, limit);
-    ctx.body = { items: page.map(clientToJson), next: all.length > limit ? clientCursor(page.at(-1)!) : null };
+    // one more than the page: whether there is a next one
+    const found = await clients.listAfter(cursor, limit + 1);
+    const page = found.slice(0, limit);
+    ctx.body = { items: page.map(clientToJson), next: found.length > limit ? clientCursor(page.at(-1)!) : null };
   });
   router.post('/clients', write, jsonBody, async (ctx) => {
     const { client, clientSecret } = await clients.add(parseNewClient(ctx.request.body ?? {}));
@@ -180,11 +181,9 @@ export function adminRoutes(deps: HttpDeps): Router {
   return router;
 }
 
-type Registered = Pick<ClientRecord, 'createdAt' | 'clientId'>;
-const byRegistration = (a: Registered, b: Registered) => a.createdAt - b.createdAt || (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0);
-const clientCursor = (client: Registered) => `${client.createdAt}.${client.clientId}`;
+const clientCursor = (client: RegistrationPosition) => `${client.createdAt}.${client.clientId}`;
 
-function parseClientCursor(value: string): Registered {
+function parseClientCursor(value: string): RegistrationPosition {
   const match = /^(\d{1,15})\.(.+)$/.exec(value);
   return match ? { createdAt: Number(match[1]), clientId: match[2] } : badParam('after', 'the `next` value of the previous page');
 }

@@ -1,4 +1,4 @@
-import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, TokenLifetimes } from '../clients/client.js';
+import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, RegistrationPosition, TokenLifetimes } from '../clients/client.js';
 import type { Db } from './db.js';
 
 interface ClientRow {
@@ -48,6 +48,14 @@ export class KnexClientStore implements ClientStore {
   async list(): Promise<ClientRecord[]> {
     const rows = await this.db<ClientRow>('clients').orderBy('created_at');
     return rows.map(toRecord);
+  }
+
+  async listAfter(after: RegistrationPosition | undefined, limit: number): Promise<ClientRecord[]> {
+    const query = this.db<ClientRow>('clients').orderBy([{ column: 'created_at' }, { column: 'client_id' }]).limit(limit);
+    if (after) {
+      query.where((q) => q.where('created_at', '>', after.createdAt).orWhere((same) => same.where('created_at', after.createdAt).andWhere('client_id', '>', after.clientId)));
+    }
+    return (await query).map(toRecord);
   }
 
   async remove(clientId: string): Promise<boolean> {
