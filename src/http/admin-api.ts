@@ -1,6 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
 import { allows, type AdminActor, type AdminScope, type AdminTokens } from '../admin/admin-tokens.js';
+import { bearerToken } from '../shared/bearer.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { toView } from './errors.js';
@@ -49,7 +50,7 @@ export function requireScope(tokens: AdminTokens, scope: AdminScope): Middleware
   return async (ctx, next) => {
     const header = ctx.get('Authorization');
     if (!header) throw new AppError('unauthorized', 401, 'an admin token is required: Authorization: Bearer <token>');
-    const presented = /^Bearer +(\S+) *$/i.exec(header)?.[1];
+    const presented = bearerToken(header);
     const actor = presented ? await tokens.verify(presented) : undefined;
     if (!actor) throw new AppError('invalid_token', 401, 'the admin token is invalid, expired or revoked');
     if (!allows(actor.scopes, scope)) throw new AppError('insufficient_scope', 403, `this token may not do that: it needs the "${scope}" scope`, { params: { scope } });

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { bearerToken } from '../shared/bearer.js';
 import { constantTimeEqual } from '../shared/crypto.js';
 import type { HttpDeps } from './context.js';
 
@@ -17,7 +18,7 @@ export function healthRoutes({ readiness, metrics, config }: HttpDeps): Router {
   });
   router.get('/metrics', async (ctx) => {
     const token = config.metricsToken;
-    if (token && !constantTimeEqual(ctx.get('Authorization'), `Bearer ${token}`)) {
+    if (token && !constantTimeEqual(bearerToken(ctx.get('Authorization')) ?? '', token)) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Bearer');
       ctx.body = { error: 'unauthorized', error_description: 'metrics need the bearer token from METRICS_TOKEN' };

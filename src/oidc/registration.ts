@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import { errors, type AdapterPayload, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientRecord } from '../clients/client.js';
 import type { ClientService } from '../clients/client-service.js';
+import { bearerToken } from '../shared/bearer.js';
 import { randomId } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import { fromProviderMetadata, OPERATOR_ONLY_METADATA, toProviderMetadata } from './client-metadata.js';
@@ -93,8 +94,8 @@ export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCh
     const path = ctx.path.toUpperCase().replace(/(.)\/$/, '$1');
     if (!enabled || !(path === '/REG' || path.startsWith('/REG/'))) return next();
     if (ctx.method === 'POST' && path === '/REG') {
-      const match = /^Bearer ([^\s]+)$/i.exec(ctx.get('authorization'));
-      if (!match || !(await mayRegister(match[1]))) {
+      const token = bearerToken(ctx.get('authorization'));
+      if (!token || !(await mayRegister(token))) {
         ctx.status = 401;
         ctx.set('WWW-Authenticate', 'Bearer realm="registration", error="invalid_token"');
         ctx.set('Cache-Control', 'no-store');
