@@ -63,9 +63,11 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       return 0;
     }
     case 'change-email': {
-      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: json });
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { locale: { type: 'string' }, ...json } });
       if (positionals.length !== 2) throw new UsageError('accounts change-email needs an ACCOUNT (its id or email address) and the NEW_EMAIL');
-      const change = await core.accounts.requestEmailChange(positionals[0], positionals[1], { via: 'cli' });
+      const language = core.templates.messages.chosen(values.locale);
+      if ('problem' in language) throw new UsageError(`--locale ${language.problem}`);
+      const change = await core.accounts.requestEmailChange(positionals[0], positionals[1], { via: 'cli', locale: language.locale });
       const view = {
         id: change.accountId,
         email: change.oldEmail,

@@ -124,12 +124,15 @@ export function adminRoutes(deps: HttpDeps): Router {
   }
   // the new address must confirm through the emailed link; the service audits the request
   router.post('/accounts/:account/change-email', write, jsonBody, async (ctx) => {
-    const body = objectBody(ctx.request.body, ['new_email']);
+    const body = objectBody(ctx.request.body, ['new_email', 'locale']);
     const newEmail = stringField(body, 'new_email', { required: true })!;
+    const language = deps.templates.messages.chosen(stringField(body, 'locale'));
+    if ('problem' in language) throw invalid([`locale: ${language.problem}`]);
     const account = await accounts.get(ctx.params.account);
     const actor = actorOf(ctx);
     const change = await fieldErrors('new_email', () => accounts.requestEmailChange(account, newEmail, {
       via: 'api',
+      locale: language.locale,
       ip: ctx.ip,
       userAgent: ctx.get('User-Agent') || undefined,
       requestId: ctx.state.requestId,

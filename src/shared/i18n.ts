@@ -47,6 +47,16 @@ export class Messages {
     return undefined;
   }
 
+  /**
+   * The language an operator asked for by tag (`de`, `de-CH`) when it is one of ours; otherwise
+   * what to say (a UsageError or a field problem). Undefined tag: English.
+   */
+  chosen(tag: string | undefined): { locale: string } | { problem: string } {
+    if (tag === undefined) return { locale: DEFAULT_LOCALE };
+    const locale = this.pick([tag.trim()]);
+    return locale ? { locale } : { problem: `must be one of ${this.locales.sort().join(', ')}` };
+  }
+
   /** "45 seconds", "3 minutes", in the language. */
   wait(locale: string, seconds: number): string {
     if (seconds < 60) return this.t(locale, 'wait.seconds', { n: Math.max(1, Math.ceil(seconds)) });

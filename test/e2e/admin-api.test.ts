@@ -216,6 +216,13 @@ for (const kind of DB_KINDS) {
         expect(refused.body.error_description).to.include(problem);
       }
       expectError(await api('POST', path, { token: tokens.write, body: {} }), 422, 'invalid_request');
+      const unknownLocale = await api('POST', path, { token: tokens.write, body: { new_email: 'elsewhere@example.com', locale: 'xx' } });
+      expectError(unknownLocale, 422, 'invalid_request');
+      expect(unknownLocale.body.error_description).to.include('locale: must be one of de, en');
+      await server.sesame.accounts.create('umzug@example.com');
+      const german = await api('POST', '/accounts/umzug@example.com/change-email', { token: tokens.write, body: { new_email: 'umgezogen@example.com', locale: 'de' } });
+      expect(german.status, JSON.stringify(german.body)).to.equal(202);
+      expect((await server.smtp.waitFor('umgezogen@example.com')).parsed.subject).to.include('Bestätigen Sie Ihre neue E-Mail-Adresse');
       expectError(await api('POST', '/accounts/nobody@example.com/change-email', { token: tokens.write, body: { new_email: 'x@example.com' } }), 404, 'account_not_found');
     });
 

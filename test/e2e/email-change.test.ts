@@ -119,6 +119,15 @@ for (const kind of DB_KINDS) {
       expect(JSON.parse(asked.stdout)).to.include({ id: created.id, email: created.email, new_email: newEmail, state: 'pending' });
       const link = confirmLink(await server.smtp.waitFor(newEmail));
 
+      // the language of the emails: German asked for by a regional tag; one Sesame does not have is a usage error
+      const german = await server.sesame.accounts.create(unique('german'));
+      const germanNew = unique('german.new');
+      expect((await cli('change-email', german.id, germanNew, '--locale', 'de-CH')).code).to.equal(0);
+      expect((await server.smtp.waitFor(germanNew)).parsed.subject).to.include('Bestätigen Sie Ihre neue E-Mail-Adresse');
+      const unknownLocale = await cli('change-email', german.id, unique('x'), '--locale', 'xx');
+      expect(unknownLocale.code).to.equal(2);
+      expect(unknownLocale.stderr).to.include('--locale must be one of de, en');
+
       expect((await cli('change-email', created.id)).code).to.equal(2);
       const malformed = await cli('change-email', created.id, 'not-an-address');
       expect(malformed.code).to.equal(1);
