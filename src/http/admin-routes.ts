@@ -35,7 +35,7 @@ export function adminApi(deps: HttpDeps): Middleware {
  * the last page, otherwise the value to pass as `after` for the next one.
  */
 export function adminRoutes(deps: HttpDeps): Router {
-  const { adminTokens, accounts, audit, clients, config } = deps;
+  const { adminTokens, accounts, audit, clients, config, templates } = deps;
   const router = new Router({ prefix: ADMIN_API_PREFIX });
   const read = requireScope(adminTokens, 'read');
   const write = requireScope(adminTokens, 'write');
@@ -126,7 +126,7 @@ export function adminRoutes(deps: HttpDeps): Router {
   router.post('/accounts/:account/change-email', write, jsonBody, async (ctx) => {
     const body = objectBody(ctx.request.body, ['new_email', 'locale']);
     const newEmail = stringField(body, 'new_email', { required: true })!;
-    const language = deps.templates.messages.chosen(stringField(body, 'locale'));
+    const language = templates.messages.chosen(stringField(body, 'locale'));
     if ('problem' in language) throw invalid([`locale: ${language.problem}`]);
     const account = await accounts.get(ctx.params.account);
     const actor = actorOf(ctx);

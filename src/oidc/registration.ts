@@ -44,7 +44,7 @@ export function providerClientSource(clients: ClientService, findClient: (client
 }
 
 /** oidc-provider's own limit on a request body */
-const jsonBody = bodyParser({ enableTypes: ['json'], jsonLimit: '56kb' });
+const registrationBody = bodyParser({ enableTypes: ['json'], jsonLimit: '56kb' });
 
 /**
  * RFC 7592 §2.2 lets an update carry the app's client_secret, which must then be its current one.
@@ -56,7 +56,7 @@ const jsonBody = bodyParser({ enableTypes: ['json'], jsonLimit: '56kb' });
  */
 async function acceptCurrentSecret(ctx: KoaContextWithOIDC, isClientSecret: ClientSecretCheck): Promise<void> {
   if (!ctx.is('application/json')) return;
-  await jsonBody(ctx as unknown as Parameters<typeof jsonBody>[0], async () => {});
+  await registrationBody(ctx as unknown as Parameters<typeof registrationBody>[0], async () => {});
   const body = (ctx.request as { body?: unknown }).body;
   if (!body || typeof body !== 'object' || Array.isArray(body) || !Object.hasOwn(body, 'client_secret')) return;
   const fields = body as { client_secret?: unknown };

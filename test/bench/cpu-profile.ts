@@ -6,7 +6,7 @@ interface ProfileNode {
   children?: number[];
 }
 
-interface CpuProfile {
+export interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -38,8 +38,12 @@ export interface ProfileSummary {
  * Only the main thread is sampled: SQLite statements run on libuv's thread pool and show up here
  * only as the JavaScript that prepares and receives them.
  */
-export function summariseProfile(path: string, root: string, top = 25, window?: { startUs: number; endUs: number }): ProfileSummary {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+/** A .cpuprofile file, parsed once for all the windows summarised from it. */
+export function readProfile(path: string): CpuProfile {
+  return JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+}
+
+export function summariseProfile(profile: CpuProfile, root: string, top = 25, window?: { startUs: number; endUs: number }): ProfileSummary {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
   // sample times are on the monotonic clock (µs), the same one as process.hrtime in the bench

@@ -104,7 +104,7 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
   ], { env, cwd: ROOT })).stdout) as { client_id: string; client_secret: string };
 
   const nodeArgs: string[] = [];
-  if (launch.cpuProfileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', launch.cpuProfileDir);
+  nodeArgs.push(...cpuProfileArgs(launch.cpuProfileDir));
   if (launch.queryCountFile) {
     nodeArgs.push('--import', QUERY_COUNTER);
     env.BENCH_QUERY_COUNT_FILE = launch.queryCountFile;
@@ -144,10 +144,14 @@ export async function startReference(count = 1, options: { cpuProfileDir?: strin
   };
 }
 
+/** node's arguments for a CPU profile written into `dir` (none without one) */
+function cpuProfileArgs(dir: string | undefined): string[] {
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
+}
+
 /** `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame */
 async function startReferenceProcess(cpuProfileDir?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
-  const nodeArgs = cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir] : [];
-  const child = spawn(process.execPath, [...nodeArgs, REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...cpuProfileArgs(cpuProfileDir), REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
     let buffer = '';

@@ -216,7 +216,7 @@ export interface ProfileReport {
   failures: string[];
 }
 
-function printDifference(phase: ProfilePhase, referenceCount: number, d: ProfileDifference, out: Out): void {
+function printDifference(phase: ProfilePhase, { count: referenceCount, difference: d }: NonNullable<ProfilePhase['reference']>, out: Out): void {
   const us = (n: number) => fmt(n, 1);
   out(`\nAgainst the reference (bare oidc-provider, ${referenceCount} ${phase.unit}s under the same profiler), µs of main-thread self time per ${phase.unit}\n`);
   if (phase.unit === 'sign-in') out('(its sign-in sends no email and opens no link: part of this difference is that work, not overhead)\n');
@@ -243,7 +243,7 @@ export function printProfile(report: ProfileReport, out: Out): void {
     const statementMs = entries.filter(([k]) => !k.startsWith('(')).reduce((a, [, t]) => a + t.ms, 0);
     out(`\nSQL: ${fmt(statements / phase.count, 2)} statements per ${unit}, ${per(statementMs)} ms of statement time per ${unit}\n`);
     table([['statement (shape)', `per ${unit}`, 'avg ms'], ...entries.slice(0, 25).map(([sql, t]) => [sql.slice(0, 110), fmt(t.count / phase.count, 2), fmt(t.ms / t.count, 2)])], out);
-    if (phase.reference) printDifference(phase, phase.reference.count, phase.reference.difference, out);
+    if (phase.reference) printDifference(phase, phase.reference, out);
   }
   if (report.failures.length) out(`\nfailures: ${report.failures.join('\n  ')}\n`);
   out('\n');

@@ -3,7 +3,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
-import { compareProfiles, summariseProfile } from './cpu-profile.js';
+import { compareProfiles, readProfile, summariseProfile } from './cpu-profile.js';
 import { sweepAndMeasure, type SweepFigures } from './database-size.js';
 import { ENDPOINTS, runEndpoint, type EndpointName, type EndpointResult } from './endpoints.js';
 import { HttpClient, StatusCounter } from './http-client.js';
@@ -215,10 +215,11 @@ async function profile(options: BenchOptions, outDir: string, outFile: string, s
     await server.stop();
     const keptReference = keepProfile(referenceDir, join(outDir, `${stamp}-reference.cpuprofile`));
     const EVERY_FUNCTION = 1e6;
+    const [sesameProfile, referenceProfile] = [readProfile(kept), readProfile(keptReference)];
     const phases = windows.map((w, i) => {
-      const summary = summariseProfile(kept, ROOT, EVERY_FUNCTION, w);
+      const summary = summariseProfile(sesameProfile, ROOT, EVERY_FUNCTION, w);
       const reference = referenceWindows[i];
-      const difference = compareProfiles({ summary, count: w.count }, { summary: summariseProfile(keptReference, ROOT, EVERY_FUNCTION, reference), count: reference.count });
+      const difference = compareProfiles({ summary, count: w.count }, { summary: summariseProfile(referenceProfile, ROOT, EVERY_FUNCTION, reference), count: reference.count });
       return { ...w, summary: { ...summary, top: summary.top.slice(0, 30) }, reference: { count: reference.count, startUs: reference.startUs, endUs: reference.endUs, difference } };
     });
     const report = { meta: { date: new Date().toISOString(), node: process.version, cpus: cpus().length, db: options.db, source: sourceVersion(), options, cpuProfile: kept, referenceCpuProfile: keptReference }, phases, failures };
