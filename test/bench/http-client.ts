@@ -24,6 +24,8 @@ export class StatusCounter {
   readonly unexpected = new Map<string, number>();
   /** non-2xx answers the benchmark asked for on purpose (e.g. probing a grant that is not enabled) */
   readonly deliberate = new Map<string, number>();
+  /** requests sent again because the server had closed the idle keep-alive connection they went out on */
+  resent = 0;
 
   count(status: number): void {
     const key = String(status);
@@ -64,7 +66,12 @@ export class HttpClient {
   request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url, this.origin);
     if (target.host !== this.origin.host) throw new Error(`refusing to leave ${this.origin.host} for ${target.host}`);
+    return this.#send(target, init);
+  }
+
+  #send(target: URL, init: RequestInit): Promise<Response> {
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = httpRequest({
         host: '127.0.0.1',
         port: target.port,
@@ -73,6 +80,7 @@ export class HttpClient {
         headers: init.body !== undefined ? { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) } : init.headers,
         agent: this.agent,
       }, (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -81,7 +89,18 @@ export class HttpClient {
         });
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // The server closes a kept-alive connection after 5 s idle; a request written to it at that
+        // moment meets a reset before any answer. Like browsers (and Node's documentation on
+        // `reusedSocket`), send it again on a new connection, and count it in the report. A reset
+        // on a new connection, or after an answer began, is the server's failure.
+        if (!answered && req.reusedSocket && err.code === 'ECONNRESET') {
+          this.counter.resent++;
+          resolve(this.#send(target, init));
+        } else {
+          reject(err);
+        }
+      });
       if (init.body !== undefined) req.write(init.body);
       req.end();
     });

@@ -52,6 +52,8 @@ interface Responses {
   non2xxNon3xx: number;
   deliberate: Record<string, number>;
   unexpected: Record<string, number>;
+  /** requests sent again after the server closed an idle keep-alive connection under them */
+  resent: number;
 }
 
 export interface BenchReport {
@@ -190,7 +192,7 @@ export function printReport(report: BenchReport, out: Out): void {
     const r = report.responses[who];
     const deliberate = Object.entries(r.deliberate).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
     const unexpected = Object.entries(r.unexpected).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
-    out(`  ${who}: by status ${Object.entries(r.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; 4xx/5xx ${r.non2xxNon3xx} (deliberate: ${deliberate}); unexpected: ${unexpected}\n`);
+    out(`  ${who}: by status ${Object.entries(r.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; 4xx/5xx ${r.non2xxNon3xx} (deliberate: ${deliberate}); unexpected: ${unexpected}; sent again on a new connection: ${r.resent}\n`);
   }
   out(`  (3xx are the redirects of the sign-in flow; the load generator itself used ${fmt(meta.generatorCpuMs / 1000)} s of CPU)\n\n`);
 }

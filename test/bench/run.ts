@@ -343,6 +343,7 @@ function responses(counter: StatusCounter) {
     non2xxNon3xx: counter.errors,
     deliberate: Object.fromEntries(counter.deliberate),
     unexpected: Object.fromEntries(counter.unexpected),
+    resent: counter.resent,
   };
 }
 
