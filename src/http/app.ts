@@ -14,7 +14,7 @@ import { interactionRoutes } from './interaction-routes.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
-import { untypedEmptyRevocation } from './revocation-response.js';
+import { unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
 
@@ -52,6 +52,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
   provider.use(untypedEmptyRevocation());
+  provider.use(unauthorizedClientGrant());
   const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];
   if (deps.demoClientId) routers.push(demoRoutes(deps, deps.demoClientId));
   provider.use(ownRoutes(routers));

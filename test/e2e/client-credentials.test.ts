@@ -95,8 +95,8 @@ describe('client credentials and introspection by a resource server (sqlite)', f
 
     const app = await server.sesame.clients.add({ name: 'Sign-in App', redirectUris: [REDIRECT_URI] });
     const asApp = await discover(app.client.clientId, app.clientSecret!);
-    // (oidc-provider answers invalid_request, "requested grant type is not allowed for this client")
-    await expectOAuthError(client.clientCredentialsGrant(asApp), 'invalid_request');
+    // RFC 6749 §5.2 (oidc-provider itself would say invalid_request)
+    await expectOAuthError(client.clientCredentialsGrant(asApp), 'unauthorized_client');
 
     let refused: unknown;
     try {

@@ -34,8 +34,8 @@ describe('per-client settings', function () {
 
     const webApp = await server.sesame.clients.add({ name: 'Web', redirectUris: [REDIRECT_URI] });
     const webConfig = await discover(server.issuer, { clientId: webApp.client.clientId, clientSecret: webApp.clientSecret });
-    // oidc-provider answers invalid_request ("requested grant type is not allowed for this client")
-    await expectOAuthError(client.clientCredentialsGrant(webConfig), 'invalid_request');
+    // RFC 6749 §5.2 (oidc-provider itself would say invalid_request)
+    await expectOAuthError(client.clientCredentialsGrant(webConfig), 'unauthorized_client');
   });
 
   it('a machine client introspects another app\'s access token but never its refresh token', async () => {

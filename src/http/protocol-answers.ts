@@ -1,0 +1,36 @@
+import type { Middleware } from 'koa';
+
+/** oidc-provider's revocation endpoint (its default route) */
+const REVOCATION_PATH = '/token/revocation';
+
+/**
+ * RFC 7009 §2.2: a successful revocation is a 200 whose body the client ignores. oidc-provider
+ * answers with an empty body, which koa labels `text/plain`; oidc-client-ts (and other browser
+ * clients that accept only JSON answers) then report a successful revocation as an error. An empty
+ * answer carries no Content-Type, which every client accepts.
+ */
+export function untypedEmptyRevocation(): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method === 'POST' && ctx.path === REVOCATION_PATH && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');
+  };
+}
+
+/** oidc-provider's token endpoint, and its answer to a grant type the client is not registered for */
+const TOKEN_PATH = '/token';
+const GRANT_NOT_ALLOWED = 'requested grant type is not allowed for this client';
+
+/**
+ * RFC 6749 §5.2: a client that authenticated but is not registered for the grant type it used gets
+ * `unauthorized_client`. oidc-provider answers `invalid_request`, which points the app's developer
+ * at their request when it is the app's registration that lacks the grant. Only that one answer
+ * (matched by its description) is renamed; everything else oidc-provider says is left alone.
+ */
+export function unauthorizedClientGrant(): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST' || ctx.path !== TOKEN_PATH || ctx.status !== 400) return;
+    const answer = ctx.body as { error?: unknown; error_description?: unknown } | null | undefined;
+    if (answer?.error === 'invalid_request' && answer.error_description === GRANT_NOT_ALLOWED) ctx.body = { ...answer, error: 'unauthorized_client' };
+  };
+}
