@@ -139,6 +139,7 @@ function build(s: Settings, cwd: string): Config {
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },
     registration: { enabled: s.REGISTRATION_ENABLED },
+    dpop: { requireNonce: s.DPOP_REQUIRE_NONCE },
     // apps under development run on localhost; in production an app's URI must not reach the internal network
     outboundAllowPrivate: s.OUTBOUND_ALLOW_PRIVATE ?? !production,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,

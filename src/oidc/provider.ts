@@ -3,7 +3,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import { SCOPES, type TokenLifetimes } from '../clients/client.js';
 import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
-import { CookieSigner, randomId, type KeyedHasher } from '../shared/crypto.js';
+import { CookieSigner, derivedKey, randomId, type KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
@@ -100,7 +100,15 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       backchannelLogout: { enabled: true },
       // on by default in oidc-provider 9; stated here because Sesame documents and tests them
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
-      dPoP: { enabled: true },
+      // Nonces (RFC 9449 §8) are stateless HMACs of the time, keyed from the newest HMAC secret, so
+      // every instance issues and accepts the same ones. Offered always: a proof whose iat is off
+      // by more than 5 minutes (a client's clock) then gets use_dpop_nonce, which clients answer,
+      // rather than a dead end. Required only with DPOP_REQUIRE_NONCE.
+      dPoP: {
+        enabled: true,
+        nonceSecret: derivedKey(config.secrets.hmacSecrets[0], 'dpop nonce'),
+        requireNonce: () => config.dpop.requireNonce,
+      },
       // Dynamic Client Registration: /reg is guarded by our own initial access tokens (oidc/registration.ts)
       registration: { enabled: config.registration.enabled, initialAccessToken: false, issueRegistrationAccessToken: true, idFactory: () => randomId() },
       registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 /** 32 bytes from the CSPRNG, base64url: a link token, a binding secret, an id that must not be guessed. */
 export function randomToken(bytes = 32): string {
@@ -30,6 +30,15 @@ export function constantTimeEqual(a: string, b: string): boolean {
     return false;
   }
   return timingSafeEqual(left, right);
+}
+
+/**
+ * A 32-byte key for one purpose (HKDF-SHA256 of a configured secret, the purpose as its info):
+ * every instance configured with the same secret derives the same key, and a key for one purpose
+ * tells nothing about another's.
+ */
+export function derivedKey(secret: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, '', `sesame ${purpose}`, 32));
 }
 
 /**

@@ -186,6 +186,7 @@ describe('loadConfig', () => {
       ['HMAC_SECRETS', 'short'],
       ['NODE_ENV', 'staging'],
       ['TRUST_PROXY', 'maybe'],
+      ['DPOP_REQUIRE_NONCE', 'sometimes'],
       ['LOG_LEVEL', 'loud'],
     ];
     for (const [setting, value] of cases) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { constantTimeEqual, CookieSigner, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
+import { constantTimeEqual, CookieSigner, derivedKey, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
 
 const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
 const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
@@ -51,6 +51,17 @@ describe('crypto helpers', () => {
       // about 1% are below 10000 and must still be six characters long
       expect(belowTenThousand).to.be.greaterThan(0);
       expect(new Set(samples).size).to.be.greaterThan(19000);
+    });
+  });
+
+  describe('derivedKey', () => {
+    it('is 32 bytes, the same for the same secret and purpose, different for another of either', () => {
+      const key = derivedKey(NEW_SECRET, 'dpop nonce');
+      expect(key).to.have.length(32);
+      expect(derivedKey(NEW_SECRET, 'dpop nonce').equals(key)).to.equal(true);
+      expect(derivedKey(OLD_SECRET, 'dpop nonce').equals(key)).to.equal(false);
+      expect(derivedKey(NEW_SECRET, 'something else').equals(key)).to.equal(false);
+      expect(key.toString('utf8')).to.not.include(NEW_SECRET.slice(0, 8));
     });
   });
 
