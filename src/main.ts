@@ -7,14 +7,15 @@ import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
+import { ConfigError } from './config/load.js';
 import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
-import { ensureSigningKeys, keySet, type KeySet, type SigningKeyStore } from './oidc/signing-keys.js';
-import { KeyedHasher } from './shared/crypto.js';
+import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
+import { KeyedHasher, SecretBox } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
@@ -79,7 +80,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     accounts: new AccountService(accountStore, config.signup, emailChanges),
     clients: new ClientService(new KnexClientStore(db), hasher),
     audit,
-    keys: new KnexSigningKeyStore(db),
+    keys: new KnexSigningKeyStore(db, new SecretBox(config.secrets.hmacSecrets, 'signing key encryption')),
     emailChanges,
     templates,
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
@@ -128,6 +129,16 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     import('./http/csrf.js'),
   ]);
   const core = await openCore(config, options.logger);
+  let storedKeys: SigningKey[];
+  try {
+    const resealed = await core.keys.sealOutdated();
+    if (resealed) core.logger.info({ keys: resealed }, 'signing keys encrypted with the newest HMAC secret');
+    storedKeys = await ensureSigningKeys(core.keys);
+  } catch (error) {
+    // e.g. keys no configured secret opens: nothing has started yet but the database pool
+    await core.close();
+    throw error;
+  }
   const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens } = core;
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
@@ -189,7 +200,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // provider is built and takes the next request; requests under way finish on the old one.
   const keyStore = core.keys;
   const retireAfterMs = config.keys.retirementSeconds * 1000;
-  let keys = keySet(await ensureSigningKeys(keyStore), Date.now(), retireAfterMs);
+  let keys = keySet(storedKeys, Date.now(), retireAfterMs);
   let provider = build(keys.jwks);
   let handler = provider.callback();
   const refreshKeys = async () => {
@@ -265,10 +276,19 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   const { logger } = sesame;
   if (!worker) for (const notice of config.notices) logger.warn(notice);
   const server = createServer(sesame.callback);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, resolve);
+    });
+  } catch (error) {
+    // nothing has started but the database pool, which would keep the process alive
+    await sesame.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = { EADDRINUSE: 'PORT: already in use', EACCES: 'PORT: not permitted', EADDRNOTAVAIL: 'HOST: not an address of this machine' }[code ?? ''];
+    if (why) throw new ConfigError([`${why} (cannot listen on ${config.host}:${config.port})`]);
+    throw error;
+  }
   sesame.start({ sweeper: !worker || worker.index === 0 });
   if (worker) logger.debug({ worker: worker.index }, 'worker listening');
   else {

@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
+import { SigningKeyUnreadable } from '../oidc/signing-keys.js';
 import { accountsCommand } from './accounts.js';
 import { adminTokensCommand } from './admin-tokens.js';
 import { auditCommand } from './audit.js';
@@ -131,6 +132,10 @@ function fail(error: unknown): number {
   }
   if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (error instanceof SigningKeyUnreadable) {
+    process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }
   if (error instanceof AppError && error.expose) {

@@ -14,6 +14,16 @@ export interface SigningKeyStore {
   list(): Promise<SigningKey[]>;
   insert(key: SigningKey): Promise<void>;
   remove(kids: string[]): Promise<void>;
+  /** re-encrypts keys stored in the clear or with an older secret; how many it re-encrypted */
+  sealOutdated(): Promise<number>;
+}
+
+/** A stored key that none of the configured HMAC_SECRETS can decrypt: a configuration problem. */
+export class SigningKeyUnreadable extends Error {
+  constructor(readonly kid: string) {
+    super(`signing key ${kid} was encrypted with a secret that is not in HMAC_SECRETS; add that secret back (after the newest) and start again`);
+    this.name = 'SigningKeyUnreadable';
+  }
 }
 
 export type KeyState = 'next' | 'signing' | 'retiring' | 'expired';

@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 /** 32 bytes from the CSPRNG, base64url: a link token, a binding secret, an id that must not be guessed. */
 export function randomToken(bytes = 32): string {
@@ -69,6 +69,47 @@ export class KeyedHasher {
       match = constantTimeEqual(candidate, stored) || match;
     }
     return match;
+  }
+}
+
+/**
+ * Authenticated encryption with rotation (AES-256-GCM, a fresh 96-bit IV each time), with keys
+ * derived for one purpose from the configured secrets: the newest seals, every one still opens.
+ * `context` (e.g. the row's id) is bound as additional data, so a sealed value moved to another row
+ * does not open there. Sealed text: `v1.<iv>.<ciphertext and tag>`, base64url.
+ */
+export class SecretBox {
+  readonly #keys: readonly Buffer[];
+
+  constructor(secrets: readonly string[], purpose: string) {
+    if (secrets.length === 0) throw new Error('SecretBox needs at least one secret');
+    this.#keys = secrets.map((secret) => derivedKey(secret, purpose));
+  }
+
+  seal(plaintext: string, context: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#keys[0], iv).setAAD(Buffer.from(context));
+    const sealed = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    return `v1.${iv.toString('base64url')}.${sealed.toString('base64url')}`;
+  }
+
+  /** The plaintext, and which secret sealed it (0: the newest); undefined if none of them did. */
+  open(sealed: string, context: string): { plaintext: string; secretIndex: number } | undefined {
+    const [version, iv, data] = sealed.split('.');
+    if (version !== 'v1' || !iv || !data) return undefined;
+    const bytes = Buffer.from(data, 'base64url');
+    if (bytes.length < 16) return undefined;
+    for (const [secretIndex, key] of this.#keys.entries()) {
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(context));
+        decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+        const plaintext = Buffer.concat([decipher.update(bytes.subarray(0, bytes.length - 16)), decipher.final()]).toString('utf8');
+        return { plaintext, secretIndex };
+      } catch {
+        // another secret sealed it (or it was altered): try the next
+      }
+    }
+    return undefined;
   }
 }
 

@@ -4,7 +4,9 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { createServer } from 'node:net';
+import { createTestDatabase } from '../support/databases.js';
+import { startTestServer, type TestServer, cliEnv, TEST_SECRETS } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame clients, run as a user would (${kind})`, function () {
@@ -124,5 +126,42 @@ describe('sesame serve with invalid configuration', () => {
     expect(result.code).to.equal(2);
     for (const setting of ['PORT', 'ISSUER']) expect(result.stderr).to.include(setting);
     expect(result.stderr).not.to.match(/\n\s+at /);
+  });
+});
+
+describe('sesame serve that cannot start', function () {
+  this.timeout(30_000);
+
+  it('exits with one clear line, and does not hang, when its port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const database = await createTestDatabase('sqlite');
+    try {
+      const port = (taken.address() as { port: number }).port;
+      const result = await runCli(['serve'], { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.include(`PORT: already in use (cannot listen on 127.0.0.1:${port})`);
+      expect(result.stderr).not.to.match(/\n\s+at /);
+    } finally {
+      taken.close();
+      await database.drop();
+    }
+  });
+
+  it('exits naming the key when none of HMAC_SECRETS opens the stored signing key', async () => {
+    const database = await createTestDatabase('sqlite');
+    try {
+      await (await startTestServer('sqlite', {}, { database })).close();
+      const env = { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' };
+      const result = await runCli(['serve'], { ...env, HMAC_SECRETS: 'not-the-secret-the-key-was-sealed-with-0123456789' });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.match(/^error: signing key [\w-]+ was encrypted with a secret that is not in HMAC_SECRETS/m);
+      expect(result.stderr).not.to.match(/\n\s+at /);
+      // with the secret it was sealed with listed after a new one, the key opens again
+      const listed = await runCli(['keys', 'list'], { ...env, HMAC_SECRETS: `not-the-secret-the-key-was-sealed-with-0123456789,${TEST_SECRETS.HMAC_SECRETS}` });
+      expect(listed.code, listed.stderr).to.equal(0);
+    } finally {
+      await database.drop();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { constantTimeEqual, CookieSigner, derivedKey, KeyedHasher, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
+import { constantTimeEqual, CookieSigner, derivedKey, KeyedHasher, SecretBox, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
 
 const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
 const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
@@ -62,6 +62,38 @@ describe('crypto helpers', () => {
       expect(derivedKey(OLD_SECRET, 'dpop nonce').equals(key)).to.equal(false);
       expect(derivedKey(NEW_SECRET, 'something else').equals(key)).to.equal(false);
       expect(key.toString('utf8')).to.not.include(NEW_SECRET.slice(0, 8));
+    });
+  });
+
+  describe('SecretBox', () => {
+    const box = new SecretBox([NEW_SECRET, OLD_SECRET], 'test');
+
+    it('opens what it sealed, in its context only, and says the newest secret sealed it', () => {
+      const sealed = box.seal('{"d":"private"}', 'row 1');
+      expect(sealed).to.match(/^v1\.[\w-]{16}\.[\w-]+$/);
+      expect(sealed).to.not.include('private');
+      expect(box.open(sealed, 'row 1')).to.deep.equal({ plaintext: '{"d":"private"}', secretIndex: 0 });
+      expect(box.open(sealed, 'row 2')).to.equal(undefined);
+    });
+
+    it('seals the same text differently each time (a fresh IV)', () => {
+      expect(box.seal('same', 'row')).to.not.equal(box.seal('same', 'row'));
+    });
+
+    it('opens with an older secret, and tells which; not with a secret it was not given, nor for another purpose', () => {
+      const sealedOld = new SecretBox([OLD_SECRET], 'test').seal('text', 'row');
+      expect(box.open(sealedOld, 'row')).to.deep.equal({ plaintext: 'text', secretIndex: 1 });
+      expect(new SecretBox([NEW_SECRET], 'test').open(sealedOld, 'row')).to.equal(undefined);
+      expect(new SecretBox([OLD_SECRET], 'other').open(sealedOld, 'row')).to.equal(undefined);
+    });
+
+    it('refuses altered or malformed text', () => {
+      const sealed = box.seal('text', 'row');
+      const [version, iv, data] = sealed.split('.');
+      const flipped = Buffer.from(data, 'base64url');
+      flipped[0] ^= 1;
+      expect(box.open(`${version}.${iv}.${flipped.toString('base64url')}`, 'row')).to.equal(undefined);
+      for (const bad of ['', 'v1', 'v2.' + iv + '.' + data, `v1.${iv}.`, `v1.${iv}.AAAA`]) expect(box.open(bad, 'row'), bad).to.equal(undefined);
     });
   });
 
