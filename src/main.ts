@@ -290,7 +290,11 @@ export async function serve(config: Config, worker?: { index: number }): Promise
     throw error;
   }
   sesame.start({ sweeper: !worker || worker.index === 0 });
-  if (worker) logger.debug({ worker: worker.index }, 'worker listening');
+  if (worker) {
+    logger.debug({ worker: worker.index }, 'worker listening');
+    // the supervisor names the demo app in its own start-up line (it loads none of this)
+    if (sesame.demoUrl) process.send?.({ sesame: 'demo', url: sesame.demoUrl });
+  }
   else {
     const demo = sesame.demoUrl ? ` (try the demo app: ${sesame.demoUrl})` : '';
     logger.info({ issuer: config.issuer, port: config.port, database: config.database.client, demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);

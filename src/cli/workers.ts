@@ -29,6 +29,7 @@ export async function superviseWorkers(config: Config): Promise<void> {
   for (const notice of config.notices) logger.warn(notice);
   let stopping = false;
   const live = new Map<number, Worker>();
+  let demoUrl: string | undefined;
   // each worker gets smaller semi-spaces (src/cli/memory.ts); it tunes its own old generation
   cluster.setupPrimary({ execArgv: workerExecArgv() });
 
@@ -36,6 +37,9 @@ export async function superviseWorkers(config: Config): Promise<void> {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
     let listening = false;
     live.set(index, worker);
+    worker.on('message', (message: { sesame?: string; url?: unknown }) => {
+      if (message?.sesame === 'demo' && typeof message.url === 'string') demoUrl = message.url;
+    });
     worker.once('listening', () => {
       listening = true;
       if (restart) logger.info({ worker: index }, 'worker restarted');
@@ -79,5 +83,6 @@ export async function superviseWorkers(config: Config): Promise<void> {
 
   await fork(0);
   await Promise.all(Array.from({ length: config.workers - 1 }, (_, i) => fork(i + 1)));
-  logger.info({ issuer: config.issuer, port: config.port, workers: config.workers }, `Sesame listening: ${config.issuer} (${config.workers} worker processes)`);
+  const demo = demoUrl ? `; try the demo app: ${demoUrl}` : '';
+  logger.info({ issuer: config.issuer, port: config.port, workers: config.workers, demo: demoUrl }, `Sesame listening: ${config.issuer} (${config.workers} worker processes${demo})`);
 }

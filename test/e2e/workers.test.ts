@@ -72,10 +72,10 @@ describe('sesame serve with WORKERS=2', function () {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('runs two workers, says once that it listens and which development defaults it used', () => {
+  it('runs two workers, says once that it listens (with the demo app) and which development defaults it used', () => {
     expect(childrenOf(server.child.pid!)).to.have.length(2);
     expect(count(server.output, /Sesame listening/)).to.equal(1);
-    expect(server.output).to.include('2 worker processes');
+    expect(server.output).to.include(`2 worker processes; try the demo app: ${issuer}/demo`);
     expect(count(server.output, /secrets not set/)).to.equal(1);
   });
 
