@@ -1,7 +1,7 @@
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { listenOnLoopback, smtpUrl } from '../support/smtp-sink.js';
 
 export interface BenchMail {
   /** performance.now() when the sink accepted the message (end of DATA) */
@@ -46,13 +46,12 @@ export class MailSink {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.#server.server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
   get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
+    return smtpUrl(this.port);
   }
 
   waitFor(address: string, timeoutMs: number): Promise<BenchMail> {

@@ -9,6 +9,14 @@ export interface ReceivedMail {
   parsed: ParsedMail;
 }
 
+/** Starts an SMTP server on a free port of 127.0.0.1 and gives the port (the tests' sink and the bench's). */
+export async function listenOnLoopback(server: SMTPServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.server.address() as AddressInfo).port;
+}
+
+export const smtpUrl = (port: number): string => `smtp://127.0.0.1:${port}`;
+
 /** A real SMTP server on a free port that keeps what it receives, for tests to read. */
 export class SmtpSink {
   readonly messages: ReceivedMail[] = [];
@@ -45,13 +53,12 @@ export class SmtpSink {
   }
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.#server.server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(this.#server);
     return this;
   }
 
   get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
+    return smtpUrl(this.port);
   }
 
   /** The next message to this address (or one already received and not yet taken). */
