@@ -24,8 +24,8 @@ export interface EmailChangeActor {
   readonly requestId?: string;
   /** language of the emails (English unless given) */
   readonly locale?: string;
-  /** more facts for the audit event (e.g. which admin token) */
-  readonly details?: Readonly<Record<string, string | number | boolean>>;
+  /** the operator who asked for the change (see AuditEvent.actor); none when the person did */
+  readonly actor?: string;
 }
 
 /**
@@ -83,7 +83,7 @@ export class EmailChangeService {
       type: 'account.email_change_requested',
       accountId: account.id,
       email: account.email,
-      details: { ...actor.details, via: actor.via ?? 'unknown', new_email: email, change_id: change.id, expires_at: new Date(change.expiresAt).toISOString() },
+      details: { via: actor.via ?? 'unknown', new_email: email, change_id: change.id, expires_at: new Date(change.expiresAt).toISOString() },
     });
     return withoutHash(change);
   }
@@ -118,7 +118,7 @@ export class EmailChangeService {
       type: 'account.email_changed',
       accountId: change.accountId,
       email: change.newEmail,
-      details: { ...actor.details, via: actor.via ?? 'link', old_email: change.oldEmail, change_id: change.id },
+      details: { via: actor.via ?? 'link', old_email: change.oldEmail, change_id: change.id },
     });
     return { ...withoutHash(change), state: 'confirmed', confirmedAt: now };
   }
@@ -140,8 +140,8 @@ function assertPending(change: EmailChange, now: number): void {
   throw changeUsed();
 }
 
-function who(actor: EmailChangeActor): Pick<AuditEvent, 'ip' | 'userAgent' | 'requestId'> {
-  return { ip: actor.ip, userAgent: actor.userAgent, requestId: actor.requestId };
+function who(actor: EmailChangeActor): Pick<AuditEvent, 'ip' | 'userAgent' | 'requestId' | 'actor'> {
+  return { ip: actor.ip, userAgent: actor.userAgent, requestId: actor.requestId, actor: actor.actor };
 }
 
 function withoutHash({ tokenHash: _hash, ...change }: EmailChange): PendingEmailChange {

@@ -44,6 +44,8 @@ export interface AuditEvent {
   readonly userAgent?: string;
   readonly requestId?: string;
   readonly loginRequestId?: string;
+  /** who made an administrative change: `cli:<os user>` or `admin-token:<token id>` */
+  readonly actor?: string;
   /** small facts about the event (never a token, a code or mail content) */
   readonly details?: Readonly<Record<string, string | number | boolean>>;
 }
@@ -58,6 +60,7 @@ export interface AuditQuery {
   clientId?: string;
   email?: string;
   type?: string;
+  actor?: string;
   since?: number;
   until?: number;
   limit?: number;

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Account } from '../accounts/account.js';
 import { accountToJson as describe } from '../admin/json.js';
 import type { Core } from '../main.js';
+import { cliActor } from './actor.js';
 import { UsageError } from './usage-error.js';
 
 /** `sesame accounts …`: find, create, disable, enable and delete the people who sign in, and change their address. */
@@ -67,7 +68,7 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       if (positionals.length !== 2) throw new UsageError('accounts change-email needs an ACCOUNT (its id or email address) and the NEW_EMAIL');
       const language = core.templates.messages.chosen(values.locale);
       if ('problem' in language) throw new UsageError(`--locale ${language.problem}`);
-      const change = await core.accounts.requestEmailChange(positionals[0], positionals[1], { via: 'cli', locale: language.locale });
+      const change = await core.accounts.requestEmailChange(positionals[0], positionals[1], { via: 'cli', actor: cliActor(), locale: language.locale });
       const view = {
         id: change.accountId,
         email: change.oldEmail,

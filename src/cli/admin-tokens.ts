@@ -30,7 +30,7 @@ export async function adminTokensCommand(core: Core, argv: string[], out: (text:
         expiresInSeconds = ms / 1000;
       }
       const { token, info } = await core.adminTokens.create({ name: values.name, scopes: values.scope, expiresInSeconds });
-      await core.audit.record({ type: 'admin.token.created', details: { ...cliActor(), tokenId: info.id, tokenName: info.name, scopes: info.scopes.join(' ') } });
+      await core.audit.record({ type: 'admin.token.created', actor: cliActor(), details: { tokenId: info.id, tokenName: info.name, scopes: info.scopes.join(' ') } });
       if (values.json) {
         out(`${JSON.stringify({ ...adminTokenToJson(info), token }, null, 2)}\n`);
       } else {
@@ -55,7 +55,7 @@ export async function adminTokensCommand(core: Core, argv: string[], out: (text:
       const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new UsageError('admin-tokens revoke needs one ID (see admin-tokens list)');
       const { info, revoked } = await core.adminTokens.revoke(positionals[0]);
-      if (revoked) await core.audit.record({ type: 'admin.token.revoked', details: { ...cliActor(), tokenId: info.id, tokenName: info.name } });
+      if (revoked) await core.audit.record({ type: 'admin.token.revoked', actor: cliActor(), details: { tokenId: info.id, tokenName: info.name } });
       out(revoked ? `revoked ${info.id} (${info.name}); it stops working at once\n` : `${info.id} (${info.name}) was already revoked\n`);
       return 0;
     }

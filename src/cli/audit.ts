@@ -14,6 +14,7 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
       client: { type: 'string' },
       email: { type: 'string' },
       type: { type: 'string' },
+      actor: { type: 'string' },
       since: { type: 'string' },
       until: { type: 'string' },
       limit: { type: 'string', default: '100' },
@@ -27,6 +28,7 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
     clientId: values.client,
     email: values.email?.trim().toLowerCase(),
     type: values.type,
+    actor: values.actor,
     since: time('--since', values.since),
     until: time('--until', values.until),
     limit,
@@ -37,7 +39,7 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
   }
   if (events.length === 0) out('no events\n');
   for (const e of events) {
-    const who = [e.email, e.accountId && `account=${e.accountId}`, e.clientId && `client=${e.clientId}`, e.ip && `ip=${e.ip}`].filter(Boolean).join(' ');
+    const who = [e.email, e.accountId && `account=${e.accountId}`, e.clientId && `client=${e.clientId}`, e.ip && `ip=${e.ip}`, e.actor && `by=${e.actor}`].filter(Boolean).join(' ');
     const details = e.details ? Object.entries(e.details).map(([k, v]) => `${k}=${v}`).join(' ') : '';
     out(`${new Date(e.at).toISOString()}  ${e.type.padEnd(20)} ${who}${details ? `  ${details}` : ''}\n`);
   }

@@ -34,7 +34,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         jwksUri: values['jwks-uri'],
         backchannelLogoutUri: values['backchannel-logout-uri'],
       });
-      await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, details: cliActor() });
+      await core.audit.record({ type: 'admin.client.added', clientId: client.clientId, actor: cliActor() });
       if (values.json) {
         out(`${JSON.stringify({ ...describe(client), ...(clientSecret ? { client_secret: clientSecret } : {}) }, null, 2)}\n`);
       } else {
@@ -85,7 +85,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         backchannelLogoutUri: values['backchannel-logout-uri'] === undefined ? undefined : values['backchannel-logout-uri'] || null,
         dpopBoundAccessTokens: values['dpop-bound'] ? true : values['no-dpop-bound'] ? false : undefined,
       });
-      await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, details: cliActor() });
+      await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, actor: cliActor() });
       show(client, values.json, out);
       return 0;
     }
@@ -94,7 +94,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError(`clients ${sub} needs one CLIENT_ID`);
       const client = await core.clients.setEnabled(positionals[0], sub === 'enable');
-      await core.audit.record({ type: sub === 'enable' ? 'admin.client.enabled' : 'admin.client.disabled', clientId: client.clientId, details: cliActor() });
+      await core.audit.record({ type: sub === 'enable' ? 'admin.client.enabled' : 'admin.client.disabled', clientId: client.clientId, actor: cliActor() });
       if (values.json) show(client, true, out);
       else out(`${sub}d ${client.clientId}\n`);
       return 0;
@@ -103,7 +103,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
       if (positionals.length !== 1) throw new UsageError('clients rotate-secret needs one CLIENT_ID');
       const { client, clientSecret } = await core.clients.rotateSecret(positionals[0]);
-      await core.audit.record({ type: 'admin.client.secret_rotated', clientId: client.clientId, details: cliActor() });
+      await core.audit.record({ type: 'admin.client.secret_rotated', clientId: client.clientId, actor: cliActor() });
       if (values.json) out(`${JSON.stringify({ client_id: client.clientId, client_secret: clientSecret }, null, 2)}\n`);
       else out(`client_id: ${client.clientId}\nclient_secret: ${clientSecret}\n# the old secret no longer works; the new one is shown only now\n`);
       return 0;
@@ -112,7 +112,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
       const { positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: {} });
       if (positionals.length !== 1) throw new UsageError('clients remove needs one CLIENT_ID');
       await core.clients.remove(positionals[0]);
-      await core.audit.record({ type: 'admin.client.removed', clientId: positionals[0], details: cliActor() });
+      await core.audit.record({ type: 'admin.client.removed', clientId: positionals[0], actor: cliActor() });
       out(`removed ${positionals[0]}\n`);
       return 0;
     }

@@ -62,6 +62,9 @@ export function requireScope(tokens: AdminTokens, scope: AdminScope): Middleware
 
 export const actorOf = (ctx: Context): AdminActor => ctx.state.admin as AdminActor;
 
+/** The audit trail's name for the admin token behind this request (AuditEvent.actor). */
+export const auditActor = (ctx: Context): string => `admin-token:${actorOf(ctx).id}`;
+
 const parse = bodyParser({ enableTypes: ['json'], jsonLimit: ADMIN_BODY_LIMIT_BYTES, encoding: 'utf-8' });
 
 /** The request body as JSON (415 for any other type), at most ADMIN_BODY_LIMIT_BYTES; no body is `undefined`. */

@@ -9,7 +9,7 @@ import type { AuditEvent } from '../audit/audit.js';
 import type { RegistrationPosition } from '../clients/client.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { AppError } from '../shared/errors.js';
-import { actorOf, ADMIN_API_PREFIX, adminFrame, jsonBody, requireScope } from './admin-api.js';
+import { ADMIN_API_PREFIX, adminFrame, auditActor, jsonBody, requireScope } from './admin-api.js';
 import { audited, type HttpDeps } from './context.js';
 
 /**
@@ -40,10 +40,7 @@ export function adminRoutes(deps: HttpDeps): Router {
   const read = requireScope(adminTokens, 'read');
   const write = requireScope(adminTokens, 'write');
 
-  const record = (ctx: Context, event: AuditEvent) => {
-    const actor = actorOf(ctx);
-    return audit.record(audited(ctx, { ...event, details: { ...event.details, via: 'api', tokenId: actor.id, tokenName: actor.name } }));
-  };
+  const record = (ctx: Context, event: AuditEvent) => audit.record(audited(ctx, { ...event, actor: auditActor(ctx) }));
 
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument();
@@ -129,14 +126,13 @@ export function adminRoutes(deps: HttpDeps): Router {
     const language = templates.messages.chosen(stringField(body, 'locale'));
     if ('problem' in language) throw invalid([`locale: ${language.problem}`]);
     const account = await accounts.get(ctx.params.account);
-    const actor = actorOf(ctx);
     const change = await fieldErrors('new_email', () => accounts.requestEmailChange(account, newEmail, {
       via: 'api',
+      actor: auditActor(ctx),
       locale: language.locale,
       ip: ctx.ip,
       userAgent: ctx.get('User-Agent') || undefined,
       requestId: ctx.state.requestId,
-      details: { tokenId: actor.id, tokenName: actor.name },
     }));
     ctx.status = 202;
     ctx.body = { id: change.accountId, email: change.oldEmail, new_email: change.newEmail, state: change.state, expires_at: new Date(change.expiresAt).toISOString() };
@@ -165,7 +161,7 @@ export function adminRoutes(deps: HttpDeps): Router {
 
   // the audit trail, newest first, with the CLI's filters
   router.get('/audit', read, async (ctx) => {
-    const q = queryParams(ctx.query, ['account', 'client', 'email', 'type', 'since', 'until', 'limit', 'after']);
+    const q = queryParams(ctx.query, ['account', 'client', 'email', 'type', 'actor', 'since', 'until', 'limit', 'after']);
     const limit = limitParam(q.limit, 100, 1000);
     const after = q.after === undefined ? undefined : /^[1-9]\d{0,15}$/.test(q.after) ? Number(q.after) : badParam('after', 'the `next` value of the previous page');
     const events = await audit.query({
@@ -173,6 +169,7 @@ export function adminRoutes(deps: HttpDeps): Router {
       clientId: q.client,
       email: q.email?.trim().toLowerCase(),
       type: q.type,
+      actor: q.actor,
       since: when('since', q.since),
       until: when('until', q.until),
       beforeId: after,

@@ -16,6 +16,7 @@ export class KnexAuditStore implements AuditStore {
       user_agent: event.userAgent?.slice(0, 512) ?? null,
       request_id: event.requestId ?? null,
       login_request_id: event.loginRequestId ?? null,
+      actor: event.actor?.slice(0, 160) ?? null,
       details: event.details ? JSON.stringify(event.details) : null,
     })));
   }
@@ -26,6 +27,7 @@ export class KnexAuditStore implements AuditStore {
     if (filter.clientId) q.where('client_id', filter.clientId);
     if (filter.email) q.where('email', filter.email);
     if (filter.type) q.where('type', filter.type);
+    if (filter.actor) q.where('actor', filter.actor);
     if (filter.since !== undefined) q.where('at', '>=', filter.since);
     if (filter.until !== undefined) q.where('at', '<', filter.until);
     if (filter.beforeId !== undefined) q.where('id', '<', filter.beforeId);
@@ -41,6 +43,7 @@ export class KnexAuditStore implements AuditStore {
       userAgent: row.user_agent ?? undefined,
       requestId: row.request_id ?? undefined,
       loginRequestId: row.login_request_id ?? undefined,
+      actor: row.actor ?? undefined,
       details: row.details ? JSON.parse(row.details) : undefined,
     }));
   }

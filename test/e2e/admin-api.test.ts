@@ -179,9 +179,13 @@ for (const kind of DB_KINDS) {
       await api('POST', '/keys/rotate', { token: tokens.write });
       const events = await server.sesame.audit.query({ accountId: created.body.id });
       expect(events.map((e) => e.type)).to.include.members(['admin.account.created', 'admin.account.disabled']);
-      for (const event of events) expect(event.details).to.include({ via: 'api', tokenId: writeId, tokenName: 'writer' });
+      for (const event of events) expect(event.actor).to.equal(`admin-token:${writeId}`);
       const [rotated] = await server.sesame.audit.query({ type: 'admin.key.rotated' });
-      expect(rotated.details).to.include({ via: 'api', tokenId: writeId });
+      expect(rotated.actor).to.equal(`admin-token:${writeId}`);
+      // "what did this token do?", through the API
+      const byToken = await api('GET', `/audit?actor=admin-token:${writeId}&limit=1000`, { token: tokens.read });
+      expect(byToken.body.items.map((e: { type: string }) => e.type)).to.include.members(['admin.account.created', 'admin.account.disabled', 'admin.key.rotated']);
+      for (const event of byToken.body.items) expect(event.actor).to.equal(`admin-token:${writeId}`);
       // the same trail through the API, with the CLI's filters, page by page
       const first = await api('GET', `/audit?account=${created.body.id}&limit=1`, { token: tokens.read });
       expect(first.body.items).to.have.length(1);
@@ -207,7 +211,8 @@ for (const kind of DB_KINDS) {
       // nothing changes until the link is confirmed
       expect((await server.sesame.accounts.get(asked.body.id)).email).to.equal('moving@example.com');
       const [event] = await server.sesame.audit.query({ accountId: asked.body.id, type: 'account.email_change_requested' });
-      expect(event.details).to.include({ via: 'api', tokenId: writeId, tokenName: 'writer' });
+      expect(event.actor).to.equal(`admin-token:${writeId}`);
+      expect(event.details).to.include({ via: 'api' });
 
       expectError(await api('POST', path, { token: tokens.write, body: { new_email: 'taken@example.com' } }), 409, 'email_taken');
       for (const [newEmail, problem] of [['not-an-address', 'new_email:'], ['moving@example.com', 'already the address']]) {
@@ -272,7 +277,7 @@ for (const kind of DB_KINDS) {
 
       const events = await server.sesame.audit.query({ clientId });
       expect(events.map((e) => e.type)).to.include.members(['admin.client.added', 'admin.client.secret_rotated', 'admin.client.disabled', 'admin.client.enabled']);
-      for (const event of events.filter((e) => e.type.startsWith('admin.'))) expect(event.details).to.include({ via: 'api', tokenId: writeId });
+      for (const event of events.filter((e) => e.type.startsWith('admin.'))) expect(event.actor).to.equal(`admin-token:${writeId}`);
     });
 
     it('validates clients: 422 naming the field, 404 for an unknown client, 409 for rotating the secret of a client that has none', async () => {
@@ -428,7 +433,11 @@ for (const kind of DB_KINDS) {
       expect(plain.stdout).to.match(/^token: sesame_at_\S+$/m);
       const events = await server.sesame.audit.query({ type: 'admin.token.created' });
       expect(events.map((e) => e.details?.tokenName)).to.include.members(['ci reader', 'dcr']);
-      expect(events[0].details).to.include({ via: 'cli' });
+      expect(events[0].actor).to.match(/^cli:\S+$/);
+      // the token the event is about stays in the details, apart from who made it
+      expect(events[0].details).to.include({ tokenName: 'dcr' });
+      const audited = await runCli(['audit', '--actor', events[0].actor!, '--type', 'admin.token.created'], env);
+      expect(audited.stdout).to.include(`by=${events[0].actor}`).and.to.include('tokenName=dcr');
       expect((await server.sesame.audit.query({ type: 'admin.token.revoked' }))).to.have.length(1);
     });
 

@@ -109,6 +109,7 @@ for (const kind of DB_KINDS) {
       expect(types).to.include.members(['account.email_change_requested', 'account.email_changed']);
       const [requestedEvent] = await server.sesame.audit.query({ accountId: sub, type: 'account.email_change_requested' });
       expect(requestedEvent.details).to.include({ via: 'cli', new_email: newEmail });
+      expect(requestedEvent.actor).to.match(/^cli:\S+$/);
     });
 
     it('prints the pending change as JSON, refuses bad arguments and unknown accounts, and drops the change with its account', async () => {
