@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
-import { AdminTokens, allows } from './admin/admin-tokens.js';
+import { AdminTokens, allows, tokenActor } from './admin/admin-tokens.js';
 import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
@@ -165,13 +165,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
   const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
-  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient, (type, clientId) => {
-    void audit.record({ type, clientId, details: { via: 'dynamic_registration' } });
-  }));
+  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
     const actor = await adminTokens.verify(token);
-    return Boolean(actor && allows(actor.scopes, 'register'));
+    return actor && allows(actor.scopes, 'register') ? tokenActor(actor.id) : undefined;
   };
   // read fresh, not through findClient: right after an operator rotated the secret, the old one must fail
   const isClientSecret = async (clientId: string, secret: string) => {

@@ -105,6 +105,11 @@ export class AdminTokens {
   }
 }
 
+/** How the audit trail names what an admin token did (AuditEvent.actor). */
+export function tokenActor(tokenId: string): string {
+  return `admin-token:${tokenId}`;
+}
+
 /** Whether a token's scopes cover what a request needs: `write` includes `read`; `register` stands alone. */
 export function allows(scopes: readonly AdminScope[], needed: AdminScope): boolean {
   return scopes.includes(needed) || (needed === 'read' && scopes.includes('write'));

@@ -44,7 +44,7 @@ export interface AuditEvent {
   readonly userAgent?: string;
   readonly requestId?: string;
   readonly loginRequestId?: string;
-  /** who made an administrative change: `cli:<os user>` or `admin-token:<token id>` */
+  /** who made an administrative change: `cli:<os user>`, `admin-token:<token id>` or `client:<client id>` (its own registration) */
   readonly actor?: string;
   /** small facts about the event (never a token, a code or mail content) */
   readonly details?: Readonly<Record<string, string | number | boolean>>;

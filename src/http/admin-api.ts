@@ -1,6 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
 import type { Context, Middleware } from 'koa';
-import { allows, type AdminActor, type AdminScope, type AdminTokens } from '../admin/admin-tokens.js';
+import { allows, tokenActor, type AdminActor, type AdminScope, type AdminTokens } from '../admin/admin-tokens.js';
 import { bearerToken } from '../shared/bearer.js';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -63,7 +63,7 @@ export function requireScope(tokens: AdminTokens, scope: AdminScope): Middleware
 export const actorOf = (ctx: Context): AdminActor => ctx.state.admin as AdminActor;
 
 /** The audit trail's name for the admin token behind this request (AuditEvent.actor). */
-export const auditActor = (ctx: Context): string => `admin-token:${actorOf(ctx).id}`;
+export const auditActor = (ctx: Context): string => tokenActor(actorOf(ctx).id);
 
 const parse = bodyParser({ enableTypes: ['json'], jsonLimit: ADMIN_BODY_LIMIT_BYTES, encoding: 'utf-8' });
 

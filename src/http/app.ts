@@ -1,10 +1,10 @@
 import type Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { adminApi } from './admin-routes.js';
 import { assets, brandCss } from './assets.js';
-import type { HttpDeps } from './context.js';
+import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
 import { databaseBusy, errorHandler } from './errors.js';
@@ -48,7 +48,8 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
-  provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret));
+  provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
+    deps.audit.record(audited(ctx as unknown as Context, { type, clientId, actor, details: { via: 'dynamic_registration' } }))));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
   provider.use(untypedEmptyRevocation());

@@ -7,20 +7,26 @@ import { randomId } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import { fromProviderMetadata, OPERATOR_ONLY_METADATA, toProviderMetadata } from './client-metadata.js';
 
-/** Whether a presented initial access token may register a client (an admin token with the `register` scope). */
-export type InitialAccessCheck = (token: string) => Promise<boolean>;
+/**
+ * Whether a presented initial access token may register a client (an admin token with the
+ * `register` scope): its name in the audit trail (AuditEvent.actor) if so, undefined if not.
+ */
+export type InitialAccessCheck = (token: string) => Promise<string | undefined>;
 
 /** Whether `secret` is the current client_secret of the (enabled) client `clientId`. */
 export type ClientSecretCheck = (clientId: string, secret: string) => Promise<boolean>;
 
 export type RegistrationChange = 'client.registered' | 'client.registration_updated' | 'client.registration_deleted';
 
+/** Records a registration change done by this request; `actor` is who did it (see AuditEvent.actor). */
+export type RegistrationAudit = (ctx: KoaContextWithOIDC, change: RegistrationChange, clientId: string, actor: string) => Promise<void>;
+
 /**
  * Where oidc-provider's Client model is read from and, for Dynamic Client Registration, written to:
  * our clients table through the client service, so a registered app obeys the operators' rules and
  * its secret is stored as a keyed hash like every other.
  */
-export function providerClientSource(clients: ClientService, findClient: (clientId: string) => Promise<ClientRecord | undefined>, onChange: (type: RegistrationChange, clientId: string) => void) {
+export function providerClientSource(clients: ClientService, findClient: (clientId: string) => Promise<ClientRecord | undefined>) {
   return {
     async findProviderMetadata(clientId: string): Promise<AdapterPayload | undefined> {
       const client = await findClient(clientId);
@@ -29,8 +35,7 @@ export function providerClientSource(clients: ClientService, findClient: (client
     async saveProviderMetadata(clientId: string, metadata: AdapterPayload): Promise<void> {
       try {
         const secret = typeof metadata.client_secret === 'string' ? metadata.client_secret : undefined;
-        const { created } = await clients.saveDynamic(clientId, fromProviderMetadata(metadata), secret);
-        onChange(created ? 'client.registered' : 'client.registration_updated', clientId);
+        await clients.saveDynamic(clientId, fromProviderMetadata(metadata), secret);
       } catch (error) {
         if (error instanceof AppError && error.status < 500) throw new errors.InvalidClientMetadata(error.message);
         throw error;
@@ -38,7 +43,6 @@ export function providerClientSource(clients: ClientService, findClient: (client
     },
     async removeClient(clientId: string): Promise<void> {
       await clients.remove(clientId);
-      onChange('client.registration_deleted', clientId);
     },
   };
 }
@@ -85,17 +89,20 @@ function clientIdOf(path: string): string | undefined {
  * access token (issued with `sesame admin-tokens create --scope register`, stored hashed, revocable),
  * which oidc-provider's own mechanism would keep in plain text. Reading a registration back returns
  * no `client_secret` (we only hold its hash; the secret was shown once, at registration) and none of
- * the metadata only operators set.
+ * the metadata only operators set. Each change is audited with who made it: the initial access token
+ * for a registration, the app itself (its registration access token) for an update or deletion.
  */
-export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck, isClientSecret: ClientSecretCheck) {
+export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCheck, isClientSecret: ClientSecretCheck, audit: RegistrationAudit) {
   return async function guardRegistration(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
     // oidc-provider's router matches paths case-insensitively and with one trailing slash, so
     // /REG and /reg/ reach the registration endpoint too: compare the way it does
     const path = ctx.path.toUpperCase().replace(/(.)\/$/, '$1');
     if (!enabled || !(path === '/REG' || path.startsWith('/REG/'))) return next();
+    let registeredBy: string | undefined;
     if (ctx.method === 'POST' && path === '/REG') {
       const token = bearerToken(ctx.get('authorization'));
-      if (!token || !(await mayRegister(token))) {
+      registeredBy = token ? await mayRegister(token) : undefined;
+      if (!registeredBy) {
         ctx.status = 401;
         ctx.set('WWW-Authenticate', 'Bearer realm="registration", error="invalid_token"');
         ctx.set('Cache-Control', 'no-store');
@@ -105,6 +112,14 @@ export function registrationGuard(enabled: boolean, mayRegister: InitialAccessCh
     }
     if (ctx.method === 'PUT' && path.startsWith('/REG/')) await acceptCurrentSecret(ctx, isClientSecret);
     await next();
+    const clientId = clientIdOf(ctx.path);
+    if (registeredBy && ctx.status === 201) {
+      await audit(ctx, 'client.registered', String((ctx.body as { client_id?: unknown }).client_id), registeredBy);
+    } else if (clientId && ctx.method === 'PUT' && ctx.status === 200) {
+      await audit(ctx, 'client.registration_updated', clientId, `client:${clientId}`);
+    } else if (clientId && ctx.method === 'DELETE' && ctx.status === 204) {
+      await audit(ctx, 'client.registration_deleted', clientId, `client:${clientId}`);
+    }
     // what an operator set is not the app's to see or send back (an update carrying it is refused)
     if (ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;

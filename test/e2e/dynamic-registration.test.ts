@@ -18,6 +18,7 @@ for (const kind of DB_KINDS) {
     this.timeout(60_000);
     let server: TestServer;
     let initialToken: string;
+    let initialTokenId: string;
     const app = { client_name: 'Self-registered', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid email offline_access' };
 
     const register = (body: unknown, token: string | null = initialToken, path = '/reg') =>
@@ -32,7 +33,7 @@ for (const kind of DB_KINDS) {
       const env = cliEnv(server);
       const created = await runCli(['admin-tokens', 'create', '--name', 'self-service', '--scope', 'register', '--json'], env);
       expect(created.code, created.stderr).to.equal(0);
-      initialToken = (JSON.parse(created.stdout) as { token: string }).token;
+      ({ token: initialToken, id: initialTokenId } = JSON.parse(created.stdout) as { token: string; id: string });
     });
     after(() => server?.close());
 
@@ -73,8 +74,11 @@ for (const kind of DB_KINDS) {
       const tokens = await exchangeCode(config, start, callback);
       expect(tokens.refresh_token).to.be.a('string');
 
-      const events = await server.sesame.db('audit_events').where({ type: 'client.registered', client_id: registration.client_id });
+      // audited with the initial access token that registered it
+      const events = await server.sesame.audit.query({ type: 'client.registered', clientId: registration.client_id });
       expect(events).to.have.length(1);
+      expect(events[0]).to.include({ actor: `admin-token:${initialTokenId}` });
+      expect(events[0].details).to.include({ via: 'dynamic_registration' });
     });
 
     const refused: [string, Record<string, unknown>, string][] = [
@@ -126,6 +130,14 @@ for (const kind of DB_KINDS) {
       const removed = await fetch(registration.registration_client_uri, { method: 'DELETE', headers: { authorization: `Bearer ${newToken}` } });
       expect(removed.status).to.equal(204);
       expect(await server.sesame.clients.find(registration.client_id)).to.equal(undefined);
+
+      // each change audited once, the app itself (its registration access token) as the actor
+      const trail = await server.sesame.audit.query({ clientId: registration.client_id });
+      expect(trail.map((e) => `${e.type} ${e.actor}`)).to.deep.equal([
+        `client.registration_deleted client:${registration.client_id}`,
+        `client.registration_updated client:${registration.client_id}`,
+        `client.registered admin-token:${initialTokenId}`,
+      ]);
     });
 
     /** GET and PUT of a registration (RFC 7592); the registration access token rotates on every PUT. */
