@@ -48,7 +48,7 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       const { target, json: asJson } = one('create');
       // the same answer as the admin API: an address that has an account already is a conflict
       const account = await core.accounts.createNew(target);
-      await core.audit.record({ type: 'admin.account.created', accountId: account.id, email: account.email, details: { via: 'cli' } });
+      await core.audit.record({ type: 'admin.account.created', accountId: account.id, email: account.email, actor: cliActor() });
       print(account, asJson);
       return 0;
     }
@@ -58,7 +58,7 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       const { target, json: asJson } = one(sub);
       const account = sub === 'disable' ? await core.accounts.disable(target) : sub === 'enable' ? await core.accounts.enable(target) : await core.accounts.remove(target);
       const type = sub === 'disable' ? 'admin.account.disabled' : sub === 'enable' ? 'admin.account.enabled' : 'admin.account.deleted';
-      await core.audit.record({ type, accountId: account.id, email: account.email, details: { via: 'cli' } });
+      await core.audit.record({ type, accountId: account.id, email: account.email, actor: cliActor() });
       if (asJson) print(account, true);
       else out(`${sub}d ${account.email} (${account.id})${sub === 'enable' ? '' : ': its sessions, grants and tokens were revoked'}\n`);
       return 0;

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { signingKeyToJson } from '../admin/json.js';
 import type { Core } from '../main.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
+import { cliActor } from './actor.js';
 import { UsageError } from './usage-error.js';
 
 /** `sesame keys list|rotate`: the signing keys every instance publishes and signs with. */
@@ -26,7 +27,7 @@ export async function keysCommand(core: Core, argv: string[], out: (text: string
       const delay = values['activate-after'] === undefined ? config.keys.activationDelaySeconds : Number(values['activate-after']);
       if (!Number.isInteger(delay) || delay < 0) throw new UsageError('--activate-after takes a whole number of seconds (0 or more)');
       const key = await rotateSigningKey(core.keys, delay);
-      await core.audit.record({ type: 'admin.key.rotated', details: { kid: key.kid, activateAfterSeconds: delay, via: 'cli' } });
+      await core.audit.record({ type: 'admin.key.rotated', actor: cliActor(), details: { kid: key.kid, activateAfterSeconds: delay } });
       const result = { kid: key.kid, alg: key.alg, signs_from: new Date(key.activateAt).toISOString() };
       if (values.json) out(`${JSON.stringify(result, null, 2)}\n`);
       else out(`new key ${key.kid} published now, signs from ${result.signs_from}; every instance picks it up within ${config.keys.refreshSeconds} s\n`);

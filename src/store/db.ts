@@ -261,7 +261,12 @@ const MIGRATION_LOCK = 0x5e5a3e; // any constant of ours: one lock for every Ses
 async function migrateHoldingLock(db: Db): Promise<void> {
   const connection = await db.client.acquireConnection();
   try {
-    await db.raw('select pg_advisory_lock(?)', [MIGRATION_LOCK]).connection(connection);
+    // polled rather than waited for in one statement: a statement waiting for the lock holds a
+    // snapshot, and a migration that builds an index CONCURRENTLY (in the instance holding the
+    // lock) waits until every older snapshot is gone; the two would wait for each other forever
+    while (!(await db.raw('select pg_try_advisory_lock(?) as locked', [MIGRATION_LOCK]).connection(connection)).rows[0].locked) {
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
+    }
     try {
       await db.migrate.latest();
     } finally {

@@ -87,8 +87,9 @@ for (const kind of DB_KINDS) {
       const bad = await cli('create', 'not-an-address');
       expect(bad.code).to.equal(1);
       expect(bad.stderr).to.include('email address');
-      const events = (await server.sesame.audit.query({ type: 'admin.account.created' })).map((e) => e.email);
-      expect(events).to.include.members(['page-a@list.example', 'page-b@list.example', 'page-c@list.example']);
+      const events = await server.sesame.audit.query({ type: 'admin.account.created' });
+      expect(events.map((e) => e.email)).to.include.members(['page-a@list.example', 'page-b@list.example', 'page-c@list.example']);
+      for (const event of events.filter((e) => e.email?.endsWith('@list.example'))) expect(event.actor).to.match(/^cli:\S+$/);
     });
   });
 }

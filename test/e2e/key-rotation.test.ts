@@ -74,6 +74,7 @@ describe('signing key rotation across two instances (postgres)', function () {
       const { kid } = JSON.parse(ok.stdout) as { kid: string };
       const events = await server.sesame.audit.query({ type: 'admin.key.rotated' });
       expect(events.map((e) => e.details?.kid)).to.deep.equal([kid]);
+      expect(events[0].actor).to.match(/^cli:\S+$/);
     } finally {
       await server.close();
     }

@@ -50,10 +50,18 @@ for (const kind of DB_KINDS) {
         expect(after.map((row) => row.actor ?? null)).to.deep.equal(written.map(([, , actor]) => actor));
         expect(after.map((row) => row.details)).to.deep.equal(before.map((row) => row.details));
 
-        // and back: the column goes, the rows stay
+        if (kind === 'postgres') {
+          // built CONCURRENTLY (outside a transaction), and valid
+          const index = await db.raw("select i.indisvalid as valid from pg_class c join pg_index i on i.indexrelid = c.oid where c.relname = 'audit_events_actor_at'");
+          expect(index.rows).to.deep.equal([{ valid: true }]);
+        }
+
+        // and back: the column goes, the rows stay; and up again
         await db.migrate.down();
         expect(await db.schema.hasColumn('audit_events', 'actor')).to.equal(false);
         expect(await db('audit_events').count({ n: '*' }).first()).to.deep.include({ n: written.length });
+        await db.migrate.latest();
+        expect((await db('audit_events').orderBy('id').select('actor')).map((row) => row.actor ?? null)).to.deep.equal(written.map(([, , actor]) => actor));
       } finally {
         await db.destroy();
         await database.drop();
