@@ -71,10 +71,7 @@ export interface Config {
   };
   /** Dynamic Client Registration (RFC 7591/7592) at /reg, with an initial access token from `sesame admin-tokens` */
   readonly registration: { readonly enabled: boolean };
-  /**
-   * DPoP (RFC 9449): Sesame always hands out nonces (`DPoP-Nonce`); when required, every proof at
-   * the token, PAR and userinfo endpoints must carry one (§8)
-   */
+  /** DPoP (RFC 9449): whether every proof at the token, PAR and userinfo endpoints must carry a nonce Sesame issued (§8) */
   readonly dpop: { readonly requireNonce: boolean };
   /** whether Sesame may call apps on loopback and private addresses (back-channel logout, jwks_uri) */
   readonly outboundAllowPrivate: boolean;

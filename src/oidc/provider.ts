@@ -100,15 +100,13 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       backchannelLogout: { enabled: true },
       // on by default in oidc-provider 9; stated here because Sesame documents and tests them
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
-      // Nonces (RFC 9449 §8) are stateless HMACs of the time, keyed from the newest HMAC secret, so
-      // every instance issues and accepts the same ones. Offered always: a proof whose iat is off
-      // by more than 5 minutes (a client's clock) then gets use_dpop_nonce, which clients answer,
-      // rather than a dead end. Required only with DPOP_REQUIRE_NONCE.
-      dPoP: {
-        enabled: true,
-        nonceSecret: derivedKey(config.secrets.hmacSecrets[0], 'dpop nonce'),
-        requireNonce: () => config.dpop.requireNonce,
-      },
+      // With DPOP_REQUIRE_NONCE, every proof must carry a nonce (RFC 9449 §8): stateless HMACs of
+      // the time, keyed from the newest HMAC secret, so every instance issues and accepts the same
+      // ones. Without it none are handed out at all: once handed out, a nonce a client keeps goes
+      // stale within minutes and costs a use_dpop_nonce retry, which not every client makes.
+      dPoP: config.dpop.requireNonce
+        ? { enabled: true, nonceSecret: derivedKey(config.secrets.hmacSecrets[0], 'dpop nonce'), requireNonce: () => true }
+        : { enabled: true },
       // Dynamic Client Registration: /reg is guarded by our own initial access tokens (oidc/registration.ts)
       registration: { enabled: config.registration.enabled, initialAccessToken: false, issueRegistrationAccessToken: true, idFactory: () => randomId() },
       registrationManagement: { enabled: config.registration.enabled, rotateRegistrationAccessToken: true },

@@ -6,26 +6,28 @@ import { client, discover, registerClient, signInWithLink, startAuthorization } 
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /**
- * DPoP nonces (RFC 9449 §8). Sesame always offers them and, with DPOP_REQUIRE_NONCE, requires them.
+ * DPoP nonces (RFC 9449 §8): none by default; with DPOP_REQUIRE_NONCE, required on every proof.
  * They are derived from the newest HMAC secret, so instances sharing the secrets accept each
  * other's nonces and a server with another secret does not. Proofs are made by hand here (jose) so
  * that their nonce and `iat` are exactly what each case needs; a client library (openid-client)
  * shows that apps cope with a required nonce on their own.
  */
 describe('DPoP nonces (sqlite)', function () {
-  let offering: TestServer;
+  let plain: TestServer;
   let requiring: TestServer;
+  let requiringToo: TestServer;
   let otherSecret: TestServer;
   const key = generateKeyPair('ES256');
 
   before(async () => {
-    [offering, requiring, otherSecret] = await Promise.all([
+    [plain, requiring, requiringToo, otherSecret] = await Promise.all([
       startTestServer('sqlite'),
       startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true' }),
-      startTestServer('sqlite', { HMAC_SECRETS: 'another-hmac-secret-0123456789abcdefghijklmnop' }),
+      startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true' }),
+      startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true', HMAC_SECRETS: 'another-hmac-secret-0123456789abcdefghijklmnop' }),
     ]);
   });
-  after(() => Promise.all([offering, requiring, otherSecret].map((server) => server?.close())));
+  after(() => Promise.all([plain, requiring, requiringToo, otherSecret].map((server) => server?.close())));
 
   /** A machine client's client_credentials request at /token, with the DPoP proof given (if any). */
   async function tokenRequest(server: TestServer, proof?: string): Promise<{ status: number; nonce: string | null; body: Record<string, unknown> }> {
@@ -49,20 +51,20 @@ describe('DPoP nonces (sqlite)', function () {
       .sign(privateKey);
   }
 
-  it('offered by default: a proof without one works and the answer carries a nonce for next time', async () => {
-    const answer = await tokenRequest(offering, await proofFor(offering));
+  it('by default none is asked for or handed out: a client that never retries keeps working', async () => {
+    const answer = await tokenRequest(plain, await proofFor(plain));
     expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
     expect(answer.body.token_type).to.equal('DPoP');
-    expect(answer.nonce).to.match(/^[\w-]{43}$/);
+    expect(answer.nonce).to.equal(null);
   });
 
-  it('a client whose clock is 10 minutes off is asked for a nonce (use_dpop_nonce) and then gets its token', async () => {
+  it('while required, a client whose clock is 10 minutes off gets its token with the nonce it is given', async () => {
     const skewed = Math.floor(Date.now() / 1000) - 600;
-    const first = await tokenRequest(offering, await proofFor(offering, { iat: skewed }));
+    const first = await tokenRequest(requiring, await proofFor(requiring, { iat: skewed }));
     expect(first.status).to.equal(400);
     expect(first.body.error).to.equal('use_dpop_nonce');
-    expect(first.nonce).to.be.a('string');
-    const second = await tokenRequest(offering, await proofFor(offering, { iat: skewed, nonce: first.nonce! }));
+    expect(first.nonce).to.match(/^[\w-]{43}$/);
+    const second = await tokenRequest(requiring, await proofFor(requiring, { iat: skewed, nonce: first.nonce! }));
     expect(second.status, JSON.stringify(second.body)).to.equal(200);
     expect(second.body.token_type).to.equal('DPoP');
   });
@@ -81,7 +83,7 @@ describe('DPoP nonces (sqlite)', function () {
 
   it('a nonce from one instance works on another with the same secrets, not on a server with another secret', async () => {
     const { nonce } = await tokenRequest(requiring, await proofFor(requiring));
-    const elsewhere = await tokenRequest(offering, await proofFor(offering, { nonce: nonce! }));
+    const elsewhere = await tokenRequest(requiringToo, await proofFor(requiringToo, { nonce: nonce! }));
     expect(elsewhere.status, JSON.stringify(elsewhere.body)).to.equal(200);
     const foreign = await tokenRequest(otherSecret, await proofFor(otherSecret, { nonce: nonce! }));
     expect(foreign.status).to.equal(400);
