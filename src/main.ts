@@ -131,8 +131,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   const core = await openCore(config, options.logger);
   let storedKeys: SigningKey[];
   try {
-    const resealed = await core.keys.sealOutdated();
-    if (resealed) core.logger.info({ keys: resealed }, 'signing keys encrypted with the newest HMAC secret');
+    await sealOutdatedKeys(core.keys, core.logger);
     storedKeys = await ensureSigningKeys(core.keys);
   } catch (error) {
     // e.g. keys no configured secret opens: nothing has started yet but the database pool
@@ -202,6 +201,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   let provider = build(keys.jwks);
   let handler = provider.callback();
   const refreshKeys = async () => {
+    await sealOutdatedKeys(keyStore, logger);
     const next = keySet(await keyStore.list(), Date.now(), retireAfterMs);
     const expired = next.entries.filter((entry) => entry.state === 'expired').map((entry) => entry.key.kid);
     await keyStore.remove(expired);
@@ -242,6 +242,17 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       await core.close();
     },
   };
+}
+
+/**
+ * Re-encrypts signing keys stored in the clear or with an older secret than this instance's newest:
+ * at start, and with every key refresh, so that a key added during a rotation of HMAC_SECRETS (by
+ * an instance or CLI not yet given the new secret first) is re-encrypted too before the old secret
+ * is dropped.
+ */
+async function sealOutdatedKeys(store: SigningKeyStore, logger: Logger): Promise<void> {
+  const resealed = await store.sealOutdated();
+  if (resealed) logger.info({ keys: resealed }, 'signing keys encrypted with the newest HMAC secret');
 }
 
 /** The demo app's client, registered at the first start in development; without it, no /demo. */

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { rotateSigningKey } from '../../src/oidc/signing-keys.js';
 import { SecretBox } from '../../src/shared/crypto.js';
 import { KnexSigningKeyStore } from '../../src/store/signing-key-store.js';
 import { Browser } from '../support/browser.js';
@@ -80,5 +81,23 @@ describe('signing keys encrypted at rest (sqlite)', function () {
     let refused: unknown;
     await start({ HMAC_SECRETS: 'some-other-hmac-secret-0123456789abcdefghijk' }).catch((error: unknown) => (refused = error));
     expect(String(refused)).to.include(`signing key ${kid}`).and.to.include('HMAC_SECRETS');
+  });
+
+  it('during a rotation, instances on either list read the keys, and a key made with the old secret first is re-encrypted at the next refresh of one with the new first', async () => {
+    const oldFirst = await startTestServer('sqlite', { HMAC_SECRETS: `${TEST_SECRETS.HMAC_SECRETS},${NEW_SECRET}` }, { database });
+    const newFirst = await startTestServer('sqlite', { HMAC_SECRETS: `${NEW_SECRET},${TEST_SECRETS.HMAC_SECRETS}` }, { database });
+    try {
+      await oldFirst.sesame.refreshKeys();
+      // rotated through the instance that still has the old secret first: sealed with the old one
+      const rotated = await rotateSigningKey(oldFirst.sesame.keys, 0);
+      await newFirst.sesame.refreshKeys();
+      await oldFirst.close();
+      await newFirst.close();
+      // so the old secret can go: a server with only the new one starts and signs with that key
+      await start({ HMAC_SECRETS: NEW_SECRET });
+      expect((await signIn('rotation-window@example.com')).kid).to.equal(rotated.kid);
+    } finally {
+      await Promise.allSettled([oldFirst.close(), newFirst.close()]);
+    }
   });
 });
