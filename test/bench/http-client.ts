@@ -1,4 +1,6 @@
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /**
  * A small HTTP/1.1 client for load generation: node:http with a keep-alive agent (fetch costs the
@@ -53,11 +55,19 @@ export class StatusCounter {
   }
 }
 
+/**
+ * Servers here close a kept-alive connection after 5 s idle (Node's default keepAliveTimeout): one
+ * idle this long may be closed just as a request is written to it.
+ */
+const MAY_BE_CLOSED_AS_IDLE_MS = 4_000;
+
 export class HttpClient {
   readonly agent: Agent;
   readonly origin: URL;
+  /** when each kept-alive connection last finished an answer */
+  readonly #lastAnswer = new WeakMap<Socket, number>();
 
-  constructor(origin: string, readonly counter: StatusCounter, maxSockets: number) {
+  constructor(origin: string, readonly counter: StatusCounter, maxSockets: number, readonly idleCloseAfterMs = MAY_BE_CLOSED_AS_IDLE_MS) {
     this.origin = new URL(origin);
     if (this.origin.hostname !== '127.0.0.1') throw new Error(`the benchmark only talks to 127.0.0.1, not ${this.origin.hostname}`);
     this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
@@ -72,6 +82,7 @@ export class HttpClient {
   #send(target: URL, init: RequestInit): Promise<Response> {
     return new Promise((resolve, reject) => {
       let answered = false;
+      let socket: Socket | undefined;
       const req = httpRequest({
         host: '127.0.0.1',
         port: target.port,
@@ -84,17 +95,21 @@ export class HttpClient {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
+          if (socket) this.#lastAnswer.set(socket, performance.now());
           this.counter.count(res.statusCode ?? 0);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
         });
         res.on('error', reject);
       });
+      req.on('socket', (assigned: Socket) => (socket = assigned));
       req.on('error', (err: NodeJS.ErrnoException) => {
         // The server closes a kept-alive connection after 5 s idle; a request written to it at that
         // moment meets a reset before any answer. Like browsers (and Node's documentation on
         // `reusedSocket`), send it again on a new connection, and count it in the report. A reset
-        // on a new connection, or after an answer began, is the server's failure.
-        if (!answered && req.reusedSocket && err.code === 'ECONNRESET') {
+        // on a new connection, on one that was not idle that long (a server process that died), or
+        // after an answer began, is the server's failure.
+        const idleMs = socket ? performance.now() - (this.#lastAnswer.get(socket) ?? Infinity) : 0;
+        if (!answered && req.reusedSocket && err.code === 'ECONNRESET' && idleMs >= this.idleCloseAfterMs) {
           this.counter.resent++;
           resolve(this.#send(target, init));
         } else {

@@ -32,17 +32,31 @@ describe('bench HttpClient', () => {
     if (server) await new Promise((resolve) => server!.close(resolve));
   });
 
-  it('sends a request again on a new connection when the kept-alive one is closed under it', async () => {
+  it('sends a request again on a new connection when the kept-alive one is closed under it after being idle', async () => {
     const s = await closingServer(1);
     server = s.server;
     const counter = new StatusCounter();
-    client = new HttpClient(s.origin, counter, 1);
+    // (the servers close after 5 s idle; here "idle long enough to be closed" is 100 ms)
+    client = new HttpClient(s.origin, counter, 1, 100);
     expect((await client.request('/first')).body).to.equal('answer 1 on connection 1');
+    await new Promise((resolve) => setTimeout(resolve, 150));
     const second = await client.request('/second', { method: 'POST', body: 'x=1' });
     expect(second.status).to.equal(200);
     expect(second.body).to.equal('answer 1 on connection 2');
     expect(counter.resent).to.equal(1);
     expect(s.connections()).to.equal(2);
+  });
+
+  it('fails, without sending again, when a busy kept-alive connection is closed (a server that died)', async () => {
+    const s = await closingServer(1);
+    server = s.server;
+    const counter = new StatusCounter();
+    client = new HttpClient(s.origin, counter, 1, 100);
+    await client.request('/first');
+    let error: NodeJS.ErrnoException | undefined;
+    await client.request('/second').catch((err: NodeJS.ErrnoException) => (error = err));
+    expect(error?.code).to.equal('ECONNRESET');
+    expect(counter.resent).to.equal(0);
   });
 
   it('fails, without sending again, when a new connection is closed without an answer', async () => {
