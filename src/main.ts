@@ -131,8 +131,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   const core = await openCore(config, options.logger);
   let storedKeys: SigningKey[];
   try {
-    await sealOutdatedKeys(core.keys, core.logger);
-    storedKeys = await ensureSigningKeys(core.keys);
+    storedKeys = await ensureSigningKeys(core.keys, await sealOutdatedKeys(core.keys, core.logger));
   } catch (error) {
     // e.g. keys no configured secret opens: nothing has started yet but the database pool
     await core.close();
@@ -201,8 +200,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   let provider = build(keys.jwks);
   let handler = provider.callback();
   const refreshKeys = async () => {
-    await sealOutdatedKeys(keyStore, logger);
-    const next = keySet(await keyStore.list(), Date.now(), retireAfterMs);
+    const next = keySet(await sealOutdatedKeys(keyStore, logger), Date.now(), retireAfterMs);
     const expired = next.entries.filter((entry) => entry.state === 'expired').map((entry) => entry.key.kid);
     await keyStore.remove(expired);
     if (next.fingerprint === keys.fingerprint) return;
@@ -248,11 +246,12 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
  * Re-encrypts signing keys stored in the clear or with an older secret than this instance's newest:
  * at start, and with every key refresh, so that a key added during a rotation of HMAC_SECRETS (by
  * an instance or CLI not yet given the new secret first) is re-encrypted too before the old secret
- * is dropped.
+ * is dropped. Gives every stored key, from the same read.
  */
-async function sealOutdatedKeys(store: SigningKeyStore, logger: Logger): Promise<void> {
-  const resealed = await store.sealOutdated();
+async function sealOutdatedKeys(store: SigningKeyStore, logger: Logger): Promise<SigningKey[]> {
+  const { keys, resealed } = await store.sealOutdated();
   if (resealed) logger.info({ keys: resealed }, 'signing keys encrypted with the newest HMAC secret');
+  return keys;
 }
 
 /** The demo app's client, registered at the first start in development; without it, no /demo. */

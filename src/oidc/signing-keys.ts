@@ -14,8 +14,11 @@ export interface SigningKeyStore {
   list(): Promise<SigningKey[]>;
   insert(key: SigningKey): Promise<void>;
   remove(kids: string[]): Promise<void>;
-  /** re-encrypts keys stored in the clear or with an older secret; how many it re-encrypted */
-  sealOutdated(): Promise<number>;
+  /**
+   * Re-encrypts keys stored in the clear or with an older secret; gives every key (as `list`
+   * does, from the same read) and how many it re-encrypted
+   */
+  sealOutdated(): Promise<{ keys: SigningKey[]; resealed: number }>;
 }
 
 /** A stored key that none of the configured HMAC_SECRETS can decrypt: a configuration problem. */
@@ -78,17 +81,14 @@ export function keySet(keys: readonly SigningKey[], now: number, retireAfterMs: 
 
 /**
  * Keys are generated on first start and kept in the database so that every instance signs with
- * the same key and tokens survive restarts.
+ * the same key and tokens survive restarts. `stored`: the keys just read from the store.
  */
-export async function ensureSigningKeys(store: SigningKeyStore): Promise<SigningKey[]> {
-  let keys = await store.list();
-  if (keys.length === 0) {
-    await store.insert(generateSigningKey());
-    // two instances starting at once may both insert; both keys are published, and every instance
-    // signs with the same one because keySet orders them the same way everywhere
-    keys = await store.list();
-  }
-  return keys;
+export async function ensureSigningKeys(store: SigningKeyStore, stored: SigningKey[]): Promise<SigningKey[]> {
+  if (stored.length > 0) return stored;
+  await store.insert(generateSigningKey());
+  // two instances starting at once may both insert; both keys are published, and every instance
+  // signs with the same one because keySet orders them the same way everywhere
+  return store.list();
 }
 
 /** `sesame keys rotate`: a new key, published now, signing after the delay. */

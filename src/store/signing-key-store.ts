@@ -33,14 +33,7 @@ export class KnexSigningKeyStore implements SigningKeyStore {
   constructor(private readonly db: Db, private readonly box: SecretBox) {}
 
   async list(): Promise<SigningKey[]> {
-    const rows = await this.#rows();
-    return rows.map((row) => ({
-      kid: row.kid,
-      alg: row.alg,
-      jwk: this.#open(row).jwk,
-      createdAt: Number(row.created_at),
-      activateAt: Number(row.activate_at ?? row.created_at),
-    }));
+    return (await this.#rows()).map((row) => toKey(row, this.#open(row).jwk));
   }
 
   async insert(key: SigningKey): Promise<void> {
@@ -62,16 +55,18 @@ export class KnexSigningKeyStore implements SigningKeyStore {
    * Seals every key that is still in the clear, or sealed with an older secret than the newest,
    * so that an older secret can be dropped from HMAC_SECRETS once every instance has started with
    * the new one. Each row is replaced only if it is still what was read (another instance may be
-   * doing the same). Returns how many rows it sealed.
+   * doing the same). Returns the keys read, and how many rows it sealed.
    */
-  async sealOutdated(): Promise<number> {
-    let sealed = 0;
+  async sealOutdated(): Promise<{ keys: SigningKey[]; resealed: number }> {
+    const keys: SigningKey[] = [];
+    let resealed = 0;
     for (const row of await this.#rows()) {
       const { jwk, current } = this.#open(row);
+      keys.push(toKey(row, jwk));
       if (current) continue;
-      sealed += await this.db('signing_keys').where({ kid: row.kid, jwk: row.jwk }).update({ jwk: this.#seal(row.kid, jwk) });
+      resealed += await this.db('signing_keys').where({ kid: row.kid, jwk: row.jwk }).update({ jwk: this.#seal(row.kid, jwk) });
     }
-    return sealed;
+    return { keys, resealed };
   }
 
   #rows(): Promise<Row[]> {
@@ -99,6 +94,10 @@ export class KnexSigningKeyStore implements SigningKeyStore {
     if (!opened) throw new SigningKeyUnreadable(row.kid);
     return { jwk: { ...stored.public, ...(JSON.parse(opened.plaintext) as JWK) }, current: opened.secretIndex === 0 };
   }
+}
+
+function toKey(row: Row, jwk: JWK): SigningKey {
+  return { kid: row.kid, alg: row.alg, jwk, createdAt: Number(row.created_at), activateAt: Number(row.activate_at ?? row.created_at) };
 }
 
 function sealContext(kid: string): string {

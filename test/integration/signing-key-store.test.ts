@@ -48,9 +48,13 @@ for (const kind of DB_KINDS) {
       const before = await storedText(key.kid);
       const rotated = storeWith(NEW, OLD);
       expect((await rotated.list())[0].jwk).to.deep.equal(key.jwk);
-      expect(await rotated.sealOutdated()).to.equal(1);
+      const resealing = await rotated.sealOutdated();
+      expect(resealing.resealed).to.equal(1);
+      // the keys it read, whole, as list() gives them
+      expect(resealing.keys).to.deep.equal(await rotated.list());
+      expect(resealing.keys.map((k) => k.jwk)).to.deep.equal([key.jwk]);
       expect(await storedText(key.kid)).to.not.equal(before);
-      expect(await rotated.sealOutdated(), 'nothing left to reseal').to.equal(0);
+      expect((await rotated.sealOutdated()).resealed, 'nothing left to reseal').to.equal(0);
       // the old secret can now be dropped
       expect((await storeWith(NEW).list())[0].jwk).to.deep.equal(key.jwk);
     });
@@ -60,7 +64,7 @@ for (const kind of DB_KINDS) {
       await database.db('signing_keys').insert({ kid: key.kid, alg: key.alg, jwk: JSON.stringify(key.jwk), status: 'active', created_at: key.createdAt, activate_at: key.activateAt });
       const store = storeWith(NEW);
       expect((await store.list())[0].jwk).to.deep.equal(key.jwk);
-      expect(await store.sealOutdated()).to.equal(1);
+      expect((await store.sealOutdated()).resealed).to.equal(1);
       expect(await storedText(key.kid)).to.not.include(String(key.jwk.d));
       expect((await store.list())[0].jwk).to.deep.equal(key.jwk);
     });
