@@ -51,15 +51,15 @@ export class ClientService {
    * consent) and cannot choose its token lifetimes. An update (RFC 7592) may narrow what the client
    * does, never widen it, and keeps what an operator set: lifetimes, DPoP binding, first-party,
    * the secret (oidc-provider hands back whatever hash it last read; only a new registration's
-   * secret is hashed here) and the auth method. `created` tells a new registration from an update.
+   * secret is hashed here) and the auth method.
    */
-  async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<{ client: ClientRecord; created: boolean }> {
+  async saveDynamic(clientId: string, input: Omit<NewClient, 'firstParty' | 'tokenLifetimes'>, clientSecret: string | undefined): Promise<void> {
     const current = await this.store.findById(clientId);
     const metadata = withDefaults({ ...input, tokenLifetimes: undefined });
     if (!current) {
       const record = this.#record(clientId, metadata, { firstParty: false, source: 'dynamic', clientSecret });
       await this.store.insert(record);
-      return { client: record, created: true };
+      return;
     }
     if (current.source !== 'dynamic') throw new AppError('client_not_dynamic', 409, 'the client was registered by an operator');
     const problems: string[] = [];
@@ -71,7 +71,6 @@ export class ClientService {
     const record = this.#record(clientId, kept, { firstParty: current.firstParty, source: 'dynamic' });
     const next: ClientRecord = { ...record, secretHash: current.secretHash, enabled: current.enabled, createdAt: current.createdAt };
     await this.#save(next);
-    return { client: next, created: false };
   }
 
   list(): Promise<ClientRecord[]> {
