@@ -42,11 +42,17 @@ export function derivedKey(secret: string, purpose: string): Buffer {
 }
 
 /**
- * Keyed hashing with rotation: the newest secret hashes new values, every configured secret
- * still verifies old ones. Values are namespaced by purpose so a code can never match a token.
+ * Keyed hashing with rotation and one key per purpose: a purpose's key is derived (HKDF) from each
+ * configured secret, so a hash made for one purpose (a link) says nothing about another (a client
+ * secret). The newest secret hashes new values; every configured secret still verifies old ones.
+ *
+ * Values hashed before keys were derived per purpose (HMAC of the secret itself over
+ * `purpose NUL value`) still verify and are still found, so client secrets and admin tokens issued
+ * by an earlier Sesame keep working; everything hashed now uses the derived keys.
  */
 export class KeyedHasher {
   readonly #secrets: readonly string[];
+  readonly #keys = new Map<string, readonly Buffer[]>();
 
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('KeyedHasher needs at least one secret');
@@ -54,12 +60,17 @@ export class KeyedHasher {
   }
 
   hash(purpose: string, value: string): string {
-    return hmac(this.#secrets[0], purpose, value);
+    return hmac(this.#keysFor(purpose)[0], value);
   }
 
   /** Every hash the value may be stored under, newest secret first: for indexed look-ups. */
   candidates(purpose: string, value: string): string[] {
-    return this.#secrets.map((secret) => hmac(secret, purpose, value));
+    return [...this.current(purpose, value), ...this.#secrets.map((secret) => legacyHmac(secret, purpose, value))];
+  }
+
+  /** The hashes under this version's derived keys only, newest secret first (no earlier scheme). */
+  current(purpose: string, value: string): string[] {
+    return this.#keysFor(purpose).map((key) => hmac(key, value));
   }
 
   verify(purpose: string, value: string, stored: string): boolean {
@@ -69,6 +80,15 @@ export class KeyedHasher {
       match = constantTimeEqual(candidate, stored) || match;
     }
     return match;
+  }
+
+  #keysFor(purpose: string): readonly Buffer[] {
+    let keys = this.#keys.get(purpose);
+    if (!keys) {
+      keys = this.#secrets.map((secret) => derivedKey(secret, `hash ${purpose}`));
+      this.#keys.set(purpose, keys);
+    }
+    return keys;
   }
 }
 
@@ -113,7 +133,12 @@ export class SecretBox {
   }
 }
 
-function hmac(secret: string, purpose: string, value: string): string {
+function hmac(key: Buffer, value: string): string {
+  return createHmac('sha256', key).update(value).digest('base64url');
+}
+
+/** the hashing of Sesame before one key per purpose: verified, never written */
+function legacyHmac(secret: string, purpose: string, value: string): string {
   return createHmac('sha256', secret).update(`${purpose}\0${value}`).digest('base64url');
 }
 

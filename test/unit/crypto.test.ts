@@ -1,8 +1,12 @@
+import { createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import { constantTimeEqual, CookieSigner, derivedKey, KeyedHasher, SecretBox, randomCode, randomId, randomToken } from '../../src/shared/crypto.js';
 
 const OLD_SECRET = 'old-secret-0123456789-0123456789-abcdef';
 const NEW_SECRET = 'new-secret-0123456789-0123456789-abcdef';
+
+/** how Sesame hashed before one key per purpose */
+const legacy = (secret: string, purpose: string, value: string) => createHmac('sha256', secret).update(`${purpose}\0${value}`).digest('base64url');
 
 describe('crypto helpers', () => {
   describe('randomId', () => {
@@ -147,15 +151,30 @@ describe('crypto helpers', () => {
       expect(new KeyedHasher([NEW_SECRET]).verify('login-link', 'the-token', stored)).to.equal(false);
     });
 
-    it('candidates() gives one hash per secret, newest first', () => {
+    it('current() gives one hash per secret, newest first; candidates() adds the hashes of the earlier scheme', () => {
       const third = 'third-secret-0123456789-0123456789-xyz';
-      const candidates = new KeyedHasher([NEW_SECRET, OLD_SECRET, third]).candidates('login-link', 'v');
-      expect(candidates).to.deep.equal([
-        new KeyedHasher([NEW_SECRET]).hash('login-link', 'v'),
-        new KeyedHasher([OLD_SECRET]).hash('login-link', 'v'),
-        new KeyedHasher([third]).hash('login-link', 'v'),
-      ]);
-      expect(new Set(candidates).size).to.equal(3);
+      const hasher = new KeyedHasher([NEW_SECRET, OLD_SECRET, third]);
+      const current = [NEW_SECRET, OLD_SECRET, third].map((secret) => new KeyedHasher([secret]).hash('login-link', 'v'));
+      expect(hasher.current('login-link', 'v')).to.deep.equal(current);
+      const candidates = hasher.candidates('login-link', 'v');
+      expect(candidates.slice(0, 3)).to.deep.equal(current);
+      expect(candidates.slice(3)).to.deep.equal([NEW_SECRET, OLD_SECRET, third].map((secret) => legacy(secret, 'login-link', 'v')));
+      expect(new Set(candidates).size).to.equal(6);
+    });
+
+    it('hashes with a key of its own per purpose, derived from the secret (HKDF), never with the secret itself', () => {
+      const hasher = new KeyedHasher([NEW_SECRET]);
+      const expected = createHmac('sha256', derivedKey(NEW_SECRET, 'hash client-secret')).update('s3cret').digest('base64url');
+      expect(hasher.hash('client-secret', 's3cret')).to.equal(expected);
+      expect(hasher.hash('client-secret', 's3cret')).to.not.equal(legacy(NEW_SECRET, 'client-secret', 's3cret'));
+    });
+
+    it('still verifies a value hashed by an earlier Sesame (the secret itself as the key), for its purpose only', () => {
+      const hasher = new KeyedHasher([NEW_SECRET]);
+      const stored = legacy(NEW_SECRET, 'admin-token', 'tok');
+      expect(hasher.verify('admin-token', 'tok', stored)).to.equal(true);
+      expect(hasher.verify('client-secret', 'tok', stored)).to.equal(false);
+      expect(hasher.verify('admin-token', 'tok2', stored)).to.equal(false);
     });
   });
 
