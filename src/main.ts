@@ -30,6 +30,7 @@ import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
+import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
@@ -50,6 +51,8 @@ export interface Core {
   keys: SigningKeyStore;
   /** address changes confirmed by the new address (requested through `accounts.requestEmailChange`) */
   emailChanges: EmailChangeService;
+  /** seals mail bodies in the outbox */
+  mailBox: SecretBox;
   templates: Templates;
   adminTokens: AdminTokens;
   close(): Promise<void>;
@@ -68,7 +71,8 @@ export async function openCore(config: Config, logger = createLogger(config.logL
   // the CLI renders emails too (an address change queues one), so the templates are part of the core
   const templates = new Templates(viewsDir, new Messages(localesDir));
   const accountStore = new KnexAccountStore(db);
-  const emailChanges = new EmailChangeService(new KnexEmailChangeStore(db), accountStore, hasher, emailChangeMailComposer(templates, config.brand), audit, {
+  const mailBox = new SecretBox(config.secrets.hmacSecrets, 'mail encryption');
+  const emailChanges = new EmailChangeService(new KnexEmailChangeStore(db, mailBox), accountStore, hasher, emailChangeMailComposer(templates, config.brand), audit, {
     issuer: config.issuer,
     ttlSeconds: config.emailChangeTtlSeconds,
   });
@@ -82,6 +86,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     audit,
     keys: new KnexSigningKeyStore(db, new SecretBox(config.secrets.hmacSecrets, 'signing key encryption')),
     emailChanges,
+    mailBox,
     templates,
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
     close: async () => {
@@ -119,7 +124,7 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, hashStoredIds, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
     import('./oidc/registration.js'),
     import('./oidc/backchannel-logout.js'),
@@ -132,6 +137,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   let storedKeys: SigningKey[];
   try {
     storedKeys = await ensureSigningKeys(core.keys, await sealOutdatedKeys(core.keys, core.logger));
+    const hashed = await hashStoredIds(core.db, payloadSecrets(core));
+    if (hashed) core.logger.info({ rows: hashed }, 'tokens and sessions of an earlier version now stored under hashed ids');
   } catch (error) {
     // e.g. keys no configured secret opens: nothing has started yet but the database pool
     await core.close();
@@ -142,7 +149,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
       : consoleTransport(config.mail.from, config.mail.devDir, (text) => process.stdout.write(text)));
-  const outboxStore = new KnexOutboxStore(db);
+  const outboxStore = new KnexOutboxStore(db, core.mailBox);
   const outbox = new OutboxWorker(outboxStore, transport, logger, options.outbox, audit);
   const metrics = new Metrics(async () => {
     const now = Date.now();
@@ -152,7 +159,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   audit.observe((event) => countAuditEvent(metrics, event));
   emailChanges.onMailQueued(() => outbox.wake());
   const login = new LoginService(
-    new KnexLoginRequestStore(db),
+    new KnexLoginRequestStore(db, core.mailBox),
     accounts,
     hasher,
     loginMailComposer(templates, config.brand),
@@ -163,7 +170,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
   const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
-  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient));
+  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient), payloadSecrets(core));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
     const actor = await adminTokens.verify(token);
@@ -174,7 +181,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     const record = await clients.find(clientId);
     return Boolean(record?.enabled) && clients.verifySecret(record!, secret);
   };
-  const csrf = new Csrf(config.secrets.cookieKeys);
+  const csrf = new Csrf(config.secrets.hmacSecrets);
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
@@ -240,6 +247,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       await core.close();
     },
   };
+}
+
+/** How oidc-provider's artefacts are kept unusable at rest: hashed ids, a sealed PAR id in interactions. */
+function payloadSecrets({ hasher, config }: Core): PayloadSecrets {
+  return { hasher, box: new SecretBox(config.secrets.hmacSecrets, 'interaction') };
 }
 
 /**

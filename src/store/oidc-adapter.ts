@@ -1,4 +1,5 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { KeyedHasher, SecretBox } from '../shared/crypto.js';
 import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
 import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
 import { forgetMemo, memoKey, requestMemo, type RequestMemo } from './request-memo.js';
@@ -21,13 +22,83 @@ interface PayloadRow {
 }
 
 /**
+ * The models whose id is itself the proof a client or browser presents: an opaque token or code is
+ * its id, the session cookie carries the session's id, a PAR request_uri ends in its id. Their rows
+ * are stored under a keyed hash of the id (and of a device flow's user code), and their payloads
+ * keep no copy of it, so a copy of the database holds nothing that works. Interactions (their uid
+ * travels in URLs and is bound by a signed cookie), grants and replay records are not proofs.
+ */
+const HASHED_MODELS = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'ClientCredentials', 'DeviceCode', 'BackchannelAuthenticationRequest',
+  'RegistrationAccessToken', 'InitialAccessToken', 'PushedAuthorizationRequest', 'Session', 'PreAuthorizedCode',
+]);
+
+/** A stored id that is a hash: `.` never occurs in oidc-provider's ids (base64url), so old rows are told apart. */
+const HASHED_ID_PREFIX = 'h.';
+const ID_PURPOSE = 'token id';
+const USER_CODE_PURPOSE = 'user code';
+
+/** What the adapter needs to keep ids unusable at rest. */
+export interface PayloadSecrets {
+  /** keyed hashes of ids and user codes (newest secret first, every configured one still found) */
+  hasher: Pick<KeyedHasher, 'current'>;
+  /** seals the one id an interaction keeps (the PAR it resumes) */
+  box: Pick<SecretBox, 'seal' | 'open'>;
+}
+
+/**
  * oidc-provider's storage, one table for every model. The library checks `consumed` and then calls
  * `consume()` as two separate steps, so `consume` is the only place a concurrent second redemption
  * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
  */
-export function createAdapterFactory(db: Db, clients: ClientMetadataSource): (name: string) => Adapter {
+export function createAdapterFactory(db: Db, clients: ClientMetadataSource, secrets: PayloadSecrets): (name: string) => Adapter {
   const sql = fixedSql(db);
-  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, name));
+  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, name, secrets));
+}
+
+/** The ids a model's row may be stored under, the one to write first. */
+function storedIds(secrets: PayloadSecrets, type: string, id: string): string[] {
+  if (!HASHED_MODELS.has(type)) return [id];
+  return secrets.hasher.current(ID_PURPOSE, id).map((hash) => HASHED_ID_PREFIX + hash);
+}
+
+function storedUserCode(secrets: PayloadSecrets, userCode: string): string[] {
+  return secrets.hasher.current(USER_CODE_PURPOSE, userCode);
+}
+
+/**
+ * What is written of a payload: no copy of a hashed model's id (`jti`, restored on read by id),
+ * a device flow's user code sealed, and an interaction keeps neither its session's cookie value
+ * (oidc-provider copies it there and never reads it back) nor its PAR's id in the clear.
+ */
+function payloadToStore(secrets: PayloadSecrets, type: string, payload: AdapterPayload): AdapterPayload {
+  if (HASHED_MODELS.has(type)) {
+    const { jti: _jti, ...rest } = payload;
+    // found by id, a device code still needs its user code (never enabled today, kept correct)
+    if (typeof rest.userCode === 'string') rest.userCode = secrets.box.seal(rest.userCode, `userCode ${type}`);
+    return rest;
+  }
+  if (type !== 'Interaction') return payload;
+  const stored: AdapterPayload = { ...payload };
+  if (stored.session?.cookie) {
+    const { cookie: _cookie, ...session } = stored.session;
+    stored.session = session;
+  }
+  if (typeof stored.parJti === 'string' && !stored.parJti.startsWith(SEALED)) stored.parJti = secrets.box.seal(stored.parJti, `parJti ${stored.jti}`);
+  return stored;
+}
+
+const SEALED = 'v1.';
+
+function payloadRead(secrets: PayloadSecrets, type: string, payload: AdapterPayload, id: string | undefined): AdapterPayload {
+  if (HASHED_MODELS.has(type)) {
+    if (id !== undefined) payload.jti = id;
+    if (typeof payload.userCode === 'string') payload.userCode = secrets.box.open(payload.userCode, `userCode ${type}`)?.plaintext;
+  }
+  if (type === 'Interaction' && typeof payload.parJti === 'string' && payload.parJti.startsWith(SEALED)) {
+    payload.parJti = secrets.box.open(payload.parJti, `parJti ${payload.jti}`)?.plaintext;
+  }
+  return payload;
 }
 
 /**
@@ -82,20 +153,26 @@ type JoinedRow = PayloadRow & { type: string; grant_id: string | null; grant_pay
  * as running it. Both databases accept `INSERT … ON CONFLICT … DO UPDATE`.
  */
 const SQL = {
+  /** rows of this model under an older secret's hash (while HMAC_SECRETS is rotated) */
+  dropOlder: (ids: number) => `delete from ${TABLE} where type = ? and id in (${marks(ids)})`,
   upsert: `insert into ${TABLE} (type, id, payload, grant_id, uid, user_code, account_id, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)
     on conflict (type, id) do update set payload = excluded.payload, grant_id = excluded.grant_id, uid = excluded.uid,
     user_code = excluded.user_code, account_id = excluded.account_id, expires_at = excluded.expires_at`,
   find: {
-    id: (types: number) => `${JOINED} where t.type in (${new Array(types).fill('?').join(', ')}) and t.id = ?`,
+    id: (types: number, ids: number) => `${JOINED} where t.type in (${marks(types)}) and t.id in (${marks(ids)})`,
     uid: `${JOINED} where t.type = ? and t.uid = ? limit 1`,
-    user_code: `${JOINED} where t.type = ? and t.user_code = ? limit 1`,
+    user_code: (codes: number) => `${JOINED} where t.type = ? and t.user_code in (${marks(codes)}) limit 1`,
   },
   // `consumed_at IS NULL` makes check-and-set one statement: of two concurrent redemptions only
   // one changes the row, the other sees 0 rows and is refused
-  consume: `update ${TABLE} set consumed_at = ? where type = ? and id = ? and consumed_at is null`,
-  destroy: `delete from ${TABLE} where type = ? and id = ?`,
+  consume: (ids: number) => `update ${TABLE} set consumed_at = ? where type = ? and id in (${marks(ids)}) and consumed_at is null`,
+  destroy: (ids: number) => `delete from ${TABLE} where type = ? and id in (${marks(ids)})`,
   revokeByGrantId: `delete from ${TABLE} where grant_id = ?`,
 } as const;
+
+function marks(n: number): string {
+  return new Array(n).fill('?').join(', ');
+}
 
 type LookupColumn = keyof typeof SQL.find;
 
@@ -108,7 +185,11 @@ interface IdBatch {
 const idBatches = new WeakMap<RequestMemo, Map<string, IdBatch>>();
 
 class SqlAdapter implements Adapter {
-  constructor(private readonly sql: FixedSql, private readonly type: string) {}
+  constructor(private readonly sql: FixedSql, private readonly type: string, private readonly secrets: PayloadSecrets) {}
+
+  private ids(id: string): string[] {
+    return storedIds(this.secrets, this.type, id);
+  }
 
   /** Forgets this model's memoised rows of the current request (after a write of this model). */
   private forget(all = false): void {
@@ -116,17 +197,20 @@ class SqlAdapter implements Adapter {
   }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+    const [storedId, ...older] = this.ids(id);
     const values = [
       this.type,
-      id,
-      JSON.stringify(payload),
+      storedId,
+      JSON.stringify(payloadToStore(this.secrets, this.type, payload)),
       payload.grantId ?? null,
       payload.uid ?? null,
-      payload.userCode ?? null,
+      payload.userCode ? storedUserCode(this.secrets, payload.userCode)[0] : null,
       payload.accountId ?? null,
       expiresIn ? Date.now() + expiresIn * 1000 : null,
     ];
     this.forget();
+    // a session saved again after HMAC_SECRETS gained a newer secret moves to the newest hash
+    if (older.length) await this.sql.changes(SQL.dropOlder(older.length), [this.type, ...older]);
     await this.sql.changes(SQL.upsert, values);
     this.forget(); // and a read of this request that was under way meanwhile
   }
@@ -145,13 +229,15 @@ class SqlAdapter implements Adapter {
 
   async consume(id: string): Promise<void> {
     this.forget();
-    const changed = await this.sql.changes(SQL.consume, [Date.now(), this.type, id]);
+    const ids = this.ids(id);
+    const changed = await this.sql.changes(SQL.consume(ids.length), [Date.now(), this.type, ...ids]);
     if (changed === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
   }
 
   async destroy(id: string): Promise<void> {
     this.forget();
-    await this.sql.changes(SQL.destroy, [this.type, id]);
+    const ids = this.ids(id);
+    await this.sql.changes(SQL.destroy(ids.length), [this.type, ...ids]);
     this.forget();
   }
 
@@ -171,7 +257,8 @@ class SqlAdapter implements Adapter {
       const rows = column === 'id' ? await this.byId(memo, value) : await this.byOther(memo, column, value);
       row = rows.find((r) => r.type === this.type);
     }
-    return payloadOf(row);
+    const payload = payloadOf(row);
+    return payload && payloadRead(this.secrets, this.type, payload, column === 'id' ? value : undefined);
   }
 
   /**
@@ -180,16 +267,22 @@ class SqlAdapter implements Adapter {
    * AccessToken, a ClientCredentials and a RefreshToken with the same value at once.
    */
   private byId(memo: RequestMemo | undefined, id: string): Promise<JoinedRow[]> {
-    if (!memo) return this.sql.rows<JoinedRow>(SQL.find.id(1), [this.type, id]);
+    if (!memo) {
+      const ids = this.ids(id);
+      return this.sql.rows<JoinedRow>(SQL.find.id(1, ids.length), [this.type, ...ids]);
+    }
     let batches = idBatches.get(memo);
     if (!batches) idBatches.set(memo, (batches = new Map()));
     let batch = batches.get(id);
     if (!batch) {
       const types = new Set<string>();
+      const secrets = this.secrets;
       // a microtask later: the other look-ups of this turn have joined the batch by then
       const rows = Promise.resolve().then(async () => {
         batches.delete(id);
-        const found = await this.sql.rows<JoinedRow>(SQL.find.id(types.size), [...types, id]);
+        // the models asked for together store this id hashed or not: ask for every form
+        const ids = [...new Set([...types].flatMap((type) => storedIds(secrets, type, id)))];
+        const found = await this.sql.rows<JoinedRow>(SQL.find.id(types.size, ids.length), [...types, ...ids]);
         remember(memo, types, 'id', id, found);
         return found;
       });
@@ -201,7 +294,10 @@ class SqlAdapter implements Adapter {
   }
 
   private async byOther(memo: RequestMemo | undefined, column: Exclude<LookupColumn, 'id'>, value: string): Promise<JoinedRow[]> {
-    const rows = await this.sql.rows<JoinedRow>(SQL.find[column], [this.type, value]);
+    const codes = column === 'user_code' ? storedUserCode(this.secrets, value) : [];
+    const rows = column === 'uid'
+      ? await this.sql.rows<JoinedRow>(SQL.find.uid, [this.type, value])
+      : await this.sql.rows<JoinedRow>(SQL.find.user_code(codes.length), [this.type, ...codes]);
     if (memo) remember(memo, [this.type], column, value, rows);
     return rows;
   }
@@ -252,4 +348,39 @@ class ClientAdapter implements Adapter {
   async findByUserCode(): Promise<undefined> { return undefined; }
   async consume(): Promise<void> {}
   async revokeByGrantId(): Promise<void> {}
+}
+
+/**
+ * Rows written before ids were stored hashed (an earlier Sesame): each is moved to its hashed id
+ * and loses its copy of the id; interactions lose their session's cookie value and seal their PAR
+ * id. Run at start, before the server listens; a row another instance converted meanwhile is
+ * simply not found by its old id. Returns how many rows changed.
+ */
+export async function hashStoredIds(db: Db, secrets: PayloadSecrets): Promise<number> {
+  type Row = { type: string; id: string; payload: string; user_code: string | null };
+  const plain: Row[] = await db(TABLE).whereIn('type', [...HASHED_MODELS]).andWhere('id', 'not like', `${HASHED_ID_PREFIX}%`)
+    .select('type', 'id', 'payload', 'user_code');
+  const interactions: Row[] = await db(TABLE).where('type', 'Interaction')
+    .andWhere((q) => q.where('payload', 'like', '%"cookie"%').orWhere('payload', 'like', '%"parJti"%'))
+    .select('type', 'id', 'payload', 'user_code');
+  const rows = [...plain, ...interactions];
+  let changed = 0;
+  for (let i = 0; i < rows.length; i += 500) {
+    const batch = rows.slice(i, i + 500);
+    await db.transaction(async (trx) => {
+      for (const row of batch) {
+        const payload = JSON.stringify(payloadToStore(secrets, row.type, JSON.parse(row.payload) as AdapterPayload));
+        const id = storedIds(secrets, row.type, row.id)[0];
+        if (id === row.id && payload === row.payload) continue;
+        const userCode = row.user_code && HASHED_MODELS.has(row.type) ? storedUserCode(secrets, row.user_code)[0] : row.user_code;
+        changed += await trx(TABLE).where({ type: row.type, id: row.id }).update({ id, payload, user_code: userCode });
+      }
+    });
+  }
+  return changed;
+}
+
+/** The id a model's row is written under (tests look rows up by it). */
+export function storedPayloadId(secrets: PayloadSecrets, type: string, id: string): string {
+  return storedIds(secrets, type, id)[0];
 }

@@ -3,6 +3,7 @@ import { errors, type Adapter } from 'oidc-provider';
 import { randomToken } from '../../src/shared/crypto.js';
 import { KnexAccountStore } from '../../src/store/account-store.js';
 import { createAdapterFactory, withRequestMemo } from '../../src/store/oidc-adapter.js';
+import { storedId, testPayloadSecrets } from '../support/payload-secrets.js';
 import { DB_KINDS } from '../support/databases.js';
 import { openMigratedDatabase, type MigratedDatabase } from './migrated-database.js';
 
@@ -21,7 +22,7 @@ for (const kind of DB_KINDS) {
     before(async () => {
       migrated = await openMigratedDatabase(kind);
       const none = async () => undefined;
-      adapterFor = createAdapterFactory(migrated.db, { findProviderMetadata: none, saveProviderMetadata: none, removeClient: none });
+      adapterFor = createAdapterFactory(migrated.db, { findProviderMetadata: none, saveProviderMetadata: none, removeClient: none }, testPayloadSecrets());
     });
     after(async () => {
       await migrated?.close();
@@ -132,7 +133,7 @@ for (const kind of DB_KINDS) {
           expect(machine, 'ClientCredentials').to.equal(undefined);
           expect(refresh?.jti, 'RefreshToken').to.equal(found === 'RefreshToken' ? value : undefined);
           // and what each look-up found (or not) stays the answer within the request
-          await migrated.db('oidc_payloads').where({ id: value }).delete();
+          await migrated.db('oidc_payloads').whereIn('id', ['AccessToken', 'RefreshToken'].map((model) => storedId(model, value))).delete();
           expect((await adapterFor('AccessToken').find(value))?.jti).to.equal(found === 'AccessToken' ? value : undefined);
           expect((await adapterFor('RefreshToken').find(value))?.jti).to.equal(found === 'RefreshToken' ? value : undefined);
         });

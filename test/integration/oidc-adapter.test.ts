@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { randomToken } from '../../src/shared/crypto.js';
 import type { Db } from '../../src/store/db.js';
-import { createAdapterFactory } from '../../src/store/oidc-adapter.js';
+import { createAdapterFactory, hashStoredIds } from '../../src/store/oidc-adapter.js';
+import { storedId, storedId as sid, testPayloadSecrets } from '../support/payload-secrets.js';
 import { sweepExpired } from '../../src/store/sweeper.js';
 import { DB_KINDS } from '../support/databases.js';
 import { openMigratedDatabase, type MigratedDatabase } from './migrated-database.js';
@@ -69,7 +70,7 @@ for (const kind of DB_KINDS) {
         removeClient: async () => {
           throw new Error('not used here');
         },
-      });
+      }, testPayloadSecrets());
     });
     after(async () => {
       await store?.close();
@@ -90,13 +91,13 @@ for (const kind of DB_KINDS) {
         const second = payloadFor(model, id, { scope: 'openid', accountId: 'someone-else' });
         await adapter.upsert(id, second, 3600);
         expect(await adapter.find(id)).to.deep.equal(second);
-        expect(await rowCount(db, { type: model, id })).to.equal(1);
-        const row = await db('oidc_payloads').where({ type: model, id }).first();
+        expect(await rowCount(db, { type: model, id: sid(model, id) })).to.equal(1);
+        const row = await db('oidc_payloads').where({ type: model, id: sid(model, id) }).first();
         expect(row.grant_id, 'grant id follows the newest payload').to.equal(null);
 
         await adapter.destroy(id);
         expect(await adapter.find(id)).to.equal(undefined);
-        expect(await rowCount(db, { type: model, id })).to.equal(0);
+        expect(await rowCount(db, { type: model, id: sid(model, id) })).to.equal(0);
       });
     }
 
@@ -108,11 +109,90 @@ for (const kind of DB_KINDS) {
       await adapterFor('AccessToken').destroy(id);
       expect(await adapterFor('AccessToken').find(id)).to.equal(undefined);
       expect((await adapterFor('RefreshToken').find(id))?.kind).to.equal('RefreshToken');
-      expect(await rowCount(db, { id })).to.equal(MODELS.length - 1);
+      expect(await rowCount(db, { type: 'AccessToken', id: sid('AccessToken', id) })).to.equal(0);
+      expect(await db('oidc_payloads').whereIn('id', [...new Set(MODELS.map((model) => sid(model, id)))]).count({ n: '*' }).first().then((r) => Number(r!.n))).to.equal(MODELS.length - 1);
 
       await adapterFor('AuthorizationCode').consume(id);
       expect((await adapterFor('AuthorizationCode').find(id))?.consumed).to.be.a('number');
       expect(await adapterFor('RefreshToken').find(id)).not.to.have.property('consumed');
+    });
+
+    describe('at rest', () => {
+      const BEARER_MODELS = ['Session', 'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'ClientCredentials',
+        'InitialAccessToken', 'RegistrationAccessToken', 'PushedAuthorizationRequest', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'];
+
+      it('stores a bearer model under a keyed hash of its id, with no copy of the id or user code anywhere in the row', async () => {
+        for (const model of BEARER_MODELS) {
+          const id = randomToken();
+          await adapterFor(model).upsert(id, payloadFor(model, id, { uid: randomToken(16), userCode: 'WXYZ-2345' }), 3600);
+          const rows: Record<string, unknown>[] = await db('oidc_payloads').where({ type: model });
+          const text = JSON.stringify(rows);
+          expect(text, model).to.not.include(id);
+          expect(text, model).to.not.include('WXYZ-2345');
+          expect(rows.some((row) => row.id === sid(model, id)), model).to.equal(true);
+          expect((await adapterFor(model).find(id))?.jti, model).to.equal(id);
+        }
+      });
+
+      it('keeps interaction, grant and replay ids as they are (they are not proofs), and no session cookie value in an interaction', async () => {
+        const id = randomToken();
+        const cookie = randomToken();
+        const par = randomToken();
+        await adapterFor('Interaction').upsert(id, payloadFor('Interaction', id, { session: { uid: 'u1', accountId: 'a1', cookie }, parJti: par }), 3600);
+        const row = await db('oidc_payloads').where({ type: 'Interaction', id }).first();
+        expect(row.payload).to.not.include(cookie);
+        expect(row.payload).to.not.include(par);
+        const found = await adapterFor('Interaction').find(id);
+        expect(found?.session).to.deep.equal({ uid: 'u1', accountId: 'a1' });
+        expect(found?.parJti, 'the PAR id is sealed, and opens on read').to.equal(par);
+      });
+
+      it('finds rows hashed with an older secret while HMAC_SECRETS is rotated, and moves a row saved again to the newest', async () => {
+        const OLD = 'old-adapter-secret-0123456789abcdefghij';
+        const NEW = 'new-adapter-secret-0123456789abcdefghij';
+        const factory = (list: string[]) => createAdapterFactory(db, { findProviderMetadata: async () => undefined, saveProviderMetadata: async () => {}, removeClient: async () => {} }, testPayloadSecrets(list));
+        const before = factory([OLD]);
+        const during = factory([NEW, OLD]);
+        const after = factory([NEW]);
+        const session = randomToken();
+        const code = randomToken();
+        await before('Session').upsert(session, payloadFor('Session', session, { uid: randomToken(16) }), 3600);
+        await before('AuthorizationCode').upsert(code, payloadFor('AuthorizationCode', code), 3600);
+
+        expect((await during('Session').find(session))?.jti).to.equal(session);
+        await during('AuthorizationCode').consume(code);
+        expect((await during('AuthorizationCode').find(code))?.consumed).to.be.a('number');
+
+        await during('Session').upsert(session, payloadFor('Session', session, { uid: 'again' }), 3600);
+        expect(await rowCount(db, { type: 'Session', id: storedId('Session', session, testPayloadSecrets([OLD])) })).to.equal(0);
+        expect((await after('Session').find(session))?.uid).to.equal('again');
+        expect(await after('AuthorizationCode').find(code), 'a row never saved again is gone with the old secret').to.equal(undefined);
+      });
+
+      it('converts rows an earlier version stored under the plain id, once', async () => {
+        const token = randomToken();
+        const session = randomToken();
+        const interaction = randomToken();
+        const cookie = randomToken();
+        const plainRow = (type: string, id: string, payload: AdapterPayload, extra = {}) =>
+          ({ type, id, payload: JSON.stringify(payload), expires_at: Date.now() + 3600_000, ...extra });
+        await db('oidc_payloads').insert([
+          plainRow('RefreshToken', token, payloadFor('RefreshToken', token), { grant_id: 'g-convert' }),
+          plainRow('Session', session, payloadFor('Session', session, { uid: 'u-convert' }), { uid: 'u-convert' }),
+          plainRow('Interaction', interaction, payloadFor('Interaction', interaction, { session: { uid: 'u-convert', accountId: 'a', cookie } })),
+        ]);
+
+        expect(await hashStoredIds(db, testPayloadSecrets())).to.be.at.least(3);
+        expect(await hashStoredIds(db, testPayloadSecrets()), 'nothing left to convert').to.equal(0);
+
+        const text = JSON.stringify(await db('oidc_payloads').whereIn('type', ['RefreshToken', 'Session', 'Interaction']));
+        for (const value of [token, session, cookie]) expect(text).to.not.include(value);
+        expect((await adapterFor('RefreshToken').find(token))?.jti).to.equal(token);
+        expect((await adapterFor('Session').find(session))?.uid).to.equal('u-convert');
+        expect((await adapterFor('Session').findByUid('u-convert'))?.accountId).to.be.a('string');
+        await adapterFor('RefreshToken').revokeByGrantId('g-convert');
+        expect(await adapterFor('RefreshToken').find(token)).to.equal(undefined);
+      });
     });
 
     it('finds a Session by uid', async () => {
@@ -120,7 +200,9 @@ for (const kind of DB_KINDS) {
       const uid = randomToken(16);
       const session = payloadFor('Session', id, { uid, loginTs: 1_700_000_000 });
       await adapterFor('Session').upsert(id, session, 3600);
-      expect(await adapterFor('Session').findByUid(uid)).to.deep.equal(session);
+      // found by uid, a session cannot know its id: only a look-up by the id itself restores it
+      const { jti: _jti, ...withoutId } = session;
+      expect(await adapterFor('Session').findByUid(uid)).to.deep.equal(withoutId);
       expect(await adapterFor('Session').findByUid(randomToken(16))).to.equal(undefined);
       // the uid belongs to the Session model only
       expect(await adapterFor('Interaction').findByUid(uid)).to.equal(undefined);
@@ -131,7 +213,8 @@ for (const kind of DB_KINDS) {
       const userCode = 'BCDF-GHJK';
       const device = payloadFor('DeviceCode', id, { userCode, deviceInfo: { ip: '203.0.113.7' } });
       await adapterFor('DeviceCode').upsert(id, device, 600);
-      expect(await adapterFor('DeviceCode').findByUserCode(userCode)).to.deep.equal(device);
+      const { jti: _jti, ...withoutId } = device;
+      expect(await adapterFor('DeviceCode').findByUserCode(userCode)).to.deep.equal(withoutId);
       expect(await adapterFor('DeviceCode').findByUserCode('XXXX-XXXX')).to.equal(undefined);
       expect(await adapterFor('BackchannelAuthenticationRequest').findByUserCode(userCode)).to.equal(undefined);
     });
@@ -171,7 +254,7 @@ for (const kind of DB_KINDS) {
       await adapterFor('DeviceCode').upsert(id, payloadFor('DeviceCode', id, { userCode: 'EXPI-RED1' }), 3600);
       expect(await adapter.find(id)).to.not.equal(undefined);
 
-      await db('oidc_payloads').where({ id }).update({ expires_at: Date.now() - 1000 });
+      await db('oidc_payloads').whereIn('id', [sid('AccessToken', id), sid('Session', id), sid('DeviceCode', id)]).update({ expires_at: Date.now() - 1000 });
       expect(await adapter.find(id)).to.equal(undefined);
       expect(await adapterFor('Session').findByUid(uid)).to.equal(undefined);
       expect(await adapterFor('DeviceCode').findByUserCode('EXPI-RED1')).to.equal(undefined);
@@ -265,19 +348,20 @@ for (const kind of DB_KINDS) {
         const adapter = adapterFor('AccessToken');
         for (const id of Object.values(ids)) await adapter.upsert(id, payloadFor('AccessToken', id), 3600);
         await adapter.upsert(ids.forever, payloadFor('AccessToken', ids.forever));
-        await db('oidc_payloads').where({ id: ids.expired }).update({ expires_at: now - 60_000 });
-        await db('oidc_payloads').where({ id: ids.dueNow }).update({ expires_at: now });
-        await db('oidc_payloads').where({ id: ids.live }).update({ expires_at: now + 60_000 });
+        const at = (id: string) => ({ id: sid('AccessToken', id) });
+        await db('oidc_payloads').where(at(ids.expired)).update({ expires_at: now - 60_000 });
+        await db('oidc_payloads').where(at(ids.dueNow)).update({ expires_at: now });
+        await db('oidc_payloads').where(at(ids.live)).update({ expires_at: now + 60_000 });
         const expiredElsewhere = await db('oidc_payloads').where('expires_at', '<=', now).count({ n: '*' }).first();
 
         const deleted = await sweepExpired(db, now);
 
         expect(deleted.oidc_payloads).to.equal(Number(expiredElsewhere!.n));
         expect(deleted.oidc_payloads).to.be.at.least(2);
-        expect(await rowCount(db, { id: ids.expired })).to.equal(0);
-        expect(await rowCount(db, { id: ids.dueNow })).to.equal(0);
-        expect(await rowCount(db, { id: ids.live })).to.equal(1);
-        expect(await rowCount(db, { id: ids.forever })).to.equal(1);
+        expect(await rowCount(db, at(ids.expired))).to.equal(0);
+        expect(await rowCount(db, at(ids.dueNow))).to.equal(0);
+        expect(await rowCount(db, at(ids.live))).to.equal(1);
+        expect(await rowCount(db, at(ids.forever))).to.equal(1);
         const left = await db('oidc_payloads').where('expires_at', '<=', now).count({ n: '*' }).first();
         expect(Number(left!.n)).to.equal(0);
       });
