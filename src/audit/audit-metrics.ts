@@ -7,12 +7,15 @@ export function countAuditEvent(metrics: Metrics, event: AuditEvent): void {
   switch (event.type) {
     case 'login.requested':
       metrics.loginsStarted.inc();
-      metrics.emails.inc({ result: details.suppressed ? 'suppressed' : 'queued' });
+      metrics.emails.inc({ result: 'queued' });
       break;
     case 'login.throttled':
       metrics.rateLimitHits.inc({ limit: String(details.limit ?? 'unknown') });
       break;
     case 'email.sent':
+    // a mail withheld from an address that may not sign in counts as sent: no metric may tell
+    // which addresses have an account (the audit trail, for operators, tells the two apart)
+    case 'email.withheld':
       metrics.emails.inc({ result: 'sent' });
       break;
     case 'email.retry':

@@ -5,6 +5,7 @@ export type AuditType =
   | 'login.requested'
   | 'login.throttled'
   | 'email.sent'
+  | 'email.withheld'
   | 'email.retry'
   | 'email.failed'
   | 'link.opened'

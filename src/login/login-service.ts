@@ -62,8 +62,8 @@ export class LoginService {
 
   /**
    * Creates a login request and queues its email. Known, unknown and refused addresses take the
-   * same path with the same database writes (for a refused one the queued mail is marked
-   * suppressed and never sent), so neither the answer nor its timing tells whether an account exists.
+   * same path with the same database writes (for a refused one the worker takes the queued
+   * mail and withholds it), so neither the answer nor its timing tells whether an account exists.
    */
   async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest; suppressed: boolean }> {
     const email = normalizeEmail(input.email);
@@ -110,8 +110,8 @@ export class LoginService {
       locale: request.locale,
     });
     const outboxId = await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
-    // after the answer's work is done, so a suppressed mail costs the request the same time
-    if (recipient !== undefined && outboxId !== undefined) this.onMailQueued(outboxId);
+    // a withheld mail is handed to the worker too: the same work, whether or not it is then sent
+    if (outboxId !== undefined) this.onMailQueued(outboxId);
     return { email, request, suppressed: recipient === undefined };
   }
 

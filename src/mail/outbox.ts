@@ -11,6 +11,8 @@ export interface OutboxItem {
   readonly message: MailMessage;
   /** including the attempt this claim is for */
   readonly attempts: number;
+  /** for an address that may not sign in: taken like any other message, then not sent */
+  readonly withheld?: boolean;
 }
 
 export interface OutboxDepth {
@@ -26,6 +28,7 @@ export interface OutboxStore {
   /** Claims one message by id, if it is due and no other worker holds it. */
   claim(id: number, now: number, leaseMs: number): Promise<OutboxItem | undefined>;
   markSent(id: number, now: number): Promise<void>;
+  markWithheld(id: number, now: number): Promise<void>;
   reschedule(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markFailed(id: number, error: string): Promise<void>;
 }
@@ -146,6 +149,11 @@ export class OutboxWorker {
   }
 
   async #deliver(item: OutboxItem): Promise<void> {
+    if (item.withheld) {
+      await this.store.markWithheld(item.id, Date.now());
+      await this.audit?.record({ type: 'email.withheld', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id } });
+      return;
+    }
     try {
       await this.transport.send(item.message);
       await this.store.markSent(item.id, Date.now());

@@ -295,7 +295,9 @@ async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Pro
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));
     }
   }
-  await exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
+  // secure_delete: a deleted or wiped row (a sent mail's body, a spent token) is overwritten with
+  // zeros, not left readable in free pages of the file
+  await exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;');
 }
 
 export function isPostgres(db: Db): boolean {

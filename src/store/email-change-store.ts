@@ -1,6 +1,7 @@
 import type { ConfirmOutcome, EmailChange, EmailChangeState, EmailChangeStore } from '../accounts/email-change.js';
 import type { QueuedMail } from '../mail/message.js';
 import { isUniqueViolation, type Db } from './db.js';
+import { outboxRow, type MailBox } from './outbox-store.js';
 import { forgetMemo } from './request-memo.js';
 
 interface Row {
@@ -35,7 +36,7 @@ const MAX_CREATE_ATTEMPTS = 10;
 class NotPending extends Error {}
 
 export class KnexEmailChangeStore implements EmailChangeStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db, private readonly box: MailBox) {}
 
   async create(change: EmailChange, mail: QueuedMail): Promise<void> {
     // At most one pending change per account (partial unique index). When a concurrent request for
@@ -64,7 +65,7 @@ export class KnexEmailChangeStore implements EmailChangeStore {
         created_at: change.createdAt,
         expires_at: change.expiresAt,
       });
-      await queue(trx, mail, change.createdAt);
+      await trx('mail_outbox').insert(outboxRow(this.box, mail, change.createdAt));
     });
   }
 
@@ -94,7 +95,7 @@ export class KnexEmailChangeStore implements EmailChangeStore {
           const account = await trx('accounts').where({ id: change.accountId }).first('status');
           throw account && account.status !== 'active' ? new AccountDisabled() : new NotPending();
         }
-        await queue(trx, notice, now);
+        await trx('mail_outbox').insert(outboxRow(this.box, notice, now));
       });
       return 'confirmed';
     } catch (error) {
@@ -107,18 +108,3 @@ export class KnexEmailChangeStore implements EmailChangeStore {
 }
 
 class AccountDisabled extends Error {}
-
-async function queue(trx: Db, mail: QueuedMail, now: number): Promise<void> {
-  await trx('mail_outbox').insert({
-    login_request_id: null,
-    recipient: mail.to,
-    subject: mail.subject,
-    text_body: mail.text,
-    html_body: mail.html,
-    status: 'pending',
-    attempts: 0,
-    next_attempt_at: now,
-    created_at: now,
-    expires_at: mail.expiresAt,
-  });
-}

@@ -1,6 +1,7 @@
 import type { LoginRequest, LoginRequestStatus, LoginRequestStore } from '../login/login-request.js';
 import type { QueuedMail } from '../mail/message.js';
 import { fixedSql, isUniqueViolation, type Db } from './db.js';
+import { outboxRow, type MailBox } from './outbox-store.js';
 
 interface Row {
   id: string;
@@ -46,7 +47,7 @@ export class KnexLoginRequestStore implements LoginRequestStore {
   // the statements of every sign-in, as fixed SQL (see FixedSql); the transaction in #insert stays with knex
   readonly #sql;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly box: MailBox) {
     this.#sql = fixedSql(db);
   }
 
@@ -89,18 +90,7 @@ export class KnexLoginRequestStore implements LoginRequestStore {
       });
       if (!mail) return undefined;
       const [{ id }] = (await trx('mail_outbox')
-        .insert({
-          login_request_id: mail.loginRequestId ?? null,
-          recipient: mail.to,
-          subject: mail.subject,
-          text_body: mail.suppressed ? null : mail.text,
-          html_body: mail.suppressed ? null : mail.html,
-          status: mail.suppressed ? 'suppressed' : 'pending',
-          attempts: 0,
-          next_attempt_at: request.createdAt,
-          created_at: request.createdAt,
-          expires_at: mail.expiresAt,
-        })
+        .insert(outboxRow(this.box, mail, request.createdAt))
         .returning('id')) as { id: number }[];
       return id;
     });

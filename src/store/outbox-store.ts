@@ -1,4 +1,6 @@
+import type { QueuedMail } from '../mail/message.js';
 import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
+import type { SecretBox } from '../shared/crypto.js';
 import { claimDueRows, claimRow } from './claim.js';
 import { fixedSql, type Db } from './db.js';
 
@@ -6,7 +8,10 @@ import { fixedSql, type Db } from './db.js';
 const WIPE = { text_body: null, html_body: null };
 const WIPE_SQL = Object.keys(WIPE).map((column) => `${column} = null`).join(', ');
 
-const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body'];
+const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body', 'withheld'];
+
+/** Seals and opens mail bodies (a body carries a live link until it is sent). */
+export type MailBox = Pick<SecretBox, 'seal' | 'open'>;
 
 interface OutboxRow {
   id: number;
@@ -16,21 +21,60 @@ interface OutboxRow {
   subject: string;
   text_body: string | null;
   html_body: string | null;
+  withheld: boolean | number;
 }
 
-const toItem = (row: OutboxRow): OutboxItem => ({
-  id: row.id,
-  loginRequestId: row.login_request_id ?? undefined,
-  attempts: row.attempts,
-  message: { to: row.recipient, subject: row.subject, text: row.text_body ?? '', html: row.html_body ?? '' },
-});
+/**
+ * A queued message as the row that holds it: the bodies sealed (AES-GCM, a key derived from
+ * HMAC_SECRETS for mail alone) and bound to the recipient, so a copy of the database shows no
+ * link and a body moved to another row does not open. A withheld message has no bodies at all.
+ */
+export function outboxRow(box: MailBox, mail: QueuedMail, now: number): Record<string, unknown> {
+  const seal = (column: string, body: string) => (mail.suppressed ? null : box.seal(body, bodyContext(mail.to, column)));
+  return {
+    login_request_id: mail.loginRequestId ?? null,
+    recipient: mail.to,
+    subject: mail.subject,
+    text_body: seal('text', mail.text),
+    html_body: seal('html', mail.html),
+    withheld: Boolean(mail.suppressed),
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: now,
+    created_at: now,
+    expires_at: mail.expiresAt,
+  };
+}
+
+const bodyContext = (recipient: string, column: string) => `mail ${column} ${recipient}`;
+
+/** A row's body in the clear ('' when it has none). */
+export function openBody(box: MailBox, row: Pick<OutboxRow, 'id' | 'recipient' | 'text_body' | 'html_body'>, column: 'text' | 'html'): string {
+  const stored = row[`${column}_body`];
+  if (stored === null) return '';
+  // a body queued by a Sesame before bodies were sealed is plain text
+  if (!stored.startsWith('v1.')) return stored;
+  const opened = box.open(stored, bodyContext(row.recipient, column));
+  if (!opened) throw new Error(`mail ${row.id}: no configured HMAC secret opens its body`);
+  return opened.plaintext;
+}
 
 export class KnexOutboxStore implements OutboxStore {
   // a sign-in's mail is claimed and marked sent as fixed SQL (see FixedSql)
   readonly #sql;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly box: MailBox) {
     this.#sql = fixedSql(db);
+  }
+
+  #toItem(row: OutboxRow): OutboxItem {
+    return {
+      id: row.id,
+      loginRequestId: row.login_request_id ?? undefined,
+      attempts: row.attempts,
+      withheld: Boolean(row.withheld),
+      message: { to: row.recipient, subject: row.subject, text: openBody(this.box, row, 'text'), html: openBody(this.box, row, 'html') },
+    };
   }
 
   async claimDue(now: number, limit: number, leaseMs: number): Promise<OutboxItem[]> {
@@ -39,13 +83,13 @@ export class KnexOutboxStore implements OutboxStore {
       .andWhere('expires_at', '<=', now)
       .update({ status: 'expired', ...WIPE });
 
-    return (await claimDueRows<OutboxRow>(this.db, 'mail_outbox', COLUMNS, now, limit, leaseMs)).map(toItem);
+    return (await claimDueRows<OutboxRow>(this.db, 'mail_outbox', COLUMNS, now, limit, leaseMs)).map((row) => this.#toItem(row));
   }
 
   async claim(id: number, now: number, leaseMs: number): Promise<OutboxItem | undefined> {
     // no expiry check: only a message queued a moment ago is claimed by id
     const row = await claimRow<OutboxRow>(this.db, 'mail_outbox', COLUMNS, id, now, leaseMs);
-    return row && toItem(row);
+    return row && this.#toItem(row);
   }
 
   async depth(now: number): Promise<OutboxDepth> {
@@ -59,6 +103,10 @@ export class KnexOutboxStore implements OutboxStore {
 
   async markSent(id: number, now: number): Promise<void> {
     await this.#sql.changes(`update mail_outbox set status = 'sent', sent_at = ?, locked_until = null, last_error = null, ${WIPE_SQL} where id = ?`, [now, id]);
+  }
+
+  async markWithheld(id: number, now: number): Promise<void> {
+    await this.#sql.changes("update mail_outbox set status = 'suppressed', sent_at = ?, locked_until = null where id = ?", [now, id]);
   }
 
   async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {

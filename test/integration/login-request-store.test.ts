@@ -4,8 +4,9 @@ import type { QueuedMail } from '../../src/mail/message.js';
 import { randomToken } from '../../src/shared/crypto.js';
 import type { Db } from '../../src/store/db.js';
 import { KnexLoginRequestStore } from '../../src/store/login-request-store.js';
-import { KnexOutboxStore } from '../../src/store/outbox-store.js';
+import { KnexOutboxStore, openBody } from '../../src/store/outbox-store.js';
 import { sweepExpired } from '../../src/store/sweeper.js';
+import { testMailBox } from '../support/payload-secrets.js';
 import { DB_KINDS } from '../support/databases.js';
 import { openMigratedDatabase, type MigratedDatabase } from './migrated-database.js';
 
@@ -67,7 +68,7 @@ for (const kind of DB_KINDS) {
     before(async () => {
       store = await openMigratedDatabase(kind);
       db = store.db;
-      requests = new KnexLoginRequestStore(db);
+      requests = new KnexLoginRequestStore(db, testMailBox());
     });
     after(async () => {
       await store?.close();
@@ -87,8 +88,9 @@ for (const kind of DB_KINDS) {
         expect(row.status).to.equal('pending');
         expect(row.recipient).to.equal(request.email);
         expect(row.subject).to.equal(mail.subject);
-        expect(row.text_body).to.equal(mail.text);
-        expect(row.html_body).to.equal(mail.html);
+        expect(row.text_body, 'sealed').to.not.include(mail.text);
+        expect(openBody(testMailBox(), row, 'text')).to.equal(mail.text);
+        expect(openBody(testMailBox(), row, 'html')).to.equal(mail.html);
         expect(Number(row.attempts)).to.equal(0);
         expect(Number(row.next_attempt_at)).to.equal(request.createdAt);
         expect(Number(row.expires_at)).to.equal(mail.expiresAt);
@@ -333,8 +335,8 @@ for (const kind of DB_KINDS) {
     before(async () => {
       store = await openMigratedDatabase(kind);
       db = store.db;
-      requests = new KnexLoginRequestStore(db);
-      outbox = new KnexOutboxStore(db);
+      requests = new KnexLoginRequestStore(db, testMailBox());
+      outbox = new KnexOutboxStore(db, testMailBox());
     });
     beforeEach(async () => {
       await db('mail_outbox').delete();
@@ -357,7 +359,7 @@ for (const kind of DB_KINDS) {
       const now = Date.now();
       const { id, mail } = await queue(now);
       const claimed = await outbox.claimDue(now, 10, MINUTE);
-      expect(claimed).to.deep.equal([{ id, loginRequestId: mail.loginRequestId, attempts: 1, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } }]);
+      expect(claimed).to.deep.equal([{ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } }]);
       const row = await rowOf(id);
       expect(row.status).to.equal('sending');
       expect(Number(row.locked_until)).to.equal(now + MINUTE);
@@ -369,7 +371,7 @@ for (const kind of DB_KINDS) {
       const now = Date.now();
       const { id, mail } = await queue(now);
       const item = await outbox.claim(id, now, MINUTE);
-      expect(item).to.deep.equal({ id, loginRequestId: mail.loginRequestId, attempts: 1, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } });
+      expect(item).to.deep.equal({ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } });
       expect(Number((await rowOf(id)).locked_until)).to.equal(now + MINUTE);
       expect(await outbox.claim(id, now, MINUTE), 'the lease holds').to.equal(undefined);
       expect(await outbox.claimDue(now, 10, MINUTE)).to.deep.equal([]);
@@ -377,6 +379,46 @@ for (const kind of DB_KINDS) {
       expect(await outbox.claim(id, now + 2 * MINUTE, MINUTE), 'a sent message is never claimed again').to.equal(undefined);
       const later = await queue(now + 5000);
       expect(await outbox.claim(later.id, now, MINUTE), 'not before it is due').to.equal(undefined);
+    });
+
+    it('keeps the bodies sealed in the row, opens them when claimed, and a body moved to another row does not open', async () => {
+      const now = Date.now();
+      const { id, mail } = await queue(now);
+      const row = await rowOf(id);
+      for (const column of ['text_body', 'html_body']) {
+        expect(row[column]).to.match(/^v1\./);
+        expect(row[column]).to.not.include(mail.text);
+      }
+      const other = await queue(now);
+      await db('mail_outbox').where({ id: other.id }).update({ recipient: 'someone-else@example.com', text_body: row.text_body });
+      expect((await outbox.claim(id, now, MINUTE))?.message.text).to.equal(mail.text);
+      let error: unknown;
+      await outbox.claim(other.id, now, MINUTE).catch((e: unknown) => (error = e));
+      expect(String(error)).to.include('no configured HMAC secret opens');
+      // and with another secret configured (HMAC_SECRETS replaced without keeping the old one) nothing opens either
+      const stranger = new KnexOutboxStore(db, testMailBox(['another-secret-0123456789abcdefghijklmn']));
+      const third = await queue(now);
+      await stranger.claim(third.id, now, MINUTE).then(() => expect.fail('opened'), (e: unknown) => expect(String(e)).to.include('HMAC'));
+    });
+
+    it('still sends a plain body queued by a Sesame from before bodies were sealed', async () => {
+      const now = Date.now();
+      const { id, mail } = await queue(now);
+      await db('mail_outbox').where({ id }).update({ text_body: 'plain text', html_body: '<p>plain</p>' });
+      expect((await outbox.claim(id, now, MINUTE))?.message).to.deep.equal({ to: mail.to, subject: mail.subject, text: 'plain text', html: '<p>plain</p>' });
+    });
+
+    it('queues a withheld message without bodies, and marks it withheld (never sent) when the worker takes it', async () => {
+      const now = Date.now();
+      const request = makeRequest({ createdAt: now, expiresAt: now + 10 * MINUTE });
+      const id = (await requests.create(request, { ...mailFor(request), suppressed: true }))!;
+      const row = await rowOf(id);
+      expect([row.status, Boolean(row.withheld), row.text_body, row.html_body]).to.deep.equal(['pending', true, null, null]);
+      const item = await outbox.claim(id, now, MINUTE);
+      expect(item?.withheld).to.equal(true);
+      await outbox.markWithheld(id, now);
+      expect((await rowOf(id)).status).to.equal('suppressed');
+      expect(await outbox.claimDue(now + 2 * MINUTE, 10, MINUTE)).to.deep.equal([]);
     });
 
     it('claims by id and passes of other workers racing for the same messages: each is claimed exactly once', async () => {
@@ -451,8 +493,8 @@ for (const kind of DB_KINDS) {
         expect(row.html_body).to.equal(null);
       }
       const liveRow = await rowOf(live.id);
-      expect(liveRow.text_body).to.equal(live.mail.text);
-      expect(liveRow.html_body).to.equal(live.mail.html);
+      expect(openBody(testMailBox(), liveRow, 'text')).to.equal(live.mail.text);
+      expect(openBody(testMailBox(), liveRow, 'html')).to.equal(live.mail.html);
     });
 
     it('markSent records the send and wipes the bodies', async () => {
@@ -493,7 +535,7 @@ for (const kind of DB_KINDS) {
       expect(Number(row.next_attempt_at)).to.equal(now + 5000);
       expect(row.locked_until).to.equal(null);
       expect(row.last_error).to.equal('ECONNREFUSED');
-      expect(row.text_body).to.equal(mail.text);
+      expect(openBody(testMailBox(), row, 'text')).to.equal(mail.text);
 
       expect(await outbox.claimDue(now + 4999, 10, MINUTE)).to.deep.equal([]);
       const again = await outbox.claimDue(now + 5000, 10, MINUTE);

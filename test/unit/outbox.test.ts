@@ -8,6 +8,8 @@ class MemoryOutbox implements OutboxStore {
   readonly pending = new Map<number, MailMessage>();
   readonly calls: string[] = [];
   readonly sent: number[] = [];
+  readonly withheld: number[] = [];
+  readonly toWithhold = new Set<number>();
 
   async depth() {
     return { pending: this.pending.size };
@@ -24,6 +26,9 @@ class MemoryOutbox implements OutboxStore {
   async markSent(id: number) {
     this.sent.push(id);
   }
+  async markWithheld(id: number) {
+    this.withheld.push(id);
+  }
   async reschedule() {}
   async markFailed() {}
 
@@ -31,7 +36,7 @@ class MemoryOutbox implements OutboxStore {
     const message = this.pending.get(id);
     if (!message) return undefined;
     this.pending.delete(id);
-    return { id, attempts: 1, message };
+    return { id, attempts: 1, message, withheld: this.toWithhold.has(id) };
   }
 }
 
@@ -107,6 +112,19 @@ describe('outbox worker: mail handed over by the process that queued it', () => 
     for (const done of waiting.splice(0)) done();
     await worker.stop();
     expect(store.sent).to.have.length(11);
+  });
+
+  it('takes a withheld message like any other and marks it withheld without sending it', async () => {
+    const { store, waiting, worker } = await startedWorker();
+    store.pending.set(8, message(8));
+    store.toWithhold.add(8);
+    worker.deliverQueued(8);
+    await settle();
+    expect(store.calls).to.deep.equal(['claim 8']);
+    expect(waiting, 'nothing handed to the transport').to.have.length(0);
+    await worker.stop();
+    expect(store.withheld).to.deep.equal([8]);
+    expect(store.sent).to.deep.equal([]);
   });
 
   it('once stopped, takes nothing: the message stays in the outbox for the next start', async () => {
