@@ -164,7 +164,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     hasher,
     loginMailComposer(templates, config.brand),
     new KnexRateLimitStore(db),
-    { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, rateLimits: config.rateLimits },
+    { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, matchMaxAttempts: config.login.matchMaxAttempts, rateLimits: config.rateLimits },
     (outboxId) => outbox.deliverQueued(outboxId),
   );
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is

@@ -9,12 +9,18 @@ export interface Rate {
 
 /** Limits on asking for sign-in emails and on guessing links; an absent rate is switched off. */
 export interface RateLimitSettings {
-  /** emails per address (case and surrounding spaces folded: one mailbox, one budget) */
+  /** emails per address asked for from one browser (case and surrounding spaces folded: one mailbox) */
   readonly perEmail?: Rate;
-  /** minimum time between two emails to one address */
+  /** minimum time between two emails to one address asked for from one browser */
   readonly emailIntervalSeconds: number;
-  /** sign-in emails asked for from one client IP */
+  /** emails per address from all browsers together (what protects the mailbox from a flood) */
+  readonly perEmailAllBrowsers?: Rate;
+  /** codes typed for one address, across its requests (after which only the link works) */
+  readonly codeAttemptsPerEmail?: Rate;
+  /** sign-in emails asked for from one client IP (an IPv6 client by its network prefix) */
   readonly perIp?: Rate;
+  /** how many leading bits of an IPv6 address the per-IP limits count as one client */
+  readonly ipv6PrefixBits: number;
   /** every sign-in email, all addresses and instances together */
   readonly mailGlobal?: Rate;
   /** failed link look-ups (guessed or mangled tokens) from one client IP */
@@ -55,6 +61,8 @@ export interface Config {
   readonly login: {
     readonly ttlSeconds: number;
     readonly codeMaxAttempts: number;
+    /** numbers typed on another device per request, the right one included */
+    readonly matchMaxAttempts: number;
   };
   /** how long the link that confirms a change of an account's address works */
   readonly emailChangeTtlSeconds: number;

@@ -122,7 +122,7 @@ function build(s: Settings, cwd: string): Config {
     database,
     mail: { smtpUrl: s.SMTP_URL, from, devDir: join(dataDir, 'mail'), timeoutSeconds: s.SMTP_TIMEOUT_SECONDS, dkim: dkimSettings },
     secrets: { cookieKeys, hmacSecrets },
-    login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS },
+    login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS, matchMaxAttempts: s.LOGIN_MATCH_MAX_ATTEMPTS },
     emailChangeTtlSeconds: s.EMAIL_CHANGE_TTL_SECONDS,
     signup: { policy: s.SIGNUP_POLICY, domains: (s.SIGNUP_DOMAINS ?? []).map((d) => d.toLowerCase()) },
     rateLimits: {
@@ -131,6 +131,9 @@ function build(s: Settings, cwd: string): Config {
       perIp: s.RATE_LIMIT_IP,
       mailGlobal: s.RATE_LIMIT_MAIL,
       verifyFailuresPerIp: s.RATE_LIMIT_VERIFY_FAILURES_IP,
+      perEmailAllBrowsers: s.RATE_LIMIT_EMAIL_ALL,
+      codeAttemptsPerEmail: s.RATE_LIMIT_CODE_ATTEMPTS_EMAIL,
+      ipv6PrefixBits: s.RATE_LIMIT_IPV6_PREFIX,
     },
     brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,

@@ -14,7 +14,7 @@ import { preferLocales, renderPage, t } from './pages.js';
 type ClientView = { clientName?: string; logoUri?: string; clientId: string };
 
 /** Errors a person can fix on the same page: shown there, in their language, with the right status. */
-const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid']);
+const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid', 'code_budget']);
 
 /**
  * The hosted pages between oidc-provider's /auth and the app: enter email, check your email (code

@@ -14,7 +14,7 @@ import { renderPage, t } from './pages.js';
  * The link in the email. GET (and HEAD, which koa-router answers with the GET handler) only
  * looks: mail scanners and link previews fetch links, so nothing here changes state or signs in.
  * A POST consumes the link, once: at once in the browser that asked (binding cookie), or on any
- * other device only with the number the original tab shows. The approving device never gets a
+ * other device only with the number the original tab shows, typed. The approving device never gets a
  * session: the original tab, which holds the interaction, finishes the sign-in.
  */
 export function verifyRoutes({ login, findClient, templates, csrf, audit }: HttpDeps): Router {
@@ -62,25 +62,46 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
         csrf: csrf.token(ctx, 'verify'),
       });
     }
+    renderOtherDevice(ctx, request, app, String(token));
+  });
+
+  /** "Is this you?": where and when the sign-in was asked for, and a field for the number the asking tab shows. */
+  function renderOtherDevice(ctx: Context, request: LoginRequest, app: string, token: string, error?: string) {
     renderPage(ctx, templates, 'login/other-device', {
       title: t(ctx, templates, 'other.title'),
       clientName: app,
       device: request.requesterUa ? describeUserAgent(request.requesterUa) : t(ctx, templates, 'mail.unknown_device'),
       place: request.requesterIp ?? t(ctx, templates, 'mail.unknown_place'),
       time: formatTime(request.createdAt, ctx.state.locale),
-      choices: login.matchChoices(request),
       action: '/login/verify',
       denyAction: '/login/verify/deny',
       token,
       csrf: csrf.token(ctx, 'verify'),
+      error,
     });
-  });
+  }
 
   router.post('/', noLeak, auditFailures, formBody, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
+    const token = field(body, 'token');
     // one look-up decides: the browser that asked goes on at once, another device needs the number
-    const { request, sameBrowser, matched } = await login.approveLink(field(body, 'token'), { bindingSecret: deviceSecret(ctx), choice: field(body, 'choice') }, ctx.ip);
+    let approval;
+    try {
+      approval = await login.approveLink(token, { bindingSecret: deviceSecret(ctx), number: field(body, 'number') }, ctx.ip);
+    } catch (error) {
+      // nothing typed (a person in a hurry, or a scanner submitting the form): ask again, nothing changed
+      if (!(error instanceof AppError) || error.code !== 'number_missing') throw error;
+      const request = await login.inspectLink(token, ctx.ip);
+      ctx.status = 400;
+      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_missing'));
+    }
+    const { request, sameBrowser, matched, left } = approval;
+    if (!matched && left) {
+      await record(ctx, 'login.failed', request, { reason: 'number_wrong' });
+      ctx.status = 403;
+      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_wrong', { left }));
+    }
     if (!matched) {
       await record(ctx, 'login.denied', request, { reason: 'number_mismatch' });
       ctx.status = 403;

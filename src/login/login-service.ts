@@ -8,18 +8,20 @@ import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
 import { AppError, gone, notFound } from '../shared/errors.js';
 import { normalizeEmail } from '../accounts/email-address.js';
 import type { LoginRequest, LoginRequestStore } from './login-request.js';
-import { rule, type RateLimitStore } from './rate-limits.js';
+import { ipKey } from './ip-key.js';
+import { rule, type RateLimitStore, type RateRule } from './rate-limits.js';
 
 const TOKEN = 'login-link';
 const CODE = 'login-code';
 const BINDING = 'login-binding';
 const RATE_KEY = 'rate-email';
-const MATCH = 'login-match';
 
 export interface LoginSettings {
   readonly issuer: string;
   readonly ttlSeconds: number;
   readonly codeMaxAttempts: number;
+  /** numbers typed on another device per request (the right one included) */
+  readonly matchMaxAttempts: number;
   readonly rateLimits: RateLimitSettings;
 }
 
@@ -42,8 +44,10 @@ export interface LinkApproval {
   request: LoginRequest;
   /** the link was opened in the browser that asked for it */
   sameBrowser: boolean;
-  /** false: another device picked a wrong number, and the request was stopped */
+  /** false: another device typed a wrong number */
   matched: boolean;
+  /** after a wrong number: how many more may be typed (0: the request was stopped) */
+  left?: number;
 }
 
 export type LoginStatus = LoginRequest['status'] | 'none';
@@ -68,10 +72,15 @@ export class LoginService {
   async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest; suppressed: boolean }> {
     const email = normalizeEmail(input.email);
     const limits = this.settings.rateLimits;
+    const address = this.hasher.hash(RATE_KEY, email);
+    const bindingHash = this.hasher.hash(BINDING, input.bindingSecret);
     const decision = await this.limits.consume([
-      ...rule(`email:${this.hasher.hash(RATE_KEY, email)}`, limits.perEmail, limits.emailIntervalSeconds),
-      ...rule(`ip:${input.ip ?? 'unknown'}`, limits.perIp),
+      // per browser: someone else asking for this address does not use up the owner's budget
+      ...rule(`email:${address}:${bindingHash}`, limits.perEmail, limits.emailIntervalSeconds),
+      ...rule(`email:${address}`, limits.perEmailAllBrowsers),
+      ...rule(`ip:${ipKey(input.ip, limits.ipv6PrefixBits)}`, limits.perIp),
       ...rule('mail', limits.mailGlobal),
+      ...(await this.afterStop(address, now)),
     ], now);
     if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0], email);
 
@@ -87,7 +96,7 @@ export class LoginService {
       tokenHash: this.hasher.hash(TOKEN, token),
       codeHash: this.hasher.hash(CODE, `${id}:${code}`),
       codeAttempts: 0,
-      bindingHash: this.hasher.hash(BINDING, input.bindingSecret),
+      bindingHash,
       requesterIp: input.ip?.slice(0, 64) ?? null,
       requesterUa: input.userAgent?.slice(0, 512) ?? null,
       status: 'pending',
@@ -128,52 +137,72 @@ export class LoginService {
 
   /**
    * Consumes the link, once: at once in the browser that asked (binding cookie); on any other device
-   * (a phone, a mail app's browser) only with the number the original tab shows. A wrong pick ends
-   * the request, so someone who typed another person's address cannot get a blind "approve" from
-   * them. Of any number of concurrent calls with one token, at most one is approved.
+   * (a phone, a mail app's browser) only with the number the original tab shows, typed. Nothing
+   * typed changes nothing (a scanner submitting the form empty); every number typed counts against
+   * a small budget before it is compared (so parallel guesses cannot exceed it), and when the budget
+   * is spent the request stops and further emails to the address slow down. Of any number of
+   * concurrent calls with one token, at most one is approved.
    */
-  async approveLink(token: unknown, proof: { bindingSecret?: string; choice?: unknown }, ip: string | undefined, now = Date.now()): Promise<LinkApproval> {
+  async approveLink(token: unknown, proof: { bindingSecret?: string; number?: unknown }, ip: string | undefined, now = Date.now()): Promise<LinkApproval> {
     const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
     const sameBrowser = this.isSameBrowser(request, proof.bindingSecret);
-    if (!sameBrowser && Number(proof.choice) !== request.matchNumber) {
-      await this.store.setStatus(request.id, 'pending', 'denied');
-      return { request, sameBrowser, matched: false };
+    if (!sameBrowser) {
+      const typed = typeof proof.number === 'string' ? proof.number.replace(/\s+/g, '') : '';
+      if (!/^\d{1,4}$/.test(typed)) throw new AppError('number_missing', 400, 'Type the number shown on the page where you asked to sign in.');
+      const max = this.settings.matchMaxAttempts;
+      const attempts = await this.store.countAttempt('match', request.id, max, now);
+      if (attempts === undefined) throw linkUsed();
+      if (Number(typed) !== request.matchNumber) {
+        if (attempts < max) return { request, sameBrowser, matched: false, left: max - attempts };
+        await this.stop(request, now);
+        return { request, sameBrowser, matched: false, left: 0 };
+      }
     }
     if (!(await this.store.approve(request.id, now))) throw linkUsed();
     return { request, sameBrowser, matched: true };
-  }
-
-  /**
-   * The three numbers the approving device chooses from: the right one and two decoys. The decoys
-   * are derived from the request, so reloading the page shows the same three (a changing set would
-   * give the right number away as the one that stays).
-   */
-  matchChoices(request: LoginRequest): number[] {
-    const seed = Buffer.from(this.hasher.hash(MATCH, request.id), 'base64url');
-    const choices = new Set([request.matchNumber]);
-    for (let i = 0; choices.size < 3; i++) choices.add(10 + (seed.readUInt16BE(i * 2 % (seed.length - 1)) + i) % 90);
-    const ordered = [...choices].sort((a, b) => a - b);
-    // place the right number by the seed too, not always first or by size
-    const shift = seed[seed.length - 1] % 3;
-    return [...ordered.slice(shift), ...ordered.slice(0, shift)];
   }
 
   /** "This wasn't me": the link and the code stop working, and the original tab is told. */
   async deny(token: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
     const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
-    if (!(await this.store.setStatus(request.id, 'pending', 'denied'))) throw linkUsed();
+    if (!(await this.stop(request, now))) throw linkUsed();
     return request;
   }
 
-  /** The code typed into the original tab. Attempts are counted before the comparison, so parallel guesses cannot exceed the cap. */
+  /**
+   * Ends a pending request that its address's owner did not confirm, and slows down further emails
+   * to the address: someone is asking for it who is not its owner.
+   */
+  private async stop(request: LoginRequest, now: number): Promise<boolean> {
+    const stopped = await this.store.setStatus(request.id, 'pending', 'denied');
+    if (stopped) await this.limits.record(`stopped:${this.hasher.hash(RATE_KEY, request.email)}`, now);
+    return stopped;
+  }
+
+  /** After a stopped request, one email per RATE_LIMIT_EMAIL window to the address (any browser). */
+  private async afterStop(address: string, now: number): Promise<RateRule[]> {
+    const windowMs = (this.settings.rateLimits.perEmail?.windowSeconds ?? 900) * 1000;
+    const recent = await this.limits.check([{ key: `stopped:${address}`, limit: 1, windowMs }], now);
+    return recent.allowed ? [] : [{ key: `after-stop:${address}`, limit: 1, windowMs }];
+  }
+
+  /**
+   * The code typed into the original tab. Attempts are counted before the comparison, so parallel
+   * guesses cannot exceed the cap: per request, and per address across its requests (after which
+   * only the link works), so asking for new emails does not buy new guesses.
+   */
   async approveByCode(interactionUid: string, code: unknown, now = Date.now()): Promise<LoginRequest> {
     const request = await this.store.latestForInteraction(interactionUid);
     if (!request || request.status !== 'pending' || request.expiresAt <= now) {
       throw new AppError('code_expired', 410, 'This code has expired. Ask for a new email.');
     }
-    const attempts = await this.store.countCodeAttempt(request.id, this.settings.codeMaxAttempts, now);
+    const budget = await this.limits.consume(rule(`code:${this.hasher.hash(RATE_KEY, request.email)}`, this.settings.rateLimits.codeAttemptsPerEmail), now);
+    if (!budget.allowed) {
+      throw new AppError('code_budget', 429, 'Too many codes were tried for this address. Use the link in the email instead.', { retryAfterSeconds: Math.ceil(budget.retryAfterMs / 1000), params: { email: request.email } });
+    }
+    const attempts = await this.store.countAttempt('code', request.id, this.settings.codeMaxAttempts, now);
     if (attempts === undefined) throw codeLocked();
     const value = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
     if (/^\d{6}$/.test(value) && this.hasher.verify(CODE, `${request.id}:${value}`, request.codeHash)) {
@@ -224,7 +253,7 @@ export class LoginService {
 
   /** Guessing tokens is pointless (256 bits) and throttled anyway: failed look-ups are counted per IP. */
   private async findByToken(token: unknown, ip: string | undefined, now: number): Promise<LoginRequest> {
-    const guesses = rule(`verify-ip:${ip ?? 'unknown'}`, this.settings.rateLimits.verifyFailuresPerIp);
+    const guesses = rule(`verify-ip:${ipKey(ip, this.settings.rateLimits.ipv6PrefixBits)}`, this.settings.rateLimits.verifyFailuresPerIp);
     const throttled = await this.limits.check(guesses, now);
     if (!throttled.allowed) throw tooManyGuesses(throttled.retryAfterMs);
     const request = typeof token === 'string' && /^[A-Za-z0-9_-]{43}$/.test(token)

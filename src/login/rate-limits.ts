@@ -18,6 +18,8 @@ export interface RateLimitStore {
   consume(rules: readonly RateRule[], now: number): Promise<RateDecision>;
   /** Whether the rules would refuse an event now, without recording one. */
   check(rules: readonly RateRule[], now: number): Promise<RateDecision>;
+  /** Records one event under the key, whatever any rule says (a fact that later rules look at). */
+  record(key: string, now: number): Promise<void>;
 }
 
 export function rule(key: string, rate: Rate | undefined, minIntervalSeconds = 0): RateRule[] {

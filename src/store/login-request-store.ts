@@ -41,6 +41,8 @@ const toRequest = (row: Row): LoginRequest => ({
 
 const MAX_CREATE_ATTEMPTS = 10;
 
+const ATTEMPT_COLUMNS = { code: 'code_attempts', match: 'match_attempts' } as const;
+
 const COLUMNS = 'id, interaction_uid, client_id, email, token_hash, code_hash, code_attempts, binding_hash, requester_ip, requester_ua, status, match_number, locale, created_at, expires_at';
 
 export class KnexLoginRequestStore implements LoginRequestStore {
@@ -69,7 +71,8 @@ export class KnexLoginRequestStore implements LoginRequestStore {
     return this.db.transaction(async (trx) => {
       await trx('login_requests')
         .where('status', 'pending')
-        .andWhere((q) => q.where('email', request.email).orWhere('interaction_uid', request.interactionUid))
+        // a pending request asked for from another browser stays: someone else typing the address must not end it
+        .andWhere((q) => q.where({ email: request.email, binding_hash: request.bindingHash }).orWhere('interaction_uid', request.interactionUid))
         .update({ status: 'superseded' });
       await trx('login_requests').insert({
         id: request.id,
@@ -125,15 +128,16 @@ export class KnexLoginRequestStore implements LoginRequestStore {
     return changed === 1;
   }
 
-  async countCodeAttempt(id: string, maxAttempts: number, now: number): Promise<number | undefined> {
+  async countAttempt(kind: 'code' | 'match', id: string, maxAttempts: number, now: number): Promise<number | undefined> {
+    const column = ATTEMPT_COLUMNS[kind];
     // increment and read in one statement, so parallel attempts each see their own count
-    const rows: { code_attempts: number }[] = await this.db('login_requests')
+    const rows: Record<string, number>[] = await this.db('login_requests')
       .where({ id, status: 'pending' })
       .andWhere('expires_at', '>', now)
-      .andWhere('code_attempts', '<', maxAttempts)
-      .increment('code_attempts', 1)
-      .returning('code_attempts');
-    return rows.length === 1 ? rows[0].code_attempts : undefined;
+      .andWhere(column, '<', maxAttempts)
+      .increment(column, 1)
+      .returning(column);
+    return rows.length === 1 ? rows[0][column] : undefined;
   }
 
   async setStatus(id: string, from: LoginRequestStatus, to: LoginRequestStatus): Promise<boolean> {

@@ -20,6 +20,10 @@ export class KnexRateLimitStore implements RateLimitStore {
     return this.#decide(this.db, rules, now);
   }
 
+  async record(key: string, now: number): Promise<void> {
+    await this.db('rate_events').insert({ key, at: now });
+  }
+
   /**
    * Count-then-insert is only safe if no one else counts the same key in between. PostgreSQL:
    * a transaction-scoped advisory lock per key, taken in a fixed order so two requests never wait

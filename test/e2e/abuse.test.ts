@@ -12,9 +12,8 @@ interface Flow {
   form: Page;
 }
 
-/** A fresh browser at the email form of a new authorization request. */
-async function openForm(server: TestServer, config: client.Configuration): Promise<Flow> {
-  const browser = new Browser(server.issuer);
+/** A browser (a fresh one unless given) at the email form of a new authorization request. */
+async function openFormIn(server: TestServer, config: client.Configuration, browser = new Browser(server.issuer)): Promise<Flow> {
   const form = await browser.get((await startAuthorization(config)).url.toString());
   expect(form.body).to.include('name="email"');
   return { browser, form };
@@ -25,6 +24,8 @@ function postEmail({ browser, form }: Flow, email: string, headers: Record<strin
   const { action, fields } = findForm(form.body, /\/email$/);
   return browser.send(new URL(action, form.url).toString(), { form: { ...fields, email }, headers });
 }
+
+const openForm = (server: TestServer, config: client.Configuration) => openFormIn(server, config);
 
 async function serverWithClient(kind: 'sqlite' | 'postgres', env: Record<string, string>, options = {}) {
   const server = await startTestServer(kind, env, options);
@@ -41,7 +42,7 @@ for (const kind of DB_KINDS) {
       let config: client.Configuration;
 
       before(async () => {
-        ({ server, config } = await serverWithClient(kind, { SIGNUP_POLICY: 'invite', RATE_LIMIT_EMAIL: '1/900' }));
+        ({ server, config } = await serverWithClient(kind, { SIGNUP_POLICY: 'invite', RATE_LIMIT_EMAIL_ALL: '1/900' }));
         await server.sesame.accounts.create('known1@example.com');
         await server.sesame.accounts.create('disab1@example.com');
         await server.sesame.db('accounts').where({ email: 'disab1@example.com' }).update({ status: 'disabled' });
@@ -100,10 +101,14 @@ for (const kind of DB_KINDS) {
     });
 
     describe('rate limits', () => {
-      it('allows 3 emails per address per window, at least the interval apart, counting address variants as one', async () => {
+      it('allows 3 emails per address per window from one browser, at least the interval apart, counting address variants as one', async () => {
         const { server, config } = await serverWithClient(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '60' });
+        const pats = new Browser(server.issuer);
+        const openForm = (s: TestServer, c: client.Configuration) => openFormIn(s, c, pats);
         try {
           expect((await postEmail(await openForm(server, config), 'pat@example.com')).status).to.equal(303);
+          // someone else asking for the address from their own browser does not use up pat's budget
+          expect((await postEmail(await openFormIn(server, config), 'pat@example.com')).status).to.equal(303);
           const tooSoon = await postEmail(await openForm(server, config), '  PAT@Example.COM ');
           expect(tooSoon.status).to.equal(429);
           const retryAfter = Number(tooSoon.headers.get('retry-after'));
@@ -127,8 +132,8 @@ for (const kind of DB_KINDS) {
         }
       });
 
-      it('of 10 parallel requests for one address with a limit of 3, exactly 3 get an email', async () => {
-        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '0' });
+      it('of 10 parallel requests for one address from 10 browsers with a limit of 3 for all browsers, exactly 3 get an email', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_EMAIL_ALL: '3/900' });
         try {
           const flows = await Promise.all(Array.from({ length: 10 }, () => openForm(server, config)));
           const statuses = (await Promise.all(flows.map((flow) => postEmail(flow, 'crowd@example.com')))).map((r) => r.status);
@@ -175,7 +180,7 @@ for (const kind of DB_KINDS) {
 
       it('holds across two instances sharing one database', async () => {
         const database = await createTestDatabase(kind);
-        const env = { RATE_LIMIT_EMAIL: '1/900' };
+        const env = { RATE_LIMIT_EMAIL_ALL: '1/900' };
         const a = await serverWithClient(kind, env, { database });
         const b = await startTestServer(kind, env, { database });
         try {
@@ -186,6 +191,45 @@ for (const kind of DB_KINDS) {
           await a.server.close();
           await b.close();
           await database.drop();
+        }
+      });
+
+      it('counts the IPv6 addresses of one /64 as one client', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_IP: '2/900', TRUST_PROXY: 'true' });
+        try {
+          const ask = async (email: string, ip: string) => (await postEmail(await openForm(server, config), email, { 'x-forwarded-for': ip })).status;
+          expect(await ask('v6a@example.com', '2001:db8:7:1::1')).to.equal(303);
+          expect(await ask('v6b@example.com', '2001:db8:7:1:aaaa::2')).to.equal(303);
+          expect(await ask('v6c@example.com', '2001:db8:7:1:ffff:ffff:ffff:fffe'), 'a third address of the same /64').to.equal(429);
+          expect(await ask('v6d@example.com', '2001:db8:7:2::1'), 'another /64').to.equal(303);
+        } finally {
+          await server.close();
+        }
+      });
+
+      it('gives each address a budget of codes across its requests, after which only the link works', async () => {
+        const { server, config } = await serverWithClient(kind, { RATE_LIMIT_CODE_ATTEMPTS_EMAIL: '10/3600', LOGIN_CODE_MAX_ATTEMPTS: '5' });
+        try {
+          const browser = new Browser(server.issuer);
+          const waitingPage = async () => {
+            const page = await browser.submit(await browser.get((await startAuthorization(config)).url.toString()), /\/email$/, { email: 'budget@example.com' });
+            return { page, ...loginDetails(await server.smtp.waitFor('budget@example.com')) };
+          };
+          for (let request = 0; request < 2; request++) {
+            const { page, code } = await waitingPage();
+            const wrong = code === '000000' ? '000001' : '000000';
+            for (let i = 0; i < 5; i++) await browser.submit(page, /\/code$/, { code: wrong });
+          }
+          // a third email, and now even the right code is refused: 10 tries per address per hour
+          const third = await waitingPage();
+          const refused = await browser.submit(third.page, /\/code$/, { code: third.code });
+          expect(refused.status).to.equal(429);
+          expect(refused.body).to.include('Use the link in the email');
+          expect(refused.location).to.equal(undefined);
+          const done = await browser.submit(await browser.get(third.link), '/login/verify');
+          expect(done.location, 'the link still works').to.match(/code=/);
+        } finally {
+          await server.close();
         }
       });
 

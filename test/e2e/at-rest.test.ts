@@ -62,7 +62,7 @@ for (const kind of DB_KINDS) {
       remember('code', secondMail.code);
       const phone = new Browser(server.issuer, 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1');
       const confirm = await phone.get(secondMail.link);
-      const approved = await phone.request('/login/verify', { form: { ...findForm(confirm.body, '/login/verify').fields, choice: String(matchNumber) } });
+      const approved = await phone.request('/login/verify', { form: { ...findForm(confirm.body, '/login/verify').fields, number: String(matchNumber) } });
       expect(approved.status).to.equal(200);
       const consent = await laptop.get(checkEmail.url);
       const back = await laptop.submit(consent, /\/consent$/);

@@ -37,20 +37,19 @@ for (const kind of DB_KINDS) {
     }
 
     const statusOf = async (asked: Asked) => JSON.parse((await asked.browser.get(`${asked.uidUrl}/status`, { accept: 'application/json' })).body).status as string;
-    const choicesOn = (page: Page) => [...page.body.matchAll(/name="choice" value="(\d+)"/g)].map((m) => Number(m[1]));
+    const typeNumber = (phone: Browser, page: Page, number: string | undefined) =>
+      phone.request('/login/verify', { form: { ...findForm(page.body, '/login/verify').fields, ...(number === undefined ? {} : { number }) } });
 
-    it('approves from another device with the number shown on the original tab; the original tab then finishes, the phone gets no session', async () => {
+    it('approves from another device with the number shown on the original tab, typed; the original tab then finishes, the phone gets no session', async () => {
       const asked = await ask();
       const phone = new Browser(server.issuer, 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1');
       const page = await phone.get(asked.link);
       expect(page.body).to.include('Is this you signing in?').and.include('Test App').and.include('Chrome on Linux').and.include('127.0.0.1');
-      const choices = choicesOn(page);
-      expect(choices).to.have.length(3).and.include(asked.matchNumber);
-      expect(new Set(choices).size).to.equal(3);
-      expect(choicesOn(await phone.get(asked.link)), 'a reload shows the same three').to.deep.equal(choices);
+      // nothing to pick: no button carries a number, and the page never shows it
+      expect(page.body).to.include('name="number"').and.not.include('name="choice"');
+      expect(page.body).to.not.match(new RegExp(`>\\s*${asked.matchNumber}\\s*<`));
 
-      const form = findForm(page.body, '/login/verify');
-      const approved = await phone.request('/login/verify', { form: { ...form.fields, choice: String(asked.matchNumber) } });
+      const approved = await typeNumber(phone, page, ` ${asked.matchNumber} `);
       expect(approved.status).to.equal(200);
       expect(approved.body).to.include('Sign-in approved');
       const phoneCookies = await phone.jar.getCookies(server.issuer);
@@ -65,22 +64,65 @@ for (const kind of DB_KINDS) {
       expect((await phone.get(asked.link)).status).to.equal(410);
     });
 
-    it('a wrong number stops the request, and the original tab is told', async () => {
+    it('a scanner submitting the form empty changes nothing: the person\'s own sign-in still works', async () => {
+      const asked = await ask();
+      const scanner = new Browser(server.issuer, 'Mozilla/5.0 (compatible; MailScanner)');
+      const page = await scanner.get(asked.link);
+      for (const number of [undefined, '', '  ', 'abc']) {
+        const submitted = await typeNumber(scanner, page, number);
+        expect(submitted.status, JSON.stringify(number)).to.equal(400);
+        expect(submitted.body).to.include('Type the number shown').and.include('name="number"');
+      }
+      expect(await statusOf(asked)).to.equal('pending');
+      const row = await server.sesame.db('login_requests').where({ interaction_uid: asked.uidUrl.split('/').pop() }).first();
+      expect(Number(row.match_attempts), 'nothing counted').to.equal(0);
+      const done = await asked.browser.submit(await asked.browser.get(asked.link), '/login/verify');
+      expect(done.location).to.match(/code=/);
+    });
+
+    it('wrong numbers count against a small budget; then the request stops, the original tab is told, and further emails to the address slow down', async () => {
       const asked = await ask();
       const phone = new Browser(server.issuer);
       const page = await phone.get(asked.link);
-      const wrong = choicesOn(page).find((choice) => choice !== asked.matchNumber)!;
-      const refused = await phone.request('/login/verify', { form: { ...findForm(page.body, '/login/verify').fields, choice: String(wrong) } });
+      const wrong = String(asked.matchNumber === 99 ? 10 : asked.matchNumber + 1);
+      const first = await typeNumber(phone, page, wrong);
+      expect(first.status).to.equal(403);
+      expect(first.body).to.include('That is not the number').and.include('Tries left: 2').and.include('name="number"');
+      expect(await statusOf(asked)).to.equal('pending');
+      expect((await typeNumber(phone, page, wrong)).body).to.include('Tries left: 1');
+      const refused = await typeNumber(phone, page, wrong);
       expect(refused.status).to.equal(403);
       expect(refused.body).to.include('The numbers did not match');
       expect(await statusOf(asked)).to.equal('denied');
       const back = await asked.browser.get(asked.uidUrl);
       expect(back.body).to.include('name="email"').and.include('was stopped');
       expect((await phone.get(asked.link)).status).to.equal(410);
+      expect((await typeNumber(phone, page, String(asked.matchNumber))).status, 'the right number is too late now').to.equal(410);
       // and the code died with it
       const code = await asked.browser.submit(asked.checkEmail, /\/code$/, { code: asked.code });
       expect(code.body).to.include('name="email"').and.include('was stopped');
       expect(code.location).to.equal(undefined);
+
+      // one more email to the address in this window, from any browser; a second one waits
+      const again = async () => {
+        const browser = new Browser(server.issuer);
+        const form = await browser.get((await startAuthorization(config)).url.toString());
+        return browser.submit(form, /\/email$/, { email: asked.email });
+      };
+      expect((await again()).body).to.include('Check your email');
+      const slowed = await again();
+      expect(slowed.status).to.equal(429);
+      expect(slowed.body).to.include('Try again in');
+    });
+
+    it('a new request for the address from another browser leaves the pending one alone', async () => {
+      const asked = await ask();
+      const stranger = new Browser(server.issuer);
+      const form = await stranger.get((await startAuthorization(config)).url.toString());
+      expect((await stranger.submit(form, /\/email$/, { email: asked.email })).body).to.include('Check your email');
+      expect(await statusOf(asked)).to.equal('pending');
+      const done = await asked.browser.submit(await asked.browser.get(asked.link), '/login/verify');
+      expect(done.location).to.match(/code=/);
     });
 
     it('"This wasn\'t me" stops the request; the code and the link no longer work', async () => {

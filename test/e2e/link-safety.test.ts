@@ -20,8 +20,7 @@ for (const kind of DB_KINDS) {
     after(() => server?.close());
 
     /** Starts a flow in a fresh browser and asks for a link; returns what the test needs next. */
-    async function requestLink(email = `person${++counter}@example.com`) {
-      const browser = new Browser(server.issuer);
+    async function requestLink(email = `person${++counter}@example.com`, browser = new Browser(server.issuer)) {
       const start = await startAuthorization(config);
       const form = await browser.get(start.url.toString());
       const checkEmail = await browser.submit(form, /\/email$/, { email });
@@ -88,7 +87,7 @@ for (const kind of DB_KINDS) {
       const page = await other.get(link);
       expect(page.status).to.equal(200);
       expect(page.body).not.to.include('data-autosubmit');
-      expect([...page.body.matchAll(/name="choice" value="(\d+)"/g)]).to.have.length(3);
+      expect(page.body, 'the other-device page').to.include('name="number"');
       // with the signature as issued, the same secret is the same browser
       expect((await browser.get(link)).body).to.include('data-autosubmit');
     });
@@ -126,9 +125,9 @@ for (const kind of DB_KINDS) {
       expect(await loginStatus(browser, checkEmail.url)).to.equal('expired');
     });
 
-    it('a newer link supersedes the older one', async () => {
+    it('a newer link asked for in the same browser supersedes the older one', async () => {
       const first = await requestLink('twice@example.com');
-      const second = await requestLink('twice@example.com');
+      const second = await requestLink('twice@example.com', first.browser);
       expect((await first.browser.get(first.link)).status).to.equal(410);
       const done = await second.browser.submit(await second.browser.get(second.link), '/login/verify');
       expect(done.location).to.match(/code=/);

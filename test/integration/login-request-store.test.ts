@@ -122,10 +122,11 @@ for (const kind of DB_KINDS) {
         expect(await db('mail_outbox').where({ login_request_id: request.id })).to.have.length(0);
       });
 
-      it('supersedes older pending requests of the same address', async () => {
+      it('supersedes older pending requests of the same address from the same browser', async () => {
         const email = uniqueEmail();
-        const first = makeRequest({ email });
-        const second = makeRequest({ email, createdAt: first.createdAt + 1 });
+        const bindingHash = randomToken(32);
+        const first = makeRequest({ email, bindingHash });
+        const second = makeRequest({ email, bindingHash, createdAt: first.createdAt + 1 });
         const unrelated = makeRequest();
         await requests.create(unrelated, undefined);
         await requests.create(first, undefined);
@@ -135,9 +136,20 @@ for (const kind of DB_KINDS) {
         expect(await statusOf(db, unrelated.id)).to.equal('pending');
       });
 
-      it('leaves exactly one pending request when several are created for one address at the same moment', async () => {
+      it('leaves the pending request another browser asked for: typing someone\'s address does not end their sign-in', async () => {
         const email = uniqueEmail();
-        const created = Array.from({ length: 5 }, () => makeRequest({ email }));
+        const victims = makeRequest({ email });
+        const strangers = makeRequest({ email, createdAt: victims.createdAt + 1 });
+        await requests.create(victims, undefined);
+        await requests.create(strangers, undefined);
+        expect(await statusOf(db, victims.id)).to.equal('pending');
+        expect(await statusOf(db, strangers.id)).to.equal('pending');
+      });
+
+      it('leaves exactly one pending request when several are created for one address in one browser at the same moment', async () => {
+        const email = uniqueEmail();
+        const bindingHash = randomToken(32);
+        const created = Array.from({ length: 5 }, () => makeRequest({ email, bindingHash }));
         await Promise.all(created.map((request) => requests.create(request, mailFor(request))));
         const pending = await db('login_requests').where({ email, status: 'pending' });
         expect(pending).to.have.length(1);
@@ -230,7 +242,7 @@ for (const kind of DB_KINDS) {
         const email = uniqueEmail();
         const old = makeRequest({ email });
         await requests.create(old, undefined);
-        await requests.create(makeRequest({ email }), undefined);
+        await requests.create(makeRequest({ email, bindingHash: old.bindingHash }), undefined);
         expect(await statusOf(db, old.id)).to.equal('superseded');
         expect(await requests.approve(old.id, Date.now())).to.equal(false);
         expect(await requests.approve(randomToken(16), Date.now())).to.equal(false);
@@ -256,19 +268,19 @@ for (const kind of DB_KINDS) {
       });
     });
 
-    describe('countCodeAttempt', () => {
+    describe('countAttempt', () => {
       it('with a cap of 5, of 20 parallel attempts exactly 5 are counted', async () => {
         const request = makeRequest();
         await requests.create(request, undefined);
         const now = Date.now();
-        const results = await Promise.all(Array.from({ length: 20 }, () => requests.countCodeAttempt(request.id, 5, now)));
+        const results = await Promise.all(Array.from({ length: 20 }, () => requests.countAttempt('code', request.id, 5, now)));
         const counted = results.filter((r): r is number => r !== undefined);
         expect(counted).to.have.length(5);
         // each attempt sees its own count, so "N tries left" is right even under parallel guesses
         expect([...counted].sort()).to.deep.equal([1, 2, 3, 4, 5]);
         const row = await db('login_requests').select('code_attempts').where({ id: request.id }).first();
         expect(Number(row.code_attempts)).to.equal(5);
-        expect(await requests.countCodeAttempt(request.id, 5, now)).to.equal(undefined);
+        expect(await requests.countAttempt('code', request.id, 5, now)).to.equal(undefined);
         expect((await requests.findByTokenHash([request.tokenHash]))?.codeAttempts).to.equal(5);
       });
 
@@ -277,7 +289,7 @@ for (const kind of DB_KINDS) {
         await requests.create(request, undefined);
         const now = Date.now();
         const seen: (number | undefined)[] = [];
-        for (let i = 0; i < 4; i++) seen.push(await requests.countCodeAttempt(request.id, 3, now));
+        for (let i = 0; i < 4; i++) seen.push(await requests.countAttempt('code', request.id, 3, now));
         expect(seen).to.deep.equal([1, 2, 3, undefined]);
       });
 
@@ -285,14 +297,25 @@ for (const kind of DB_KINDS) {
         const now = Date.now();
         const expired = makeRequest({ expiresAt: now - 1 });
         await requests.create(expired, undefined);
-        expect(await requests.countCodeAttempt(expired.id, 5, now)).to.equal(undefined);
+        expect(await requests.countAttempt('code', expired.id, 5, now)).to.equal(undefined);
 
         const locked = makeRequest();
         await requests.create(locked, undefined);
         expect(await requests.setStatus(locked.id, 'pending', 'locked')).to.equal(true);
-        expect(await requests.countCodeAttempt(locked.id, 5, now)).to.equal(undefined);
+        expect(await requests.countAttempt('code', locked.id, 5, now)).to.equal(undefined);
         const row = await db('login_requests').select('code_attempts').where({ id: locked.id }).first();
         expect(Number(row.code_attempts)).to.equal(0);
+      });
+
+      it('counts wrong numbers apart from wrong codes, with their own cap, also under parallel attempts', async () => {
+        const request = makeRequest();
+        await requests.create(request, undefined);
+        const now = Date.now();
+        const results = await Promise.all(Array.from({ length: 10 }, () => requests.countAttempt('match', request.id, 3, now)));
+        expect(results.filter((r) => r !== undefined).sort()).to.deep.equal([1, 2, 3]);
+        const row = await db('login_requests').select('code_attempts', 'match_attempts').where({ id: request.id }).first();
+        expect([Number(row.code_attempts), Number(row.match_attempts)]).to.deep.equal([0, 3]);
+        expect(await requests.countAttempt('code', request.id, 3, now)).to.equal(1);
       });
     });
 

@@ -30,7 +30,7 @@ for (const kind of DB_KINDS) {
           return { to: details.to, subject: 's', text: details.link, html: details.link };
         },
         new KnexRateLimitStore(store.db),
-        { issuer: 'https://id.example.com', ttlSeconds: 600, codeMaxAttempts: 5, rateLimits: { emailIntervalSeconds: 0 } },
+        { issuer: 'https://id.example.com', ttlSeconds: 600, codeMaxAttempts: 5, matchMaxAttempts: 3, rateLimits: { emailIntervalSeconds: 0, ipv6PrefixBits: 64 } },
       );
     });
     after(() => store?.close());
@@ -71,7 +71,7 @@ for (const kind of DB_KINDS) {
       await accounts.create('once@example.com');
       const asked = await login.request(ask('once@example.com', 'tab-once'));
       // approved from another device, with the number the tab shows
-      expect((await login.approveLink(tokenOf(mails.at(-1)!), { choice: asked.request.matchNumber }, '192.0.2.1')).matched).to.equal(true);
+      expect((await login.approveLink(tokenOf(mails.at(-1)!), { number: String(asked.request.matchNumber) }, '192.0.2.1')).matched).to.equal(true);
       const results = await Promise.all(Array.from({ length: 10 }, () => login.complete('tab-once')));
       expect(results.filter(Boolean)).to.have.length(1);
       expect(await login.status('tab-once')).to.equal('completed');
