@@ -107,8 +107,7 @@ export class AccountService {
   /** Disabling ends every session, grant and token at once; the address then gets no sign-in email. */
   async disable(idOrEmail: string): Promise<Account> {
     const account = await this.get(idOrEmail);
-    await this.store.setStatus(account.id, 'disabled', Date.now());
-    await this.store.revokeAll(account.id, account.email);
+    await this.store.disable(account.id, account.email, Date.now());
     return { ...account, status: 'disabled' };
   }
 
@@ -121,8 +120,7 @@ export class AccountService {
   /** Deleting revokes everything first; the address may sign up again later, as a new account (new `sub`). */
   async remove(idOrEmail: string): Promise<Account> {
     const account = await this.get(idOrEmail);
-    await this.store.revokeAll(account.id, account.email);
-    await this.store.remove(account.id);
+    await this.store.remove(account.id, account.email);
     return account;
   }
 

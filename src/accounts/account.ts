@@ -28,9 +28,11 @@ export interface AccountStore {
   /** ordered by email; `search` matches part of the address */
   list(options: { search?: string; after?: string; limit: number }): Promise<AccountPage>;
   setStatus(id: string, status: AccountStatus, at: number): Promise<boolean>;
-  remove(id: string): Promise<boolean>;
-  /** ends every session, grant and token of the account, and its pending sign-in emails */
-  revokeAll(id: string, email: string): Promise<void>;
+  /** disables the account and ends every session, grant and token of it, and its pending sign-in
+   *  emails, in one transaction */
+  disable(id: string, email: string, at: number): Promise<boolean>;
+  /** the same revocation, and the account deleted, in one transaction */
+  remove(id: string, email: string): Promise<boolean>;
   activity(id: string, now: number): Promise<AccountActivity>;
   findById(id: string): Promise<Account | undefined>;
   findByEmail(email: string): Promise<Account | undefined>;

@@ -83,27 +83,21 @@ export class KnexAccountStore implements AccountStore {
     return (await this.db('accounts').where({ id }).update({ status, updated_at: at })) === 1;
   }
 
-  async remove(id: string): Promise<boolean> {
-    forgetMemo('accounts');
-    return (await this.db('accounts').where({ id }).delete()) === 1;
+  async disable(id: string, email: string, at: number): Promise<boolean> {
+    // nothing read before may answer a later read
+    forgetMemo();
+    return this.db.transaction(async (trx) => {
+      const changed = (await trx('accounts').where({ id }).update({ status: 'disabled', updated_at: at })) === 1;
+      if (changed) await revokeAccess(trx, id, email, at);
+      return changed;
+    });
   }
 
-  async revokeAll(id: string, email: string): Promise<void> {
-    // the account's tokens, sessions and grants go: nothing read before may answer a later read
+  async remove(id: string, email: string): Promise<boolean> {
     forgetMemo();
-    await this.db.transaction(async (trx) => {
-      // every app the account is signed in to is owed a logout token (back-channel logout); the
-      // worker in oidc/backchannel-logout.ts sends them, to the apps that registered a URI
-      const sessions: { payload: string }[] = await trx('oidc_payloads').where({ account_id: id, type: 'Session' }).select('payload');
-      const now = Date.now();
-      const owed = sessions.flatMap(({ payload }) =>
-        Object.entries((JSON.parse(payload) as { authorizations?: Record<string, { sid?: string }> }).authorizations ?? {})
-          .filter(([, authorization]) => typeof authorization.sid === 'string')
-          .map(([clientId, authorization]) => ({ account_id: id, client_id: clientId, sid: authorization.sid!, next_attempt_at: now, created_at: now })));
-      if (owed.length) await trx('backchannel_logouts').insert(owed);
-      // sessions, grants, codes, access and refresh tokens all carry the account
-      await trx('oidc_payloads').where({ account_id: id }).delete();
-      await trx('login_requests').where({ email }).whereIn('status', ['pending', 'approved']).update({ status: 'superseded' });
+    return this.db.transaction(async (trx) => {
+      await revokeAccess(trx, id, email, Date.now());
+      return (await trx('accounts').where({ id }).delete()) === 1;
     });
   }
 
@@ -131,4 +125,22 @@ export class KnexAccountStore implements AccountStore {
       .onConflict(['account_id', 'client_id'])
       .merge(['scope', 'updated_at']);
   }
+}
+
+/**
+ * Ends every session, grant, code, access and refresh token of the account (they all carry it),
+ * and its pending sign-in emails, inside the caller's transaction (disabling, deleting, changing
+ * the address): either the change and the revocation both happen or neither does.
+ */
+export async function revokeAccess(trx: Db, id: string, email: string, now: number): Promise<void> {
+  // every app the account is signed in to is owed a logout token (back-channel logout); the
+  // worker in oidc/backchannel-logout.ts sends them, to the apps that registered a URI
+  const sessions: { payload: string }[] = await trx('oidc_payloads').where({ account_id: id, type: 'Session' }).select('payload');
+  const owed = sessions.flatMap(({ payload }) =>
+    Object.entries((JSON.parse(payload) as { authorizations?: Record<string, { sid?: string }> }).authorizations ?? {})
+      .filter(([, authorization]) => typeof authorization.sid === 'string')
+      .map(([clientId, authorization]) => ({ account_id: id, client_id: clientId, sid: authorization.sid!, next_attempt_at: now, created_at: now })));
+  if (owed.length) await trx('backchannel_logouts').insert(owed);
+  await trx('oidc_payloads').where({ account_id: id }).delete();
+  await trx('login_requests').where({ email }).whereIn('status', ['pending', 'approved']).update({ status: 'superseded' });
 }

@@ -1,6 +1,7 @@
 import type { ConfirmOutcome, EmailChange, EmailChangeState, EmailChangeStore } from '../accounts/email-change.js';
 import type { QueuedMail } from '../mail/message.js';
 import { isUniqueViolation, type Db } from './db.js';
+import { revokeAccess } from './account-store.js';
 import { outboxRow, type MailBox } from './outbox-store.js';
 import { forgetMemo } from './request-memo.js';
 
@@ -75,7 +76,7 @@ export class KnexEmailChangeStore implements EmailChangeStore {
   }
 
   async confirm(change: EmailChange, now: number, notice: QueuedMail): Promise<ConfirmOutcome> {
-    forgetMemo('accounts');
+    forgetMemo();
     try {
       await this.db.transaction(async (trx) => {
         // the state and expiry checks live in the WHERE: one statement decides, so a link
@@ -95,6 +96,8 @@ export class KnexEmailChangeStore implements EmailChangeStore {
           const account = await trx('accounts').where({ id: change.accountId }).first('status');
           throw account && account.status !== 'active' ? new AccountDisabled() : new NotPending();
         }
+        // whoever held the old address's sessions and tokens keeps none of them (as when disabling)
+        await revokeAccess(trx, change.accountId, change.oldEmail, now);
         await trx('mail_outbox').insert(outboxRow(this.box, notice, now));
       });
       return 'confirmed';

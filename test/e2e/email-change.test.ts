@@ -4,7 +4,7 @@ import { sweepExpired } from '../../src/store/sweeper.js';
 import { Browser, findForm, type Page } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
-import { client, discover, exchangeCode, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { client, discover, exchangeCode, expectOAuthError, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import type { ReceivedMail } from '../support/smtp-sink.js';
 import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
@@ -100,8 +100,8 @@ for (const kind of DB_KINDS) {
       // (the ID token carries only sub and the sign-in facts; the address is in userinfo for scope email)
       expect(after.claims()!.sub).to.equal(sub);
       expect(await client.fetchUserInfo(config, after.access_token, sub)).to.include({ email: newEmail, email_verified: true });
-      // tokens issued before the change report the new address too
-      expect(await client.fetchUserInfo(config, before.access_token, sub)).to.include({ email: newEmail });
+      // tokens issued before the change were revoked with it
+      expect((await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${before.access_token}` } })).status).to.equal(401);
       // the old address no longer reaches the account (with open sign-up it starts a new one)
       expect((await signIn(oldEmail)).claims()!.sub).not.to.equal(sub);
 
@@ -110,6 +110,27 @@ for (const kind of DB_KINDS) {
       const [requestedEvent] = await server.sesame.audit.query({ accountId: sub, type: 'account.email_change_requested' });
       expect(requestedEvent.details).to.include({ via: 'cli', new_email: newEmail });
       expect(requestedEvent.actor).to.match(/^cli:\S+$/);
+    });
+
+    it('ends the sessions, refresh and access tokens of the old address when the change is confirmed, in the same transaction', async () => {
+      const oldEmail = unique('held');
+      const browser = new Browser(server.issuer);
+      const start = await startAuthorization(config);
+      const tokens = await exchangeCode(config, start, await signInWithLink(browser, server.smtp, start, oldEmail));
+      const sub = tokens.claims()!.sub;
+      const newEmail = unique('held.new');
+      await server.sesame.accounts.requestEmailChange(sub, newEmail, { via: 'test' });
+      const link = confirmLink(await server.smtp.waitFor(newEmail));
+      // before the change the session still signs in silently
+      expect((await browser.get((await startAuthorization(config, { prompt: '' })).url.toString())).location).to.match(/code=/);
+
+      expect((await confirm(link)).done.status).to.equal(200);
+      await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant');
+      const userinfo = await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      expect(userinfo.status, 'the old access token').to.equal(401);
+      const again = await browser.get((await startAuthorization(config, { prompt: '' })).url.toString());
+      expect(again.body, 'the old session is gone: the email form again').to.include('name="email"');
+      expect(await server.sesame.db('oidc_payloads').where({ account_id: sub }).count({ n: '*' }).first().then((r) => Number(r!.n))).to.equal(0);
     });
 
     it('prints the pending change as JSON, refuses bad arguments and unknown accounts, and drops the change with its account', async () => {
