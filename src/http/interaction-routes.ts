@@ -33,6 +33,8 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     const client = await provider.Client.find(String(details.params.client_id));
     if (!client) throw new AppError('client_unavailable', 400, 'The app that sent you here is no longer available.');
     ctx.set('Cache-Control', 'no-store');
+    // every form of these pages ends, after its redirects, at the app's redirect URI
+    ctx.state.formTargets = [details.params.redirect_uri];
     return { details, client, uid: details.uid };
   }
 

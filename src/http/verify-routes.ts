@@ -54,6 +54,8 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     // HEAD is answered by this handler too: a scanner's HEAD shows up as such
     await record(ctx, 'link.opened', request, { how: sameBrowser ? 'same_browser' : 'other_device', method: ctx.method });
     if (sameBrowser) {
+      // its form's redirects go on through the sign-in to the app
+      ctx.state.formTargets = (await findClient(request.clientId))?.redirectUris ?? [];
       return renderPage(ctx, templates, 'login/verify', {
         title: t(ctx, templates, 'verify.title'),
         clientName: app,

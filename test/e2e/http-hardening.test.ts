@@ -151,6 +151,15 @@ describe('HTTP hardening of every page (sqlite)', function () {
     pages.push(['oidc-provider error page', providerError]);
 
     for (const [label, page] of pages) expectHardenedHtml(page, label);
+
+    // forms may go to this origin and, where the flow returns to the app, to the app's origin only
+    const formAction = (page: Page) => /form-action ([^;]*)/.exec(page.headers.get('content-security-policy') ?? '')?.[1];
+    const app = new URL(REDIRECT_URI).origin;
+    for (const [label, page] of pages) {
+      const leadsToApp = ['email form', 'check your email', 'link page, same browser', 'consent page', 'logout confirmation'].includes(label);
+      expect(formAction(page), label).to.equal(leadsToApp ? `'self' ${app}` : "'self'");
+    }
+    expect(new URL(POST_LOGOUT_URI).origin, 'the logout page leads to the app too').to.equal(app);
   });
 
   it('sets every cookie HttpOnly with SameSite, and signs each of its own and oidc-provider\'s cookies', async () => {
@@ -275,6 +284,27 @@ for (const kind of DB_KINDS) {
         expectNoStackTrace(res.body, type);
       }
       await expectNothingSentTo(email);
+    });
+
+    it('answers a body that claims an encoding it does not have with 400, on every form route and oidc-provider\'s endpoints', async () => {
+      const { page, csrf } = await openEmailForm();
+      const uid = new URL(page.url).pathname.split('/')[2];
+      const garbage = Buffer.from('this is not gzip at all, just bytes \u0000\u0001');
+      const routes = [`/interaction/${uid}/email`, `/interaction/${uid}/code`, `/interaction/${uid}/resend`, `/interaction/${uid}/consent`, `/interaction/${uid}/abort`,
+        '/login/verify', '/login/verify/deny', '/account/email/confirm', '/token', '/token/introspection', '/token/revocation', '/request', '/session/end/confirm'];
+      for (const route of routes) {
+        for (const encoding of ['gzip', 'deflate', 'br']) {
+          const res = await fetch(`${server.issuer}${route}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': encoding, accept: 'text/html' },
+            body: garbage,
+          });
+          const body = await res.text();
+          expect(res.status, `${route} ${encoding}: ${body.slice(0, 200)}`).to.be.within(400, 499);
+          expectNoStackTrace(body, route);
+        }
+      }
+      expect(csrf).to.be.a('string');
     });
 
     it('refuses a repeated email field with 400 and sends nothing', async () => {
