@@ -8,6 +8,7 @@ import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
+import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
@@ -158,12 +159,14 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   });
   audit.observe((event) => countAuditEvent(metrics, event));
   emailChanges.onMailQueued(() => outbox.wake());
+  const rateLimits = new KnexRateLimitStore(db);
+  const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
   const login = new LoginService(
     new KnexLoginRequestStore(db, core.mailBox),
     accounts,
     hasher,
     loginMailComposer(templates, config.brand),
-    new KnexRateLimitStore(db),
+    rateLimits,
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, matchMaxAttempts: config.login.matchMaxAttempts, rateLimits: config.rateLimits },
     (outboxId) => outbox.deliverQueued(outboxId),
   );
@@ -194,7 +197,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId,
+      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth,
     });
   };
 

@@ -19,6 +19,8 @@ export interface RateLimitSettings {
   readonly codeAttemptsPerEmail?: Rate;
   /** sign-in emails asked for from one client IP (an IPv6 client by its network prefix) */
   readonly perIp?: Rate;
+  /** failed client authentications (token, introspection, revocation, PAR) from one client IP */
+  readonly clientAuthFailuresPerIp?: Rate;
   /** how many leading bits of an IPv6 address the per-IP limits count as one client */
   readonly ipv6PrefixBits: number;
   /** every sign-in email, all addresses and instances together */

@@ -132,6 +132,7 @@ function build(s: Settings, cwd: string): Config {
       mailGlobal: s.RATE_LIMIT_MAIL,
       verifyFailuresPerIp: s.RATE_LIMIT_VERIFY_FAILURES_IP,
       perEmailAllBrowsers: s.RATE_LIMIT_EMAIL_ALL,
+      clientAuthFailuresPerIp: s.RATE_LIMIT_CLIENT_AUTH_FAILURES_IP,
       codeAttemptsPerEmail: s.RATE_LIMIT_CODE_ATTEMPTS_EMAIL,
       ipv6PrefixBits: s.RATE_LIMIT_IPV6_PREFIX,
     },

@@ -49,6 +49,7 @@ export const settingsSchema = z.object({
   RATE_LIMIT_MAIL: rate('1000/3600'),
   RATE_LIMIT_VERIFY_FAILURES_IP: rate('20/900'),
   RATE_LIMIT_EMAIL_ALL: rate('10/3600'),
+  RATE_LIMIT_CLIENT_AUTH_FAILURES_IP: rate('20/900'),
   RATE_LIMIT_CODE_ATTEMPTS_EMAIL: rate('10/3600'),
   RATE_LIMIT_IPV6_PREFIX: z.coerce.number().int().min(32, 'must be at least 32').max(128, 'must be at most 128').default(64),
   LOGIN_MATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1, 'must be at least 1').max(5, 'must be at most 5').default(3),

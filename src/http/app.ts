@@ -14,7 +14,7 @@ import { interactionRoutes } from './interaction-routes.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
-import { unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
+import { throttleClientAuth, unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
 
@@ -52,6 +52,7 @@ export function mountHttp(deps: HttpDeps): Provider {
     deps.audit.record(audited(ctx as unknown as Context, { type, clientId, actor, details: { via: 'dynamic_registration' } }))));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi.enabled) provider.use(adminApi(deps));
+  provider.use(throttleClientAuth(deps.clientAuth));
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());
   const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];

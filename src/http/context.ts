@@ -6,6 +6,7 @@ import type { AuditEvent, AuditLog } from '../audit/audit.js';
 import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
+import type { ClientAuthThrottle } from '../login/client-auth-throttle.js';
 import type { LoginService } from '../login/login-service.js';
 import type { ClientSecretCheck, InitialAccessCheck } from '../oidc/registration.js';
 import type { SigningKeyStore } from '../oidc/signing-keys.js';
@@ -39,6 +40,8 @@ export interface HttpDeps {
   /** the admin API's bearer tokens */
   adminTokens: AdminTokens;
   signingKeys: SigningKeyStore;
+  /** failed client authentication, counted per client IP */
+  clientAuth: ClientAuthThrottle;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
   demoClientId?: string;
 }

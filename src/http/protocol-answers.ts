@@ -1,4 +1,5 @@
 import type { Middleware } from 'koa';
+import type { ClientAuthThrottle } from '../login/client-auth-throttle.js';
 
 /** oidc-provider's revocation endpoint (its default route) */
 const REVOCATION_PATH = '/token/revocation';
@@ -32,5 +33,28 @@ export function unauthorizedClientGrant(): Middleware {
     if (ctx.method !== 'POST' || ctx.path !== TOKEN_PATH || ctx.status !== 400) return;
     const answer = ctx.body as { error?: unknown; error_description?: unknown } | null | undefined;
     if (answer?.error === 'invalid_request' && answer.error_description === GRANT_NOT_ALLOWED) ctx.body = { ...answer, error: 'unauthorized_client' };
+  };
+}
+
+/** oidc-provider's endpoints where a client authenticates (PAR: `/request`) */
+const CLIENT_AUTH_PATHS = new Set([TOKEN_PATH, '/token/introspection', REVOCATION_PATH, '/request']);
+
+/**
+ * Counts failed client authentication (oidc-provider answers 401 `invalid_client`) per client IP,
+ * and refuses an IP over the limit with 429 and Retry-After before oidc-provider checks anything.
+ */
+export function throttleClientAuth(throttle: Pick<ClientAuthThrottle, 'refusal' | 'failed'>): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || !CLIENT_AUTH_PATHS.has(ctx.path)) return next();
+    const wait = await throttle.refusal(ctx.ip);
+    if (wait !== undefined) {
+      ctx.status = 429;
+      ctx.set('Retry-After', String(wait));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_client', error_description: `too many failed client authentications from this address; try again in ${wait} s` };
+      return;
+    }
+    await next();
+    if (ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client') await throttle.failed(ctx.ip);
   };
 }

@@ -88,13 +88,16 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: true, allowedPolicy: ownTokensOnly },
-      // an app may introspect its own tokens; a machine client an operator registered (e.g. a
-      // resource server) also other apps' access tokens, never their refresh tokens
+      // an app that authenticates may introspect its own tokens; a machine client an operator
+      // registered (e.g. a resource server) also other apps' access tokens, never their refresh
+      // tokens. A public client cannot authenticate (RFC 7662 §2.1 wants the caller authorized):
+      // it always hears `active: false`, so whoever holds a stolen refresh token cannot check it
+      // without redeeming it (which the reuse detection then sees)
       introspection: {
         enabled: true,
         allowedPolicy: async (_ctx, client, token): Promise<boolean> =>
-          token.clientId === client.clientId
-          || ((client as unknown as Record<string, unknown>).sesame_resource_server === true && (token as { kind?: string }).kind !== 'RefreshToken'),
+          client.clientAuthMethod !== 'none' && (token.clientId === client.clientId
+          || ((client as unknown as Record<string, unknown>).sesame_resource_server === true && (token as { kind?: string }).kind !== 'RefreshToken')),
       },
       clientCredentials: { enabled: true },
       backchannelLogout: { enabled: true },

@@ -47,6 +47,7 @@ export function testEnv(
     RATE_LIMIT_MAIL: 'off',
     RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
     RATE_LIMIT_EMAIL_ALL: 'off',
+    RATE_LIMIT_CLIENT_AUTH_FAILURES_IP: 'off',
     RATE_LIMIT_CODE_ATTEMPTS_EMAIL: 'off',
     ...env,
   };
