@@ -36,15 +36,25 @@ export function securityHeaders(httpsIssuer: boolean): Middleware {
   };
 }
 
+interface OidcView {
+  params?: Record<string, unknown>;
+  client?: { redirectUris?: string[]; postLogoutRedirectUris?: string[] };
+  entities?: { Interaction?: { params?: Record<string, unknown> } };
+}
+
 /** Where this page's forms may lead: 'self', and the origins of the app the flow returns to. */
 function formSources(ctx: Parameters<Middleware>[0]): string[] {
-  const oidc = (ctx as { oidc?: { params?: Record<string, unknown>; client?: { redirectUris?: string[]; postLogoutRedirectUris?: string[] } } }).oidc;
+  const oidc = (ctx as { oidc?: OidcView }).oidc;
   // only a redirect the app registered: an error page for a bad request names no origin of the request's choosing
   const registered = (uri: unknown, list: string[] | undefined) => (typeof uri === 'string' && list?.includes(uri) ? [uri] : []);
   const targets = [
     ...(ctx.state.formTargets as string[] | undefined ?? []),
     ...registered(oidc?.params?.redirect_uri, oidc?.client?.redirectUris),
     ...registered(oidc?.params?.post_logout_redirect_uri, oidc?.client?.postLogoutRedirectUris),
+    // resuming a sign-in as another account first signs the old one out (a form oidc-provider
+    // posts to itself), then returns to the app the interaction was started for: its
+    // redirect_uri was checked when the interaction was created
+    oidc?.entities?.Interaction?.params?.redirect_uri,
   ];
   const origins = new Set<string>();
   for (const target of targets) {

@@ -33,6 +33,9 @@ const HASHED_MODELS = new Set([
   'RegistrationAccessToken', 'InitialAccessToken', 'PushedAuthorizationRequest', 'Session', 'PreAuthorizedCode',
 ]);
 
+/** The models a grant issues, which go when it is revoked (oidc-provider's memory adapter's list). */
+const GRANTABLE_MODELS = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
+
 /** A stored id that is a hash: `.` never occurs in oidc-provider's ids (base64url), so old rows are told apart. */
 const HASHED_ID_PREFIX = 'h.';
 const ID_PURPOSE = 'token id';
@@ -167,7 +170,9 @@ const SQL = {
   // one changes the row, the other sees 0 rows and is refused
   consume: (ids: number) => `update ${TABLE} set consumed_at = ? where type = ? and id in (${marks(ids)}) and consumed_at is null`,
   destroy: (ids: number) => `delete from ${TABLE} where type = ? and id in (${marks(ids)})`,
-  revokeByGrantId: `delete from ${TABLE} where grant_id = ?`,
+  // only the artefacts a grant issued: an interaction also carries the grant id (of the grant it
+  // may extend), and deleting it would strand a sign-in that signs the previous account out first
+  revokeByGrantId: `delete from ${TABLE} where grant_id = ? and type in (${[...GRANTABLE_MODELS].map((type) => `'${type}'`).join(', ')})`,
 } as const;
 
 function marks(n: number): string {

@@ -165,6 +165,29 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     await shoot(waiting, name, 'waiting tab says signed in elsewhere');
   });
 
+  it('signs in as another account in a browser that already has a session, the link in the same tab or in a new one', async () => {
+    const name = 'another account';
+    const context = await device();
+    const page = await tab(context);
+    const subs: string[] = [];
+    for (const [i, email] of [nextEmail('first'), nextEmail('second'), nextEmail('third')].entries()) {
+      const start = await startAuthorization(config, i === 0 ? {} : { prompt: 'login' });
+      await page.goto(start.url.toString());
+      await page.locator('input#email').fill(email);
+      await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+      await page.locator('#match-number').waitFor();
+      const { link } = loginDetails(await server.smtp.waitFor(email));
+      // the third opens the link in a new tab while the first tab waits
+      const linkTab = i === 2 ? await tab(context) : page;
+      await linkTab.goto(link);
+      const callback = await waitForApp(linkTab);
+      subs.push((await exchangeCode(config, start, callback)).claims()!.sub);
+      if (i === 2) await waitForText(page, '#login-status', /signed in in another tab/, 15_000);
+    }
+    await shoot(page, name, 'waiting tab after the third account signed in elsewhere');
+    expect(new Set(subs).size, 'three accounts').to.equal(3);
+  });
+
   it('another device: the phone picks the number shown on the computer, and the computer continues to the app by itself', async () => {
     const name = 'cross device approve';
     const email = nextEmail('cross');

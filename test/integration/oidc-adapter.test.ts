@@ -222,7 +222,7 @@ for (const kind of DB_KINDS) {
     it('revokeByGrantId removes every artefact of the grant, across models, and nothing else', async () => {
       const grantId = randomToken();
       const otherGrant = randomToken();
-      const grantModels = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'ClientCredentials'];
+      const grantModels = ['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode'];
       const revoked: [string, string][] = [];
       const kept: [string, string][] = [];
       for (const model of grantModels) {
@@ -236,12 +236,17 @@ for (const kind of DB_KINDS) {
       const session = randomToken();
       await adapterFor('Session').upsert(session, payloadFor('Session', session, { uid: randomToken(16) }), 3600);
       kept.push(['Session', session]);
+      // an interaction that would extend the grant carries its id: revoking the grant (signing the
+      // previous account out on the way to another) must not take the sign-in under way with it
+      const interaction = randomToken();
+      await adapterFor('Interaction').upsert(interaction, payloadFor('Interaction', interaction, { grantId }), 3600);
+      kept.push(['Interaction', interaction]);
 
       await adapterFor('RefreshToken').revokeByGrantId(grantId);
 
       for (const [model, id] of revoked) expect(await adapterFor(model).find(id), `${model} of the revoked grant`).to.equal(undefined);
       for (const [model, id] of kept) expect(await adapterFor(model).find(id), `${model} kept`).to.not.equal(undefined);
-      expect(await rowCount(db, { grant_id: grantId })).to.equal(0);
+      expect(await rowCount(db, { grant_id: grantId })).to.equal(1);
       expect(await rowCount(db, { grant_id: otherGrant })).to.equal(grantModels.length);
     });
 
