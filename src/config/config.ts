@@ -1,5 +1,11 @@
 /** The one typed configuration: parsed once at start, frozen, passed down. */
-export type NodeEnv = 'development' | 'production' | 'test';
+
+/**
+ * What the process runs as, chosen by its command and never by the environment: `sesame serve` is
+ * production, `sesame dev` development, the other CLI commands `cli`; `test` only from the test
+ * suite's own code. See src/config/load.ts for what each one requires and allows.
+ */
+export type Mode = 'production' | 'development' | 'test' | 'cli';
 export type SignupPolicy = 'open' | 'domains' | 'invite';
 
 export interface Rate {
@@ -32,7 +38,7 @@ export interface DatabaseConfig {
 }
 
 export interface Config {
-  readonly env: NodeEnv;
+  readonly env: Mode;
   readonly issuer: string;
   readonly host: string;
   readonly port: number;

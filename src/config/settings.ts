@@ -4,6 +4,8 @@ import { z } from 'zod';
  * Every setting, its default and its meaning, in one place. The README's configuration reference
  * mirrors this table. Values come from the environment, or from the optional JSON file
  * (`SESAME_CONFIG`, default `config/sesame.json`) under the same names; the environment wins.
+ * The mode (production, development) is not a setting: it comes from the command (`sesame serve`,
+ * `sesame dev`), so that no variable left over or forgotten can turn production into development.
  */
 const seconds = (fallback: number, min: number, max: number) =>
   z.coerce.number({ error: 'must be a whole number of seconds' }).int('must be a whole number of seconds')
@@ -27,7 +29,6 @@ const rate = (fallback: string) =>
     .refine((value) => !value || value.windowSeconds <= 86_400, 'the window must be at most 86400 seconds');
 
 export const settingsSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   ISSUER: z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ }).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0, 'must be a port number').max(65535, 'must be a port number').default(3000),

@@ -180,7 +180,7 @@ for (const kind of DB_KINDS) {
   });
 }
 
-describe('SIGTERM under load (sesame serve)', function () {
+describe('SIGTERM under load (sesame dev)', function () {
   this.timeout(60_000);
 
   it('finishes every accepted request with its answer, stops accepting, and exits 0', async () => {
@@ -646,7 +646,7 @@ describe('logs', function () {
  */
 async function migrateThreeAtOnce(kind: 'sqlite' | 'postgres', prepare?: (core: Core) => Promise<void>): Promise<void> {
   const database = await createTestDatabase(kind);
-  const config = () => loadConfig({ env: { NODE_ENV: 'test', DATABASE_URL: database.url, DATA_DIR: database.dataDir, LOG_LEVEL: 'silent', ...TEST_SECRETS } });
+  const config = () => loadConfig({ mode: 'test', env: { DATABASE_URL: database.url, DATA_DIR: database.dataDir, LOG_LEVEL: 'silent', ...TEST_SECRETS } });
   const cores: Core[] = [];
   try {
     if (prepare) {
