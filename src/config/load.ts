@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { Config, DatabaseConfig, Mode } from './config.js';
 import { createDevSecrets, devSecretsPath, readDevSecrets } from './dev-secrets.js';
+import { closestName } from './did-you-mean.js';
 import { settingNames, settingsSchema, type Settings } from './settings.js';
 
 /** Thrown for every invalid setting; the message names the setting so start-up can print it as is. */
@@ -56,7 +57,7 @@ const MODES: Record<Mode, ModeRules> = {
 
 /**
  * Reads, validates and freezes the configuration. Every problem is found in one pass (a bad value,
- * a missing production setting, an http issuer in production), so an operator
+ * a missing production setting, an http issuer in production, a mistyped name), so an operator
  * fixes them all at once; nothing is written (development secrets) unless there are none.
  */
 export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: LoadOptions): Config {
@@ -64,7 +65,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
   if (!rules) throw new TypeError(`unknown mode: ${String(mode)}`);
   const problems: string[] = [];
   const notices: string[] = [];
-  const raw: Record<string, string> = { ...readFile(env, cwd, problems), ...pickSettings(env) };
+  const raw: Record<string, string> = { ...readFile(env, cwd, problems), ...pickSettings(env, problems) };
   const s = parseEach(raw, problems);
   for (const [name, why] of Object.entries(rules.required)) {
     // a value given but invalid is already reported as such
@@ -118,11 +119,17 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
   });
 }
 
-function pickSettings(env: Record<string, string | undefined>): Record<string, string> {
+/** Environment variables that are settings; one that is not but nearly is (a typo) is a problem. */
+function pickSettings(env: Record<string, string | undefined>, problems: string[]): Record<string, string> {
   const picked: Record<string, string> = {};
-  for (const name of settingNames) {
-    const value = env[name];
-    if (value !== undefined && value !== '') picked[name] = value;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    if ((settingNames as string[]).includes(name)) {
+      picked[name] = value;
+      continue;
+    }
+    const meant = closestName(name, settingNames);
+    if (meant) problems.push(`${name}: not a setting; did you mean ${meant}?`);
   }
   return picked;
 }
@@ -147,8 +154,10 @@ function readFile(env: Record<string, string | undefined>, cwd: string, problems
   }
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(data)) {
-    if (!(settingNames as string[]).includes(key)) problems.push(`${key}: unknown setting in ${path}`);
-    else if (value !== null) out[key] = Array.isArray(value) ? value.join(',') : String(value);
+    if (!(settingNames as string[]).includes(key)) {
+      const meant = closestName(key, settingNames);
+      problems.push(`${key}: not a setting (in ${path})${meant ? `; did you mean ${meant}?` : ''}`);
+    } else if (value !== null) out[key] = Array.isArray(value) ? value.join(',') : String(value);
   }
   return out;
 }

@@ -307,6 +307,42 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('mistyped setting names', () => {
+    it('reports an environment variable that is nearly a setting, with the setting it was meant to be', () => {
+      const error = configError({ RATE_LIMIT_EMAL: '5/900', PORTT: '4000', LOGIN_TTL_SECONDS: '120' }, cwd);
+      expect(error.problems).to.deep.equal([
+        'RATE_LIMIT_EMAL: not a setting; did you mean RATE_LIMIT_EMAIL?',
+        'PORTT: not a setting; did you mean PORT?',
+      ]);
+    });
+
+    it('reports typos in the same pass as everything else', () => {
+      const error = configError({ ISSUER: 'http://id.example.com', HMAC_SECRET: HMAC_A }, cwd, 'production');
+      expect(error.problems).to.include('HMAC_SECRET: not a setting; did you mean HMAC_SECRETS?');
+      for (const setting of ['ISSUER', 'COOKIE_KEYS', 'HMAC_SECRETS', 'SMTP_URL', 'MAIL_FROM']) expectProblemFor(error, setting);
+    });
+
+    it('leaves the variables every platform sets alone (HOME is 2 edits from HOST)', () => {
+      const platform = {
+        HOME: '/home/sesame', PATH: '/usr/bin', HOSTNAME: 'web-1', TERM: 'xterm', USER: 'sesame', PWD: '/srv', OLDPWD: '/',
+        NODE_ENV: 'production', NODE_OPTIONS: '--enable-source-maps', SHELL: '/bin/sh', LANG: 'C.UTF-8', LOGNAME: 'sesame',
+        TMPDIR: '/tmp', TZ: 'UTC', CI: 'true', SHLVL: '1', MAIL: '/var/mail/sesame', EDITOR: 'vi', INIT_CWD: '/srv',
+        COLORTERM: 'truecolor', LC_ALL: 'C', HOSTTYPE: 'x86_64', DYNO: 'web.1', SESAME_CONFIG: '', SESAME_WORKER_INDEX: '1',
+        SESAME_PORT: 'tcp://10.0.0.1:3000', npm_config_cache: '/tmp', npm_lifecycle_event: 'start', port: '1', rate_limit_emal: 'x',
+      };
+      const config = loadConfig({ mode: 'production', env: { ...PRODUCTION, ...platform }, cwd });
+      expect(config.port).to.equal(3000);
+    });
+
+    it('suggests the setting for an unknown key of the JSON file', () => {
+      mkdirSync(join(cwd, 'config'));
+      writeFileSync(join(cwd, 'config', 'sesame.json'), JSON.stringify({ SIGNUP_POLICYY: 'open', whatever: 1 }));
+      const error = configError({}, cwd);
+      expect(error.problems[0]).to.match(/^SIGNUP_POLICYY: not a setting \(in .*sesame\.json\); did you mean SIGNUP_POLICY\?$/);
+      expect(error.problems[1]).to.match(/^whatever: not a setting \(in .*sesame\.json\)$/);
+    });
+  });
+
   describe('signup policy', () => {
     it('SIGNUP_POLICY=domains needs SIGNUP_DOMAINS', () => {
       expectProblemFor(configError({ SIGNUP_POLICY: 'domains' }, cwd), 'SIGNUP_DOMAINS');
