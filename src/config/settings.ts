@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isMailFrom } from './mail-from.js';
 
 /**
  * Every setting, its default and its meaning, in one place. The README's configuration reference
@@ -36,7 +37,7 @@ export const settingsSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().min(1).optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
-  MAIL_FROM: z.string().min(3).optional(),
+  MAIL_FROM: z.string().trim().refine(isMailFrom, 'must be an address (no-reply@example.com) or a name and an address (Example ID <no-reply@example.com>)').optional(),
   COOKIE_KEYS: list.pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'must list at least one key')).optional(),
   HMAC_SECRETS: list.pipe(z.array(z.string().min(32, 'each secret must be at least 32 characters')).min(1, 'must list at least one secret')).optional(),
   LOGIN_TTL_SECONDS: seconds(600, 60, 3600),

@@ -48,6 +48,14 @@ describe('sesame serve is production', function () {
     }
   });
 
+  it('names an http issuer and a bad sender together with what is missing', async () => {
+    const result = await runCli(['serve'], { PATH: process.env.PATH ?? '', ISSUER: 'http://id.example.com', MAIL_FROM: 'Example ID' }, { bare: true, cwd: dir, timeoutMs: 15_000 });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.include('  - ISSUER: must be https in production');
+    expect(result.stderr).to.match(/^ {2}- MAIL_FROM: must be an address/m);
+    for (const setting of ['COOKIE_KEYS', 'HMAC_SECRETS', 'SMTP_URL']) expect(result.stderr).to.include(`  - ${setting}: required in production`);
+  });
+
   const production = (port: number, extra: Record<string, string> = {}) => ({
     ISSUER: 'https://id.sesame.example',
     HOST: '127.0.0.1',

@@ -181,6 +181,8 @@ describe('loadConfig', () => {
       ['LOGIN_CODE_MAX_ATTEMPTS', '0'],
       ['SIGNUP_POLICY', 'maybe'],
       ['SMTP_URL', 'http://x'],
+      ['MAIL_FROM', 'no-reply'],
+      ['MAIL_FROM', 'Example ID <no-reply>'],
       ['COOKIE_KEYS', 'short'],
       ['COOKIE_KEYS', `${KEY_A},short`],
       ['HMAC_SECRETS', 'short'],
@@ -212,10 +214,11 @@ describe('loadConfig', () => {
     });
 
     it('reports bad values, an http issuer and the missing settings in one pass', () => {
-      const error = configError({ PORT: 'abc', COOKIE_KEYS: 'short', ISSUER: 'http://id.example.com' }, cwd, 'production');
+      const error = configError({ PORT: 'abc', COOKIE_KEYS: 'short', ISSUER: 'http://id.example.com', MAIL_FROM: 'no-reply' }, cwd, 'production');
       for (const setting of ['PORT', 'COOKIE_KEYS', 'ISSUER', 'HMAC_SECRETS', 'SMTP_URL', 'MAIL_FROM']) expectProblemFor(error, setting);
       expect(error.problems).to.include('ISSUER: must be https in production');
       expect(error.problems.filter((p) => p.startsWith('COOKIE_KEYS')), 'a bad value is not also called missing').to.have.length(1);
+      expect(error.problems.filter((p) => p.startsWith('MAIL_FROM')), 'a bad value is not also called missing').to.have.length(1);
     });
 
     it('names only what is missing', () => {
@@ -341,6 +344,19 @@ describe('loadConfig', () => {
       expect(error.problems[0]).to.match(/^SIGNUP_POLICYY: not a setting \(in .*sesame\.json\); did you mean SIGNUP_POLICY\?$/);
       expect(error.problems[1]).to.match(/^whatever: not a setting \(in .*sesame\.json\)$/);
     });
+  });
+
+  describe('MAIL_FROM', () => {
+    for (const value of ['no-reply@example.com', 'Example ID <no-reply@example.com>', '"Example, Inc." <id@example.com>', 'Example Inc. <id@mail.example.com>', 'dev@localhost', '<id@example.com>']) {
+      it(`accepts ${value}`, () => {
+        expect(loadConfig({ mode: 'development', env: { MAIL_FROM: value }, cwd }).mail.from).to.equal(value);
+      });
+    }
+    for (const value of ['no-reply', 'Example ID', 'Example <no-reply>', 'a@example.com, b@example.com', 'Doe, John <x@example.com>', 'Name <x@example.com', 'x@example.com>', 'A <b> <x@example.com>', 'x@-example.com']) {
+      it(`refuses ${value}`, () => {
+        expectProblemFor(configError({ MAIL_FROM: value }, cwd), 'MAIL_FROM');
+      });
+    }
   });
 
   describe('signup policy', () => {
