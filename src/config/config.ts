@@ -84,7 +84,10 @@ export interface Config {
   readonly sessionTtlSeconds: number;
   /** the admin API under /admin/api (bearer admin tokens); off: those paths answer 404 */
   readonly adminApi: { readonly enabled: boolean };
-  /** bearer token required by /metrics; open when unset */
+  /**
+   * bearer token required by /metrics (and for the reason of a failed /readyz in production);
+   * unset: /metrics is off (404) in production, open otherwise
+   */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;
   readonly keys: {

@@ -102,6 +102,9 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
         + 'set them as the server has them, or start "sesame dev" once with this DATA_DIR');
     }
   }
+  if (mode === 'production' && raw.METRICS_TOKEN === undefined) {
+    notices.push('METRICS_TOKEN not set: /metrics is off (404); set it to scrape metrics with Authorization: Bearer <token>');
+  }
 
   if (problems.length) throw new ConfigError(problems);
   const settings = s as Settings;

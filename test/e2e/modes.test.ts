@@ -67,15 +67,17 @@ describe('sesame serve is production', function () {
     ...extra,
   });
 
-  it('starts with a complete production configuration: no banner, no demo app', async () => {
+  it('starts with a complete production configuration: no banner, no demo app, metrics off and said so once', async () => {
     const port = await freePort();
     const server = new ServerProcess(production(port), { command: 'serve', nodeArgs: LISTEN_PROBE });
     try {
       await server.waitFor(/Sesame listening/);
       expect(server.output, 'the probe sees a server listen').to.include(LISTEN_PROBE_LINE);
       expect(server.output).not.to.include('DEVELOPMENT MODE');
+      expect(count(server.output, 'METRICS_TOKEN not set: /metrics is off')).to.equal(1);
       const origin = `http://127.0.0.1:${port}`;
       expect((await fetch(`${origin}/healthz`)).status).to.equal(200);
+      expect((await fetch(`${origin}/metrics`)).status).to.equal(404);
       expect((await fetch(`${origin}/demo`)).status).to.equal(404);
     } finally {
       await server.stop();
@@ -89,9 +91,11 @@ describe('sesame serve is production', function () {
       await server.waitFor(/Sesame listening/, 45_000);
       expect(server.output).to.include('(2 worker processes)');
       expect(server.output).not.to.include('DEVELOPMENT MODE');
+      expect(count(server.output, 'METRICS_TOKEN not set')).to.equal(1);
       // connections go to the workers in turn: each of them answers some of these
       for (let i = 0; i < 6; i++) {
         expect(await statusOnNewConnection(`http://127.0.0.1:${port}/demo`)).to.equal(404);
+        expect(await statusOnNewConnection(`http://127.0.0.1:${port}/metrics`)).to.equal(404);
       }
     } finally {
       await server.stop();

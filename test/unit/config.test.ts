@@ -241,7 +241,7 @@ describe('loadConfig', () => {
       expect(error.problems.map((p) => p.split(':')[0])).to.deep.equal(['COOKIE_KEYS', 'HMAC_SECRETS']);
     });
 
-    it('accepts a complete production configuration and generates nothing', () => {
+    it('accepts a complete production configuration, generates nothing, and says that metrics are off', () => {
       const config = loadConfig({ mode: 'production', env: PRODUCTION, cwd });
       expect(config.env).to.equal('production');
       expect(config.issuer).to.equal('https://id.example.com');
@@ -250,7 +250,8 @@ describe('loadConfig', () => {
       expect(config.mail.smtpUrl).to.equal(PRODUCTION.SMTP_URL);
       expect(config.mail.from).to.equal(PRODUCTION.MAIL_FROM);
       expect(config.outboundAllowPrivate).to.equal(false);
-      expect(config.notices).to.deep.equal([]);
+      expect(config.notices).to.deep.equal(['METRICS_TOKEN not set: /metrics is off (404); set it to scrape metrics with Authorization: Bearer <token>']);
+      expect(loadConfig({ mode: 'production', env: { ...PRODUCTION, METRICS_TOKEN: 'metrics-token-0123456789' }, cwd }).notices).to.deep.equal([]);
       expect(existsSync(join(cwd, 'data'))).to.equal(false);
     });
   });
