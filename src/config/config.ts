@@ -6,6 +6,9 @@
  * suite's own code. See src/config/load.ts for what each one requires and allows.
  */
 export type Mode = 'production' | 'development' | 'test' | 'cli';
+
+/** `on`, `off`, or (ADMIN_API_ENABLED unset) on only while an admin token that is neither revoked nor expired exists. */
+export type AdminApiSwitch = 'on' | 'off' | 'while-a-token-is-active';
 export type SignupPolicy = 'open' | 'domains' | 'invite';
 
 export interface Rate {
@@ -83,7 +86,7 @@ export interface Config {
   readonly outboundAllowPrivate: boolean;
   readonly sessionTtlSeconds: number;
   /** the admin API under /admin/api (bearer admin tokens); off: those paths answer 404 */
-  readonly adminApi: { readonly enabled: boolean };
+  readonly adminApi: AdminApiSwitch;
   /**
    * bearer token required by /metrics (and for the reason of a failed /readyz in production);
    * unset: /metrics is off (404) in production, open otherwise

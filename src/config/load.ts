@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import type { Config, DatabaseConfig, Mode } from './config.js';
+import type { AdminApiSwitch, Config, DatabaseConfig, Mode } from './config.js';
 import { createDevSecrets, devSecretsPath, readDevSecrets } from './dev-secrets.js';
 import { closestName } from './did-you-mean.js';
 import { settingNames, settingsSchema, type Settings } from './settings.js';
@@ -189,6 +189,7 @@ interface Checked {
 
 function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkimSettings, notices }: Checked): Omit<Config, 'secrets'> {
   const from = s.MAIL_FROM ?? `${s.PRODUCT_NAME.replace(/[^\w .-]/g, '')} <no-reply@${new URL(issuer).hostname}>`;
+  const adminApi: AdminApiSwitch = s.ADMIN_API_ENABLED === undefined ? 'while-a-token-is-active' : s.ADMIN_API_ENABLED ? 'on' : 'off';
   return {
     env: mode,
     issuer,
@@ -210,7 +211,7 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
     },
     brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
-    adminApi: { enabled: s.ADMIN_API_ENABLED },
+    adminApi,
     metricsToken: s.METRICS_TOKEN,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },

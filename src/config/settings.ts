@@ -53,7 +53,8 @@ export const settingsSchema = z.object({
   PRODUCT_NAME: z.string().trim().min(1).max(60, 'must be at most 60 characters').default('Sesame'),
   BRAND_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #3b3bd6').default('#3b3bd6'),
   BRAND_LOGO_URL: z.url({ error: 'must be an absolute https URL', protocol: /^https$/ }).optional(),
-  ADMIN_API_ENABLED: boolean.default(true),
+  // unset: on only while an admin token is active (see Config.adminApi)
+  ADMIN_API_ENABLED: boolean.optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0, 'must be 0 or more').max(600, 'must be at most 600').default(10),
   SMTP_TIMEOUT_SECONDS: z.coerce.number().int().min(1, 'must be at least 1').max(120, 'must be at most 120').default(10),

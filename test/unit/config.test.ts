@@ -181,11 +181,12 @@ describe('loadConfig', () => {
       ['LOGIN_CODE_MAX_ATTEMPTS', '0'],
       ['SIGNUP_POLICY', 'maybe'],
       ['SMTP_URL', 'http://x'],
-      ['MAIL_FROM', 'no-reply'],
-      ['MAIL_FROM', 'Example ID <no-reply>'],
       ['COOKIE_KEYS', 'short'],
       ['COOKIE_KEYS', `${KEY_A},short`],
       ['HMAC_SECRETS', 'short'],
+      ['MAIL_FROM', 'no-reply'],
+      ['MAIL_FROM', 'Example ID <no-reply>'],
+      ['ADMIN_API_ENABLED', 'sometimes'],
       ['TRUST_PROXY', 'maybe'],
       ['DPOP_REQUIRE_NONCE', 'sometimes'],
       ['LOG_LEVEL', 'loud'],
@@ -358,6 +359,15 @@ describe('loadConfig', () => {
         expectProblemFor(configError({ MAIL_FROM: value }, cwd), 'MAIL_FROM');
       });
     }
+  });
+
+  describe('ADMIN_API_ENABLED', () => {
+    it('is on while an admin token is active when unset, otherwise on or off', () => {
+      expect(loadConfig({ mode: 'development', env: {}, cwd }).adminApi).to.equal('while-a-token-is-active');
+      expect(loadConfig({ mode: 'production', env: PRODUCTION, cwd }).adminApi).to.equal('while-a-token-is-active');
+      expect(loadConfig({ mode: 'development', env: { ADMIN_API_ENABLED: 'true' }, cwd }).adminApi).to.equal('on');
+      expect(loadConfig({ mode: 'development', env: { ADMIN_API_ENABLED: 'false' }, cwd }).adminApi).to.equal('off');
+    });
   });
 
   describe('signup policy', () => {
