@@ -33,6 +33,8 @@ export interface AdminTokenStore {
   /** true when this call revoked it (it was not revoked before) */
   revoke(id: string, at: number): Promise<boolean>;
   touch(id: string, at: number): Promise<void>;
+  /** whether a token exists that is neither revoked nor expired at `at` */
+  anyActive(at: number): Promise<boolean>;
 }
 
 /** What a verified token tells the caller: who is acting, and what they may do. */
@@ -91,6 +93,11 @@ export class AdminTokens {
     const record = await this.store.findById(id);
     if (!record) throw notFound('admin_token_not_found', `no admin token with id ${id}`);
     return { info: info(record, now), revoked };
+  }
+
+  /** Whether any token is active (neither revoked nor expired), read from the store every time. */
+  anyActive(now = Date.now()): Promise<boolean> {
+    return this.store.anyActive(now);
   }
 
   /** The actor behind a presented token, or undefined when it is malformed, unknown, revoked or expired. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import type { Mode } from '../config/config.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
@@ -8,6 +9,7 @@ import { accountsCommand } from './accounts.js';
 import { adminTokensCommand } from './admin-tokens.js';
 import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
+import { DEV_BANNER } from './dev-banner.js';
 import { keysCommand } from './keys.js';
 import { tuneHeap } from './memory.js';
 import { UsageError } from './usage-error.js';
@@ -16,7 +18,13 @@ import { superviseWorkers, WORKER_INDEX_ENV } from './workers.js';
 export const USAGE = `Usage: sesame <command> [options]
 
 Commands:
-  serve                          start the server (what npm start runs)
+  serve                          start the server in production: refuses to start
+                                 without ISSUER (https), COOKIE_KEYS,
+                                 HMAC_SECRETS, SMTP_URL and MAIL_FROM (build
+                                 first: npm run build)
+  dev                            start the server for development (what npm
+                                 start runs): generated secrets, mail printed to
+                                 the console, the demo app; never in production
   migrate                        apply database migrations and exit
   clients add --name NAME [--redirect-uri URI …]
               [--post-logout-redirect-uri URI …] [--logo-uri URL]
@@ -67,7 +75,9 @@ Commands:
   admin-tokens revoke ID         the token stops working at once
   help                           show this text
 
-Configuration comes from environment variables (see README.md).
+Configuration comes from environment variables (see README.md). The commands
+other than serve and dev use the server's COOKIE_KEYS and HMAC_SECRETS, or the
+development secrets that sesame dev keeps in DATA_DIR.
 `;
 
 const print = (text: string) => process.stdout.write(text);
@@ -75,8 +85,11 @@ const print = (text: string) => process.stdout.write(text);
 // main.js (the whole server) is loaded on demand: a supervisor of worker processes never needs it
 const openCore: typeof import('../main.js').openCore = async (...args) => (await import('../main.js')).openCore(...args);
 
+/** Commands other than the server: the server's secrets, none of its issuer or mail rules. */
+const commandConfig = () => loadConfig({ mode: 'cli' });
+
 async function withCore(command: (core: Core) => Promise<number>): Promise<number> {
-  const core = await openCore(loadConfig());
+  const core = await openCore(commandConfig());
   try {
     return await command(core);
   } finally {
@@ -87,19 +100,12 @@ async function withCore(command: (core: Core) => Promise<number>): Promise<numbe
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve': {
-      const config = loadConfig();
-      if (config.workers > 1 && cluster.isPrimary) {
-        await superviseWorkers(config);
-      } else {
-        tuneHeap();
-        const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV]) : undefined;
-        await (await import('../main.js')).serve(config, index === undefined ? undefined : { index });
-      }
-      return -1; // keeps running
-    }
+    case 'serve':
+      return server('production');
+    case 'dev':
+      return server('development');
     case 'migrate': {
-      const core = await openCore(loadConfig());
+      const core = await openCore(commandConfig());
       await core.close();
       process.stdout.write('migrations applied\n');
       return 0;
@@ -123,6 +129,23 @@ async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/**
+ * `sesame serve` and `sesame dev`: the mode is the command's, never the environment's. With
+ * WORKERS > 1 each worker runs the supervisor's command again (src/cli/workers.ts), so it has its mode.
+ */
+async function server(mode: Extract<Mode, 'production' | 'development'>): Promise<number> {
+  if (mode === 'development' && cluster.isPrimary) process.stdout.write(DEV_BANNER);
+  const config = loadConfig({ mode });
+  if (config.workers > 1 && cluster.isPrimary) {
+    await superviseWorkers(config);
+  } else {
+    tuneHeap();
+    const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV]) : undefined;
+    await (await import('../main.js')).serve(config, index === undefined ? undefined : { index });
+  }
+  return -1; // keeps running
 }
 
 function fail(error: unknown): number {

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { Config } from '../config/config.js';
+import type { Config, Mode } from '../config/config.js';
 import { createLogger } from '../shared/logger.js';
 import { workerExecArgv } from './memory.js';
 
@@ -8,8 +8,12 @@ export const WORKER_INDEX_ENV = 'SESAME_WORKER_INDEX';
 
 const RESTART_DELAY_MS = 1_000;
 
+/** The command that runs a server in each mode (the test suite runs its servers in process). */
+const SERVER_COMMANDS: Partial<Record<Mode, string>> = { production: 'serve', development: 'dev' };
+
 /**
- * `WORKERS` > 1: this process only supervises. It forks one `sesame serve` per worker; they share
+ * `WORKERS` > 1: this process only supervises. It forks one `sesame serve` (or `sesame dev`, the
+ * command this process runs, so the workers run in its mode) per worker; they share
  * the listening port (node:cluster hands out connections in turn) and the database, where all
  * state already lives (sessions, tokens, login requests, rate-limit counters, the mail outbox,
  * the signing keys), exactly as separate instances behind a load balancer do. Loads none of
@@ -25,13 +29,16 @@ const RESTART_DELAY_MS = 1_000;
  *   stops the whole server (the configuration or the port is wrong, and a restart would not help).
  */
 export async function superviseWorkers(config: Config): Promise<void> {
+  const command = SERVER_COMMANDS[config.env];
+  if (!command) throw new Error(`no server command runs in ${config.env} mode`);
   const logger = createLogger(config.logLevel).child({ supervisor: true });
   for (const notice of config.notices) logger.warn(notice);
   let stopping = false;
   const live = new Map<number, Worker>();
   let demoUrl: string | undefined;
-  // each worker gets smaller semi-spaces (src/cli/memory.ts); it tunes its own old generation
-  cluster.setupPrimary({ execArgv: workerExecArgv() });
+  // each worker gets smaller semi-spaces (src/cli/memory.ts); it tunes its own old generation.
+  // The command is given, not inherited: it is what sets a worker's mode
+  cluster.setupPrimary({ execArgv: workerExecArgv(), args: [command] });
 
   const fork = (index: number, restart = false): Promise<void> => new Promise((resolve) => {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });

@@ -1,5 +1,14 @@
 /** The one typed configuration: parsed once at start, frozen, passed down. */
-export type NodeEnv = 'development' | 'production' | 'test';
+
+/**
+ * What the process runs as, chosen by its command and never by the environment: `sesame serve` is
+ * production, `sesame dev` development, the other CLI commands `cli`; `test` only from the test
+ * suite's own code. See src/config/load.ts for what each one requires and allows.
+ */
+export type Mode = 'production' | 'development' | 'test' | 'cli';
+
+/** `on`, `off`, or (ADMIN_API_ENABLED unset) on only while an admin token that is neither revoked nor expired exists. */
+export type AdminApiSwitch = 'on' | 'off' | 'while-a-token-is-active';
 export type SignupPolicy = 'open' | 'domains' | 'invite';
 
 export interface Rate {
@@ -40,7 +49,7 @@ export interface DatabaseConfig {
 }
 
 export interface Config {
-  readonly env: NodeEnv;
+  readonly env: Mode;
   readonly issuer: string;
   readonly host: string;
   readonly port: number;
@@ -87,8 +96,11 @@ export interface Config {
   readonly outboundAllowPrivate: boolean;
   readonly sessionTtlSeconds: number;
   /** the admin API under /admin/api (bearer admin tokens); off: those paths answer 404 */
-  readonly adminApi: { readonly enabled: boolean };
-  /** bearer token required by /metrics; open when unset */
+  readonly adminApi: AdminApiSwitch;
+  /**
+   * bearer token required by /metrics (and for the reason of a failed /readyz in production);
+   * unset: /metrics is off (404) in production, open otherwise
+   */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;
   readonly keys: {

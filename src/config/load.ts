@@ -1,14 +1,17 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { randomToken } from '../shared/crypto.js';
-import type { Config, DatabaseConfig } from './config.js';
+import type { AdminApiSwitch, Config, DatabaseConfig, Mode } from './config.js';
+import { createDevSecrets, devSecretsPath, readDevSecrets } from './dev-secrets.js';
+import { closestName } from './did-you-mean.js';
 import { settingNames, settingsSchema, type Settings } from './settings.js';
 
 /** Thrown for every invalid setting; the message names the setting so start-up can print it as is. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(problems.length === 1
+      ? `Invalid configuration: ${problems[0]}`
+      : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -16,112 +19,186 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
-}
-
-export function loadConfig({ env = process.env, cwd = process.cwd() }: LoadOptions = {}): Config {
-  const raw: Record<string, string> = { ...readFile(env, cwd), ...pickSettings(env) };
-  const parsed = settingsSchema.safeParse(raw);
-  // every problem at once: a bad value and a missing production setting are reported together
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-  if (raw.NODE_ENV === 'production') {
-    for (const [name, why] of Object.entries(REQUIRED_IN_PRODUCTION)) {
-      if (!raw[name]) problems.push(`${name}: required in production (${why})`);
-    }
-  }
-  if (problems.length || !parsed.success) throw new ConfigError(problems);
-  return build(parsed.data, cwd);
+  /** from the command (`sesame serve`, `sesame dev`…) or the test suite's code, never from the environment */
+  mode: Mode;
 }
 
 const REQUIRED_IN_PRODUCTION: Record<string, string> = {
   ISSUER: 'the public https URL of this server',
   COOKIE_KEYS: 'comma-separated, newest first, each at least 32 characters',
   HMAC_SECRETS: 'comma-separated, newest first, each at least 32 characters',
-  SMTP_URL: 'development prints mail to the console instead',
+  SMTP_URL: 'sesame dev prints mail to the console instead',
   MAIL_FROM: 'e.g. "Example ID <no-reply@example.com>"',
 };
 
-function pickSettings(env: Record<string, string | undefined>): Record<string, string> {
+/** What each mode requires and what it fills in: production fails closed, development is convenient. */
+interface ModeRules {
+  readonly required: Readonly<Record<string, string>>;
+  readonly httpsIssuer: boolean;
+  /** without ISSUER: http://localhost:PORT */
+  readonly defaultIssuer: boolean;
+  /**
+   * COOKIE_KEYS and HMAC_SECRETS not set: generated once into DATA_DIR/dev-secrets.json (and read
+   * from it afterwards), read from that file only if it exists, or nothing (they are required).
+   */
+  readonly missingSecrets: 'generate' | 'existing' | 'required';
+  /** the default of OUTBOUND_ALLOW_PRIVATE: apps under development run on localhost */
+  readonly outboundAllowPrivate: boolean;
+}
+
+const MODES: Record<Mode, ModeRules> = {
+  production: { required: REQUIRED_IN_PRODUCTION, httpsIssuer: true, defaultIssuer: false, missingSecrets: 'required', outboundAllowPrivate: false },
+  development: { required: {}, httpsIssuer: false, defaultIssuer: true, missingSecrets: 'generate', outboundAllowPrivate: true },
+  test: { required: {}, httpsIssuer: false, defaultIssuer: true, missingSecrets: 'generate', outboundAllowPrivate: true },
+  // clients, accounts, keys, audit, admin-tokens, migrate: they serve nothing and send no mail, but
+  // must hash and encrypt with the server's secrets, so they never make new ones
+  cli: { required: {}, httpsIssuer: false, defaultIssuer: true, missingSecrets: 'existing', outboundAllowPrivate: false },
+};
+
+/**
+ * Reads, validates and freezes the configuration. Every problem is found in one pass (a bad value,
+ * a missing production setting, an http issuer in production, a mistyped name), so an operator
+ * fixes them all at once; nothing is written (development secrets) unless there are none.
+ */
+export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: LoadOptions): Config {
+  const rules = MODES[mode];
+  if (!rules) throw new TypeError(`unknown mode: ${String(mode)}`);
+  const problems: string[] = [];
+  const notices: string[] = [];
+  const raw: Record<string, string> = { ...readFile(env, cwd, problems), ...pickSettings(env, problems) };
+  const s = parseEach(raw, problems);
+  for (const [name, why] of Object.entries(rules.required)) {
+    // a value given but invalid is already reported as such
+    if (raw[name] === undefined) problems.push(`${name}: required in production (${why})`);
+  }
+
+  let issuer = s.ISSUER?.replace(/\/+$/, '');
+  if (raw.ISSUER === undefined && rules.defaultIssuer) {
+    issuer = `http://localhost:${s.PORT || 3000}`;
+    notices.push(`ISSUER not set: using ${issuer} (development default)`);
+  }
+  const issuerUrl = issuer === undefined ? undefined : new URL(issuer);
+  if (issuerUrl?.search || issuerUrl?.hash) problems.push('ISSUER: must not have a query or fragment');
+  if (issuerUrl && rules.httpsIssuer && issuerUrl.protocol !== 'https:') problems.push('ISSUER: must be https in production');
+
+  const dataDir = resolve(cwd, s.DATA_DIR ?? './data');
+  const database = parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems);
+  if (s.SIGNUP_POLICY === 'domains' && !s.SIGNUP_DOMAINS?.length) {
+    problems.push('SIGNUP_DOMAINS: required when SIGNUP_POLICY is "domains" (comma-separated, e.g. example.com,example.org)');
+  }
+  const dkimSettings = dkim(s, cwd, problems);
+
+  let cookieKeys = s.COOKIE_KEYS;
+  let hmacSecrets = s.HMAC_SECRETS;
+  // a value given but invalid is reported as such, never replaced
+  const missing = (['COOKIE_KEYS', 'HMAC_SECRETS'] as const).filter((name) => raw[name] === undefined);
+  if (missing.length && rules.missingSecrets !== 'required') {
+    const stored = readDevSecrets(dataDir, problems);
+    cookieKeys ??= stored?.cookieKeys;
+    hmacSecrets ??= stored?.hmacSecrets;
+    if (stored) notices.push(`secrets not set: using development secrets kept in ${devSecretsPath(dataDir)}`);
+    else if (rules.missingSecrets === 'existing' && !problems.some((p) => p.startsWith('DATA_DIR:'))) {
+      problems.push(`${missing.join(', ')}: not set, and there are no development secrets in ${devSecretsPath(dataDir)}: `
+        + 'set them as the server has them, or start "sesame dev" once with this DATA_DIR');
+    }
+  }
+  if (mode === 'production' && raw.METRICS_TOKEN === undefined) {
+    notices.push('METRICS_TOKEN not set: /metrics is off (404); set it to scrape metrics with Authorization: Bearer <token>');
+  }
+
+  if (problems.length) throw new ConfigError(problems);
+  const settings = s as Settings;
+  if (!cookieKeys || !hmacSecrets) {
+    // development and tests only: production requires them, the CLI read them or stopped above
+    if (rules.missingSecrets !== 'generate') throw new Error(`${mode}: secrets missing after validation`);
+    const generated = createDevSecrets(dataDir);
+    cookieKeys ??= generated.cookieKeys;
+    hmacSecrets ??= generated.hmacSecrets;
+    notices.push(`secrets not set: using development secrets kept in ${devSecretsPath(dataDir)}`);
+  }
+  return deepFreeze({
+    ...build(settings, { mode, rules, issuer: issuer!, dataDir, database, dkim: dkimSettings, notices }),
+    secrets: { cookieKeys, hmacSecrets },
+  });
+}
+
+/** Environment variables that are settings; one that is not but nearly is (a typo) is a problem. */
+function pickSettings(env: Record<string, string | undefined>, problems: string[]): Record<string, string> {
   const picked: Record<string, string> = {};
-  for (const name of settingNames) {
-    const value = env[name];
-    if (value !== undefined && value !== '') picked[name] = value;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    if ((settingNames as string[]).includes(name)) {
+      picked[name] = value;
+      continue;
+    }
+    const meant = closestName(name, settingNames);
+    if (meant) problems.push(`${name}: not a setting; did you mean ${meant}?`);
   }
   return picked;
 }
 
-function readFile(env: Record<string, string | undefined>, cwd: string): Record<string, string> {
+function readFile(env: Record<string, string | undefined>, cwd: string, problems: string[]): Record<string, string> {
   const explicit = env.SESAME_CONFIG || undefined;
   const path = resolve(cwd, explicit ?? 'config/sesame.json');
   if (!existsSync(path)) {
-    if (explicit) throw new ConfigError([`SESAME_CONFIG: file ${path} does not exist`]);
+    if (explicit) problems.push(`SESAME_CONFIG: file ${path} does not exist`);
     return {};
   }
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ConfigError([`SESAME_CONFIG: ${path} is not valid JSON (${(error as Error).message})`]);
+    problems.push(`SESAME_CONFIG: ${path} is not valid JSON (${(error as Error).message})`);
+    return {};
   }
   if (!data || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError([`SESAME_CONFIG: ${path} must hold a JSON object of settings`]);
+    problems.push(`SESAME_CONFIG: ${path} must hold a JSON object of settings`);
+    return {};
   }
   const out: Record<string, string> = {};
-  const problems: string[] = [];
   for (const [key, value] of Object.entries(data)) {
-    if (!(settingNames as string[]).includes(key)) problems.push(`${key}: unknown setting in ${path}`);
-    else if (value !== null) out[key] = Array.isArray(value) ? value.join(',') : String(value);
+    if (!(settingNames as string[]).includes(key)) {
+      const meant = closestName(key, settingNames);
+      problems.push(`${key}: not a setting (in ${path})${meant ? `; did you mean ${meant}?` : ''}`);
+    } else if (value !== null) out[key] = Array.isArray(value) ? value.join(',') : String(value);
   }
-  if (problems.length) throw new ConfigError(problems);
   return out;
 }
 
-function build(s: Settings, cwd: string): Config {
-  const problems: string[] = [];
-  const notices: string[] = [];
-  const production = s.NODE_ENV === 'production';
-  const dataDir = resolve(cwd, s.DATA_DIR);
-
-  let issuer = s.ISSUER;
-  if (!issuer) {
-    issuer = `http://localhost:${s.PORT || 3000}`;
-    notices.push(`ISSUER not set: using ${issuer} (development default)`);
+/** Each setting on its own, so that one bad value does not hide the checks that need the others. */
+function parseEach(raw: Record<string, string>, problems: string[]): Partial<Settings> {
+  const values: Record<string, unknown> = {};
+  for (const name of settingNames) {
+    const result = settingsSchema.shape[name].safeParse(raw[name]);
+    if (result.success) values[name] = result.data;
+    // `COOKIE_KEYS.1: …` names the setting and which item of its list is wrong
+    else for (const issue of result.error.issues) problems.push(`${[name, ...issue.path].join('.')}: ${issue.message}`);
   }
-  issuer = issuer.replace(/\/+$/, '');
-  const issuerUrl = new URL(issuer);
-  if (issuerUrl.search || issuerUrl.hash) problems.push('ISSUER: must not have a query or fragment');
-  if (production && issuerUrl.protocol !== 'https:') problems.push('ISSUER: must be https in production');
+  return values as Partial<Settings>;
+}
 
-  const database = { ...parseDatabaseUrl(s.DATABASE_URL, dataDir, cwd, problems), busyTimeoutMs: s.SQLITE_BUSY_TIMEOUT_MS };
+interface Checked {
+  mode: Mode;
+  rules: ModeRules;
+  issuer: string;
+  dataDir: string;
+  database: DatabaseConfig;
+  dkim: Config['mail']['dkim'];
+  notices: string[];
+}
 
-  const from = s.MAIL_FROM ?? `${s.PRODUCT_NAME.replace(/[^\w .-]/g, '')} <no-reply@${issuerUrl.hostname}>`;
-
-  if (s.SIGNUP_POLICY === 'domains' && !s.SIGNUP_DOMAINS?.length) {
-    problems.push('SIGNUP_DOMAINS: required when SIGNUP_POLICY is "domains" (comma-separated, e.g. example.com,example.org)');
-  }
-
-  const dkimSettings = dkim(s, cwd, problems);
-  if (problems.length) throw new ConfigError(problems);
-
-  let cookieKeys = s.COOKIE_KEYS;
-  let hmacSecrets = s.HMAC_SECRETS;
-
-  if (!cookieKeys || !hmacSecrets) {
-    const generated = developmentSecrets(dataDir);
-    cookieKeys ??= generated.cookieKeys;
-    hmacSecrets ??= generated.hmacSecrets;
-    notices.push(`secrets not set: using development secrets kept in ${generated.path}`);
-  }
-
-  return deepFreeze({
-    env: s.NODE_ENV,
+function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkimSettings, notices }: Checked): Omit<Config, 'secrets'> {
+  const from = s.MAIL_FROM ?? `${s.PRODUCT_NAME.replace(/[^\w .-]/g, '')} <no-reply@${new URL(issuer).hostname}>`;
+  const adminApi: AdminApiSwitch = s.ADMIN_API_ENABLED === undefined ? 'while-a-token-is-active' : s.ADMIN_API_ENABLED ? 'on' : 'off';
+  return {
+    env: mode,
     issuer,
     host: s.HOST,
     port: s.PORT,
     trustProxy: s.TRUST_PROXY,
     dataDir,
-    database,
+    database: { ...database, busyTimeoutMs: s.SQLITE_BUSY_TIMEOUT_MS },
     mail: { smtpUrl: s.SMTP_URL, from, devDir: join(dataDir, 'mail'), timeoutSeconds: s.SMTP_TIMEOUT_SECONDS, dkim: dkimSettings },
-    secrets: { cookieKeys, hmacSecrets },
     login: { ttlSeconds: s.LOGIN_TTL_SECONDS, codeMaxAttempts: s.LOGIN_CODE_MAX_ATTEMPTS, matchMaxAttempts: s.LOGIN_MATCH_MAX_ATTEMPTS },
     emailChangeTtlSeconds: s.EMAIL_CHANGE_TTL_SECONDS,
     signup: { policy: s.SIGNUP_POLICY, domains: (s.SIGNUP_DOMAINS ?? []).map((d) => d.toLowerCase()) },
@@ -138,23 +215,23 @@ function build(s: Settings, cwd: string): Config {
     },
     brand: { productName: s.PRODUCT_NAME, color: s.BRAND_COLOR.toLowerCase(), logoUrl: s.BRAND_LOGO_URL },
     sessionTtlSeconds: s.SESSION_TTL_SECONDS,
-    adminApi: { enabled: s.ADMIN_API_ENABLED },
+    adminApi,
     metricsToken: s.METRICS_TOKEN,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },
     registration: { enabled: s.REGISTRATION_ENABLED },
     dpop: { requireNonce: s.DPOP_REQUIRE_NONCE },
-    // apps under development run on localhost; in production an app's URI must not reach the internal network
-    outboundAllowPrivate: s.OUTBOUND_ALLOW_PRIVATE ?? !production,
+    // in production an app's URI must not reach the internal network
+    outboundAllowPrivate: s.OUTBOUND_ALLOW_PRIVATE ?? rules.outboundAllowPrivate,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
     sweepIntervalSeconds: s.SWEEP_INTERVAL_SECONDS,
     workers: s.WORKERS === 'auto' ? availableParallelism() : Number(s.WORKERS),
     logLevel: s.LOG_LEVEL,
     notices,
-  });
+  };
 }
 
-function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: string, problems: string[]): DatabaseConfig {
+function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: string, problems: string[]): Omit<DatabaseConfig, 'busyTimeoutMs'> {
   if (!value) return { client: 'sqlite', filename: join(dataDir, 'sesame.sqlite') };
   if (/^postgres(ql)?:\/\//.test(value)) {
     try {
@@ -177,7 +254,7 @@ function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: strin
 }
 
 /** DKIM signing: all three settings or none; the key may be PEM text or the path of a PEM file. */
-function dkim(s: Settings, cwd: string, problems: string[]): Config['mail']['dkim'] {
+function dkim(s: Partial<Settings>, cwd: string, problems: string[]): Config['mail']['dkim'] {
   const given = [s.DKIM_DOMAIN, s.DKIM_SELECTOR, s.DKIM_PRIVATE_KEY].filter(Boolean).length;
   if (given === 0) return undefined;
   if (given < 3) {
@@ -194,21 +271,6 @@ function dkim(s: Settings, cwd: string, problems: string[]): Config['mail']['dki
     privateKey = readFileSync(path, 'utf8');
   }
   return { domainName: s.DKIM_DOMAIN!, keySelector: s.DKIM_SELECTOR!, privateKey };
-}
-
-interface DevSecrets { cookieKeys: string[]; hmacSecrets: string[]; path: string }
-
-/** Development only: generated once, kept in the data folder so restarts keep sessions and links valid. */
-function developmentSecrets(dataDir: string): DevSecrets {
-  const path = join(dataDir, 'dev-secrets.json');
-  if (existsSync(path)) {
-    const stored = JSON.parse(readFileSync(path, 'utf8')) as Omit<DevSecrets, 'path'>;
-    return { ...stored, path };
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const secrets = { cookieKeys: [randomToken()], hmacSecrets: [randomToken()] };
-  writeFileSync(path, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  return { ...secrets, path };
 }
 
 function deepFreeze<T>(value: T): T {

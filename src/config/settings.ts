@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { isMailFrom } from './mail-from.js';
 
 /**
  * Every setting, its default and its meaning, in one place. The README's configuration reference
  * mirrors this table. Values come from the environment, or from the optional JSON file
  * (`SESAME_CONFIG`, default `config/sesame.json`) under the same names; the environment wins.
+ * The mode (production, development) is not a setting: it comes from the command (`sesame serve`,
+ * `sesame dev`), so that no variable left over or forgotten can turn production into development.
  */
 const seconds = (fallback: number, min: number, max: number) =>
   z.coerce.number({ error: 'must be a whole number of seconds' }).int('must be a whole number of seconds')
@@ -27,7 +30,6 @@ const rate = (fallback: string) =>
     .refine((value) => !value || value.windowSeconds <= 86_400, 'the window must be at most 86400 seconds');
 
 export const settingsSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   ISSUER: z.url({ error: 'must be an absolute http(s) URL', protocol: /^https?$/ }).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: z.coerce.number({ error: 'must be a port number' }).int().min(0, 'must be a port number').max(65535, 'must be a port number').default(3000),
@@ -35,7 +37,7 @@ export const settingsSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().min(1).optional(),
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
-  MAIL_FROM: z.string().min(3).optional(),
+  MAIL_FROM: z.string().trim().refine(isMailFrom, 'must be an address (no-reply@example.com) or a name and an address (Example ID <no-reply@example.com>)').optional(),
   COOKIE_KEYS: list.pipe(z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1, 'must list at least one key')).optional(),
   HMAC_SECRETS: list.pipe(z.array(z.string().min(32, 'each secret must be at least 32 characters')).min(1, 'must list at least one secret')).optional(),
   LOGIN_TTL_SECONDS: seconds(600, 60, 3600),
@@ -56,7 +58,8 @@ export const settingsSchema = z.object({
   PRODUCT_NAME: z.string().trim().min(1).max(60, 'must be at most 60 characters').default('Sesame'),
   BRAND_COLOR: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour like #3b3bd6').default('#3b3bd6'),
   BRAND_LOGO_URL: z.url({ error: 'must be an absolute https URL', protocol: /^https$/ }).optional(),
-  ADMIN_API_ENABLED: boolean.default(true),
+  // unset: on only while an admin token is active (see Config.adminApi)
+  ADMIN_API_ENABLED: boolean.optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0, 'must be 0 or more').max(600, 'must be at most 600').default(10),
   SMTP_TIMEOUT_SECONDS: z.coerce.number().int().min(1, 'must be at least 1').max(120, 'must be at most 120').default(10),

@@ -23,8 +23,14 @@ export function adminApi(deps: HttpDeps): Middleware {
   const routes = router.routes() as Middleware;
   const allowed = router.allowedMethods() as Middleware;
   const end = async () => undefined;
-  return (ctx, next) => {
+  // ADMIN_API_ENABLED unset: the API exists only while someone holds a token that could use it.
+  // Asked on every request to it, never remembered, so revoking the last token closes it at once
+  // on every instance; other paths never pay for the query.
+  const exists = deps.config.adminApi === 'while-a-token-is-active' ? () => deps.adminTokens.anyActive() : async () => true;
+  return async (ctx, next) => {
     if (ctx.path !== ADMIN_API_PREFIX && !ctx.path.startsWith(`${ADMIN_API_PREFIX}/`)) return next();
+    // off: the same 404 as ADMIN_API_ENABLED=false, as if there were no admin API
+    if (!(await exists())) return next();
     return frame(ctx, () => routes(ctx, () => allowed(ctx, end)));
   };
 }

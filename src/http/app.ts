@@ -51,7 +51,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
     deps.audit.record(audited(ctx as unknown as Context, { type, clientId, actor, details: { via: 'dynamic_registration' } }))));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
-  if (config.adminApi.enabled) provider.use(adminApi(deps));
+  if (config.adminApi !== 'off') provider.use(adminApi(deps));
   provider.use(throttleClientAuth(deps.clientAuth));
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());

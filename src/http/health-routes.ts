@@ -1,10 +1,21 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { bearerToken } from '../shared/bearer.js';
 import { constantTimeEqual } from '../shared/crypto.js';
 import type { HttpDeps } from './context.js';
 
+/**
+ * Liveness, readiness and metrics, on the public port (no second listener). In production what
+ * they tell beyond up/down is for the holder of METRICS_TOKEN only: without it /metrics does not
+ * exist (404) and a failing /readyz gives no reason; outside production both are open unless
+ * METRICS_TOKEN is set for /metrics.
+ */
 export function healthRoutes({ readiness, metrics, config }: HttpDeps): Router {
   const router = new Router();
+  const token = config.metricsToken;
+  const production = config.env === 'production';
+  const bearsToken = (ctx: Context) => token !== undefined && constantTimeEqual(bearerToken(ctx.get('Authorization')) ?? '', token);
+
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
@@ -14,11 +25,14 @@ export function healthRoutes({ readiness, metrics, config }: HttpDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     const { ready, reason } = await readiness();
     ctx.status = ready ? 200 : 503;
-    ctx.body = ready ? { status: 'ready' } : { status: 'unavailable', reason };
+    // a load balancer needs only the status; why (database unreachable, migrations) is for operators
+    const detail = !production || bearsToken(ctx);
+    ctx.body = ready ? { status: 'ready' } : { status: 'unavailable', ...(detail ? { reason } : {}) };
   });
+  // production without METRICS_TOKEN: no metrics at all (the start-up log says so)
+  if (production && token === undefined) return router;
   router.get('/metrics', async (ctx) => {
-    const token = config.metricsToken;
-    if (token && !constantTimeEqual(bearerToken(ctx.get('Authorization')) ?? '', token)) {
+    if (token !== undefined && !bearsToken(ctx)) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Bearer');
       ctx.body = { error: 'unauthorized', error_description: 'metrics need the bearer token from METRICS_TOKEN' };

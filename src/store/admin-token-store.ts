@@ -56,4 +56,13 @@ export class KnexAdminTokenStore implements AdminTokenStore {
   async touch(id: string, at: number): Promise<void> {
     await this.db('admin_tokens').where({ id }).update({ last_used_at: at });
   }
+
+  async anyActive(at: number): Promise<boolean> {
+    // expired means expires_at <= now, as AdminTokens reads a row
+    const row = await this.db('admin_tokens')
+      .whereNull('revoked_at')
+      .andWhere((active) => active.whereNull('expires_at').orWhere('expires_at', '>', at))
+      .first('id');
+    return row !== undefined;
+  }
 }

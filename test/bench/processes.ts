@@ -61,12 +61,13 @@ const SECRETS = {
 };
 
 /**
- * Sesame as an operator runs it (`node dist/src/cli/main.js serve`, the production build) with one
- * difference: NODE_ENV is `development`, because production refuses a plain-http issuer and the
- * benchmark talks plain http to 127.0.0.1 (TLS would be the proxy's cost, not Sesame's). Sesame
- * reads NODE_ENV only to validate configuration, so with every production setting given
- * (issuer, cookie keys, HMAC secrets, SMTP, sender) it runs the same code as in production.
- * Rate limits are off: the benchmark signs the same people in many times a second.
+ * Sesame as an operator runs it (the production build, `node dist/src/cli/main.js`) with one
+ * difference: the command is `dev`, because `serve` refuses a plain-http issuer and the benchmark
+ * talks plain http to 127.0.0.1 (TLS would be the proxy's cost, not Sesame's). With every
+ * production setting given (issuer, cookie keys, HMAC secrets, SMTP, sender) what development
+ * adds is off the measured paths: the demo app's routes and client, open /metrics and /readyz
+ * reasons, calls to loopback apps. Rate limits are off: the benchmark signs the same people in
+ * many times a second.
  */
 export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> {
   const port = await freePort();
@@ -77,7 +78,6 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
   const env: Record<string, string> = {
     ...inheritedEnv(),
     SESAME_CONFIG: configFile,
-    NODE_ENV: 'development',
     ISSUER: origin,
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -109,7 +109,7 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     nodeArgs.push('--import', QUERY_COUNTER);
     env.BENCH_QUERY_COUNT_FILE = launch.queryCountFile;
   }
-  const child = spawn(process.execPath, [...nodeArgs, SESAME_CLI, 'serve'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, SESAME_CLI, 'dev'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   await waitReady(child, `${origin}/readyz`, output);
   return {

@@ -156,7 +156,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         db: options.db,
         source,
         options,
-        sesame: 'node dist/src/cli/main.js serve, NODE_ENV=development with every production setting given, LOG_LEVEL=warn, rate limits off, SMTP to the in-process sink',
+        sesame: 'node dist/src/cli/main.js dev with every production setting given (an http issuer), LOG_LEVEL=warn, rate limits off, SMTP to the in-process sink',
         reference: 'oidc-provider with its in-memory adapter (dist/test/bench/reference-server.js), RS256, interaction logs in at once',
         generatorCpuMs,
       },

@@ -375,6 +375,42 @@ for (const kind of DB_KINDS) {
   });
 }
 
+for (const kind of DB_KINDS) {
+  describe(`admin API with ADMIN_API_ENABLED unset: there while an admin token is active (production, ${kind})`, function () {
+    this.timeout(60_000);
+    let server: TestServer;
+    let api: ReturnType<typeof adminApi>;
+    before(async () => {
+      server = await startTestServer(kind, {}, { scheme: 'https', mode: 'production' });
+      api = adminApi(server.issuer.replace('https:', 'http:'));
+    });
+    after(() => server?.close());
+
+    it('answers 404 until a token exists, and again at once when the last one is revoked', async () => {
+      const tokens = server.sesame.adminTokens;
+      for (const path of ['/openapi.json', '/accounts']) expect((await api('GET', path)).status, path).to.equal(404);
+      // an expired token does not count
+      await tokens.create({ name: 'expired', scopes: ['write'], expiresInSeconds: 60 }, Date.now() - 120_000);
+      expect((await api('GET', '/openapi.json')).status).to.equal(404);
+
+      const first = await tokens.create({ name: 'first', scopes: ['read'] });
+      const second = await tokens.create({ name: 'second', scopes: ['read'], expiresInSeconds: 3600 });
+      expect((await api('GET', '/openapi.json')).status).to.equal(200);
+      expect((await api('GET', '/accounts')).status).to.equal(401);
+      expect((await api('GET', '/accounts', { token: first.token })).status).to.equal(200);
+
+      await tokens.revoke(first.info.id);
+      expect((await api('GET', '/accounts', { token: second.token })).status, 'one active token is enough').to.equal(200);
+      await tokens.revoke(second.info.id);
+      for (const path of ['/openapi.json', '/accounts']) {
+        const res = await api('GET', path, { token: second.token });
+        expect(res.status, path).to.equal(404);
+        expect(JSON.stringify(res.body ?? '')).not.to.include('items');
+      }
+    });
+  });
+}
+
 describe('admin API switched off (ADMIN_API_ENABLED=false)', function () {
   this.timeout(60_000);
   let server: TestServer;
@@ -399,7 +435,8 @@ for (const kind of DB_KINDS) {
     let server: TestServer;
     let env: Record<string, string>;
     before(async () => {
-      server = await startTestServer(kind);
+      // on whatever tokens exist: a revoked token must get 401 even when it was the last one
+      server = await startTestServer(kind, { ADMIN_API_ENABLED: 'true' });
       env = cliEnv(server);
     });
     after(() => server?.close());

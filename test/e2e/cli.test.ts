@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
@@ -122,14 +125,33 @@ for (const kind of DB_KINDS) {
 
 describe('sesame serve with invalid configuration', () => {
   it('stops before listening, naming each bad setting', async () => {
-    const result = await runCli(['serve'], { NODE_ENV: 'production', PORT: '99999', DATABASE_URL: 'mysql://x' });
+    const result = await runCli(['serve'], { PORT: '99999', DATABASE_URL: 'mysql://x' });
     expect(result.code).to.equal(2);
-    for (const setting of ['PORT', 'ISSUER']) expect(result.stderr).to.include(setting);
+    for (const setting of ['PORT', 'DATABASE_URL', 'ISSUER']) expect(result.stderr).to.include(setting);
     expect(result.stderr).not.to.match(/\n\s+at /);
   });
 });
 
-describe('sesame serve that cannot start', function () {
+describe('the CLI commands other than serve and dev', function () {
+  this.timeout(30_000);
+
+  it('without the secrets or development secrets to use, stop with one line naming them, and generate none', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-'));
+    try {
+      for (const args of [['clients', 'list'], ['migrate']]) {
+        const result = await runCli(args, { DATA_DIR: dataDir });
+        expect(result.code).to.equal(2);
+        expect(result.stderr.trimEnd().split('\n'), result.stderr).to.have.length(1);
+        expect(result.stderr).to.match(/^Invalid configuration: COOKIE_KEYS, HMAC_SECRETS: not set/).and.include('sesame dev');
+        expect(readdirSync(dataDir), 'no secrets generated').to.deep.equal([]);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a server that cannot start', function () {
   this.timeout(30_000);
 
   it('exits with one clear line, and does not hang, when its port is taken', async () => {
@@ -138,7 +160,7 @@ describe('sesame serve that cannot start', function () {
     const database = await createTestDatabase('sqlite');
     try {
       const port = (taken.address() as { port: number }).port;
-      const result = await runCli(['serve'], { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' });
+      const result = await runCli(['dev'], { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'silent' });
       expect(result.code).to.equal(2);
       expect(result.stderr).to.include(`PORT: already in use (cannot listen on 127.0.0.1:${port})`);
       expect(result.stderr).not.to.match(/\n\s+at /);
@@ -153,7 +175,7 @@ describe('sesame serve that cannot start', function () {
     try {
       await (await startTestServer('sqlite', {}, { database })).close();
       const env = { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' };
-      const result = await runCli(['serve'], { ...env, HMAC_SECRETS: 'not-the-secret-the-key-was-sealed-with-0123456789' });
+      const result = await runCli(['dev'], { ...env, HMAC_SECRETS: 'not-the-secret-the-key-was-sealed-with-0123456789' });
       expect(result.code).to.equal(2);
       expect(result.stderr).to.match(/^error: signing key [\w-]+ was encrypted with a secret that is not in HMAC_SECRETS/m);
       expect(result.stderr).not.to.match(/\n\s+at /);

@@ -156,7 +156,7 @@ describe('outgoing requests (a client\'s jwks_uri) and the SSRF guard (sqlite)',
   }
 
   it('outside production, a loopback jwks_uri is fetched', async () => {
-    const server = await startTestServer('sqlite', { NODE_ENV: 'development' });
+    const server = await startTestServer('sqlite', {}, { mode: 'development' });
     try {
       const before = fetched;
       const res = await clientCredentialsWithAssertion(server, server.issuer);
@@ -168,7 +168,7 @@ describe('outgoing requests (a client\'s jwks_uri) and the SSRF guard (sqlite)',
   });
 
   it('in production, Sesame does not reach into loopback', async () => {
-    const server = await startTestServer('sqlite', { NODE_ENV: 'production', ISSUER: 'https://id.sesame.example' });
+    const server = await startTestServer('sqlite', { ISSUER: 'https://id.sesame.example' }, { mode: 'production' });
     try {
       // the server listens on 127.0.0.1 whatever its issuer says; the assertion names the issuer
       const before = fetched;

@@ -24,7 +24,7 @@ describe('the /demo relying app (sqlite)', function () {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer('sqlite', { NODE_ENV: 'development' });
+      server = await startTestServer('sqlite', {}, { mode: 'development' });
     });
     after(() => server?.close());
 
@@ -93,7 +93,7 @@ describe('the /demo relying app (sqlite)', function () {
     });
 
     it('finds its client again after a restart instead of registering another', async () => {
-      const second = await startTestServer('sqlite', { NODE_ENV: 'development', ISSUER: server.issuer }, { database: server.database });
+      const second = await startTestServer('sqlite', { ISSUER: server.issuer }, { database: server.database, mode: 'development' });
       try {
         const demoClients = (await second.sesame.clients.list()).filter((c) => c.redirectUris.includes(`${server.issuer}/demo/callback`));
         expect(demoClients).to.have.length(1);
@@ -121,7 +121,7 @@ describe('the /demo relying app (sqlite)', function () {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer('sqlite', { NODE_ENV: 'production' }, { scheme: 'https' });
+      server = await startTestServer('sqlite', {}, { scheme: 'https', mode: 'production' });
     });
     after(() => server?.close());
 

@@ -7,7 +7,7 @@ import { freePort, runCli, ServerProcess } from '../support/cli.js';
 import { client, discover, exchangeCode, POST_LOGOUT_URI, REDIRECT_URI, startAuthorization } from '../support/relying-party.js';
 
 /**
- * What a newcomer gets from `npm start`: the real `sesame serve` process in development mode, no
+ * What a newcomer gets from `npm start`: the real `sesame dev` process in development mode, no
  * SMTP, the link printed to the console and kept as an .eml file, a client registered with the CLI.
  */
 describe('the development server, as started by npm start', function () {
@@ -29,6 +29,11 @@ describe('the development server, as started by npm start', function () {
   after(async () => {
     await server?.stop();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('says first, in a banner, that it is development mode and not for production', () => {
+    expect(server.output.trimStart()).to.match(/^┌─+┐\n\s*│\s+DEVELOPMENT MODE \(sesame dev\): DO NOT USE IN PRODUCTION/);
+    expect(server.output.split('DEVELOPMENT MODE')).to.have.length(2);
   });
 
   it('signs in with a client registered by the CLI and a link read from the console, with no oidc-provider "change it" warnings', async () => {
@@ -78,6 +83,7 @@ describe('the development server, as started by npm start', function () {
     const viaNpm = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }, { npm: true });
     try {
       await viaNpm.waitFor(/Sesame listening/, 45_000);
+      expect(viaNpm.output).to.include('DEVELOPMENT MODE');
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).to.equal(200);
     } finally {

@@ -181,7 +181,7 @@ for (const kind of DB_KINDS) {
   });
 }
 
-describe('SIGTERM under load (sesame serve)', function () {
+describe('SIGTERM under load (sesame dev)', function () {
   this.timeout(60_000);
 
   it('finishes every accepted request with its answer, stops accepting, and exits 0', async () => {
@@ -354,6 +354,75 @@ describe('health, readiness and metrics', function () {
       }
     });
   }
+
+  /** Runs `check` while the database looks one migration behind the code (so /readyz fails). */
+  async function withPendingMigration(server: TestServer, check: () => Promise<void>): Promise<void> {
+    const db = server.sesame.db;
+    const last = await db('knex_migrations').orderBy('id', 'desc').first();
+    await db('knex_migrations').where({ id: last.id }).delete();
+    try {
+      await check();
+    } finally {
+      await db('knex_migrations').insert(last);
+    }
+  }
+
+  const readyz = async (address: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${address}/readyz`, { headers });
+    return { status: res.status, body: await res.json() as Record<string, unknown> };
+  };
+
+  it('in production without METRICS_TOKEN, /metrics is off (404) and a failing /readyz gives no reason', async () => {
+    const server = await startTestServer('sqlite', {}, { scheme: 'https', mode: 'production' });
+    const address = server.issuer.replace('https:', 'http:');
+    try {
+      const metrics = await fetch(`${address}/metrics`);
+      expect(metrics.status).to.equal(404);
+      expect(await metrics.text()).not.to.include('sesame_');
+      expect(await readyz(address)).to.deep.equal({ status: 200, body: { status: 'ready' } });
+      await withPendingMigration(server, async () => {
+        expect(await readyz(address)).to.deep.equal({ status: 503, body: { status: 'unavailable' } });
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('in production with METRICS_TOKEN, /metrics and the reason of a failing /readyz are for its bearer only', async () => {
+    const token = 'metrics-token-0123456789';
+    const server = await startTestServer('sqlite', { METRICS_TOKEN: token }, { scheme: 'https', mode: 'production' });
+    const address = server.issuer.replace('https:', 'http:');
+    try {
+      expect((await fetch(`${address}/metrics`)).status).to.equal(401);
+      expect((await fetch(`${address}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).to.equal(401);
+      const res = await fetch(`${address}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).to.equal(200);
+      expect(await res.text()).to.include('sesame_http_requests_total');
+      await withPendingMigration(server, async () => {
+        expect(await readyz(address)).to.deep.equal({ status: 503, body: { status: 'unavailable' } });
+        expect(await readyz(address, { authorization: 'Bearer wrong-token-0123456789' })).to.deep.equal({ status: 503, body: { status: 'unavailable' } });
+        const told = await readyz(address, { authorization: `Bearer ${token}` });
+        expect(told.status).to.equal(503);
+        expect(told.body.reason).to.match(/1 database migration/);
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('in development, /metrics is open without METRICS_TOKEN and /readyz gives its reason', async () => {
+    const server = await startTestServer('sqlite', {}, { mode: 'development' });
+    try {
+      expect((await fetch(`${server.issuer}/metrics`)).status).to.equal(200);
+      await withPendingMigration(server, async () => {
+        const { status, body } = await readyz(server.issuer);
+        expect(status).to.equal(503);
+        expect(body.reason).to.match(/1 database migration/);
+      });
+    } finally {
+      await server.close();
+    }
+  });
 
   it('/metrics needs the bearer token from METRICS_TOKEN and reports requests, sign-ins, emails, outbox depth and rate-limit hits', async () => {
     const token = 'metrics-token-0123456789';
@@ -647,7 +716,7 @@ describe('logs', function () {
  */
 async function migrateThreeAtOnce(kind: 'sqlite' | 'postgres', prepare?: (core: Core) => Promise<void>): Promise<void> {
   const database = await createTestDatabase(kind);
-  const config = () => loadConfig({ env: { NODE_ENV: 'test', DATABASE_URL: database.url, DATA_DIR: database.dataDir, LOG_LEVEL: 'silent', ...TEST_SECRETS } });
+  const config = () => loadConfig({ mode: 'test', env: { DATABASE_URL: database.url, DATA_DIR: database.dataDir, LOG_LEVEL: 'silent', ...TEST_SECRETS } });
   const cores: Core[] = [];
   try {
     if (prepare) {

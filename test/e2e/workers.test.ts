@@ -47,10 +47,10 @@ function count(text: string, pattern: RegExp): number {
 }
 
 /**
- * WORKERS=2: a supervisor and two `sesame serve` workers sharing the port and the database. All
+ * WORKERS=2: a supervisor and two `sesame dev` workers sharing the port and the database. All
  * state lives in the database, so a sign-in may hop between workers from one request to the next.
  */
-describe('sesame serve with WORKERS=2', function () {
+describe('sesame dev with WORKERS=2', function () {
   this.timeout(90_000);
   let dataDir: string;
   let env: Record<string, string>;
@@ -77,6 +77,7 @@ describe('sesame serve with WORKERS=2', function () {
     expect(count(server.output, /Sesame listening/)).to.equal(1);
     expect(server.output).to.include(`2 worker processes; try the demo app: ${issuer}/demo`);
     expect(count(server.output, /secrets not set/)).to.equal(1);
+    expect(count(server.output, /DEVELOPMENT MODE/), 'the banner, from the supervisor only').to.equal(1);
   });
 
   it('starts the workers with smaller semi-spaces (src/cli/memory.ts)', () => {

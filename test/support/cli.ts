@@ -1,9 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { projectRoot } from '../../src/shared/paths.js';
 
 export const CLI = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** `nodeArgs` that load test/support/listen-probe.ts, which writes LISTEN_PROBE_LINE to stderr before any server listens. */
+export const LISTEN_PROBE = ['--import', pathToFileURL(join(projectRoot, 'dist', 'test', 'support', 'listen-probe.js')).href];
+export const LISTEN_PROBE_LINE = 'listen-probe: a server is about to listen';
 
 /** An environment with nothing of the developer's own settings in it. */
 export function cleanEnv(env: Record<string, string>): Record<string, string> {
@@ -16,30 +21,48 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface CliOptions {
+  /** the whole environment, as given (otherwise PATH and HOME are added to `env`) */
+  bare?: boolean;
+  cwd?: string;
+  /** options for node itself, e.g. `--import` of a probe */
+  nodeArgs?: string[];
+  /** killed after this long (a command that should have stopped, e.g. a server that should have refused to start) */
+  timeoutMs?: number;
+}
+
 /** Runs `sesame …` as a user would, to completion. */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
+      env: options.bare ? env : cleanEnv(env),
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
-/** A long-running `sesame serve`, with its output collected for the test to read. */
+/** A long-running `sesame dev` (or `sesame serve`), with its output collected for the test to read. */
 export class ServerProcess {
   output = '';
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  /** `sesame serve` itself, or (`npm: true`) the README's `npm start`, in its own process group */
-  constructor(env: Record<string, string>, options: { npm?: boolean } = {}) {
+  /** `sesame dev` itself (`command: 'serve'` for production), or (`npm: true`) the README's `npm start`, in its own process group */
+  constructor(env: Record<string, string>, options: { npm?: boolean; command?: 'dev' | 'serve'; nodeArgs?: string[] } = {}) {
     this.child = options.npm
       ? spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-      : spawn(process.execPath, [CLI, 'serve'], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, options.command ?? 'dev'], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk));
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));

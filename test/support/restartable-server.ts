@@ -44,6 +44,7 @@ export class RestartableServer {
     const { database, port } = this.options;
     const config = loadConfig({
       env: testEnv({ issuer: this.issuer, database, smtpUrl: this.options.smtpUrl }, { PORT: String(port), HOST: '127.0.0.1', ...this.options.env }),
+      mode: 'test',
     });
     const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...this.options.outbox }, logger: this.options.logger });
     const server = createServer(sesame.callback);

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Mode } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
 import type { Logger } from '../../src/shared/logger.js';
@@ -34,7 +35,6 @@ export function testEnv(
   env: Record<string, string> = {},
 ): Record<string, string> {
   return {
-    NODE_ENV: 'test',
     ISSUER: where.issuer,
     DATABASE_URL: where.database.url,
     DATA_DIR: where.database.dataDir,
@@ -58,6 +58,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** the issuer's scheme; the server itself always listens on plain http */
   scheme?: 'http' | 'https';
+  /** `test` (the default: no demo app, nothing required), or as `sesame serve` / `sesame dev` run (production needs `scheme: 'https'`) */
+  mode?: Extract<Mode, 'test' | 'production' | 'development'>;
   logger?: Logger;
 }
 
@@ -67,7 +69,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env) });
+  const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env), mode: options.mode ?? 'test' });
   const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();

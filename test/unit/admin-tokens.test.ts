@@ -26,6 +26,9 @@ class MemoryStore implements AdminTokenStore {
     this.touches++;
     this.rows.set(id, { ...this.rows.get(id)!, lastUsedAt: at });
   }
+  async anyActive(at: number) {
+    return [...this.rows.values()].some((row) => row.revokedAt === null && (row.expiresAt === null || row.expiresAt > at));
+  }
 }
 
 const SECRET = 'unit-test-secret-0123456789abcdefghijkl';
