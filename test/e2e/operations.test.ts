@@ -426,7 +426,7 @@ describe('health, readiness and metrics', function () {
 
   it('/metrics needs the bearer token from METRICS_TOKEN and reports requests, sign-ins, emails, outbox depth and rate-limit hits', async () => {
     const token = 'metrics-token-0123456789';
-    const server = await startTestServer('sqlite', { METRICS_TOKEN: token, RATE_LIMIT_EMAIL: '1/900' });
+    const server = await startTestServer('sqlite', { METRICS_TOKEN: token, RATE_LIMIT_EMAIL_ALL: '1/900' });
     try {
       const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
       const start = await startAuthorization(config);
@@ -482,7 +482,7 @@ for (const kind of DB_KINDS) {
     const codes: string[] = [];
 
     before(async () => {
-      server = await startTestServer(kind, { RATE_LIMIT_EMAIL: '3/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '0' });
+      server = await startTestServer(kind, { RATE_LIMIT_EMAIL_ALL: '3/900' });
       env = cliEnv(server);
       const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
 

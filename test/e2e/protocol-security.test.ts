@@ -278,7 +278,8 @@ for (const kind of DB_KINDS) {
 
     before(async () => {
       server = await startTestServer(kind);
-      registered = await registerClient(server.sesame, { isPublic: true, firstParty: true });
+      // confidential: it authenticates, so introspection answers it about its own tokens
+      registered = await registerClient(server.sesame, { firstParty: true });
       config = await discover(server.issuer, registered);
     });
     after(() => server?.close());

@@ -64,7 +64,7 @@ describe('loadConfig', () => {
       expect(config.mail).to.deep.equal({ smtpUrl: undefined, from: 'Sesame <no-reply@localhost>', devDir: join(cwd, 'data', 'mail'), timeoutSeconds: 10, dkim: undefined });
       expect(config.shutdownGraceSeconds).to.equal(10);
       expect(config.metricsToken).to.equal(undefined);
-      expect(config.login).to.deep.equal({ ttlSeconds: 600, codeMaxAttempts: 5 });
+      expect(config.login).to.deep.equal({ ttlSeconds: 600, codeMaxAttempts: 5, matchMaxAttempts: 3 });
       expect(config.signup).to.deep.equal({ policy: 'open', domains: [] });
       expect(config.sessionTtlSeconds).to.equal(14 * 24 * 3600);
       expect(config.logLevel).to.equal('info');
