@@ -168,7 +168,6 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     loginMailComposer(templates, config.brand),
     rateLimits,
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, matchMaxAttempts: config.login.matchMaxAttempts, rateLimits: config.rateLimits },
-    (outboxId) => outbox.deliverQueued(outboxId),
   );
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
@@ -198,6 +197,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
       readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth,
+      deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
     });
   };
 

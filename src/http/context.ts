@@ -40,6 +40,8 @@ export interface HttpDeps {
   /** the admin API's bearer tokens */
   adminTokens: AdminTokens;
   signingKeys: SigningKeyStore;
+  /** hands a mail just queued to this instance's outbox worker (otherwise the next poll takes it) */
+  deliverMail: (outboxId: number) => void;
   /** failed client authentication, counted per client IP */
   clientAuth: ClientAuthThrottle;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */

@@ -21,7 +21,7 @@ const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid', 
  * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
  * the interaction from its cookie, switch on the prompt, finish with interactionResult.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { messages } = templates;
 
@@ -123,6 +123,10 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     await audit.record(audited(ctx, {
       type: 'login.requested', email: asked.email, clientId: client.clientId, loginRequestId: asked.request.id, details: { suppressed: asked.suppressed },
     }));
+    // to the worker once the answer is out: sending a mail costs CPU that withholding one does
+    // not, and the answer's timing must not tell which addresses have an account
+    const { outboxId } = asked;
+    if (outboxId !== undefined) ctx.res.once('close', () => deliverMail(outboxId));
     ctx.status = 303;
     ctx.redirect(`/interaction/${uid}`);
   }

@@ -60,8 +60,6 @@ export class LoginService {
     private readonly composeMail: (details: LoginMailDetails) => MailMessage,
     private readonly limits: RateLimitStore,
     private readonly settings: LoginSettings,
-    /** a mail to send was queued, with this outbox id (the server hands it to its outbox worker) */
-    private readonly onMailQueued: (outboxId: number) => void = () => {},
   ) {}
 
   /**
@@ -69,7 +67,11 @@ export class LoginService {
    * same path with the same database writes (for a refused one the worker takes the queued
    * mail and withholds it), so neither the answer nor its timing tells whether an account exists.
    */
-  async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest; suppressed: boolean }> {
+  /**
+   * `outboxId`: the queued mail, for the caller to hand to the outbox worker once its answer has
+   * gone out (sending is CPU work that a sent mail has and a withheld one has not).
+   */
+  async request(input: LoginRequestInput, now = Date.now()): Promise<{ email: string; request: LoginRequest; suppressed: boolean; outboxId?: number }> {
     const email = normalizeEmail(input.email);
     const limits = this.settings.rateLimits;
     const address = this.hasher.hash(RATE_KEY, email);
@@ -119,9 +121,7 @@ export class LoginService {
       locale: request.locale,
     });
     const outboxId = await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
-    // a withheld mail is handed to the worker too: the same work, whether or not it is then sent
-    if (outboxId !== undefined) this.onMailQueued(outboxId);
-    return { email, request, suppressed: recipient === undefined };
+    return { email, request, suppressed: recipient === undefined, outboxId };
   }
 
   /** Looks a link up without changing anything (GET and HEAD of the link). */
