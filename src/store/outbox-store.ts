@@ -27,10 +27,12 @@ interface OutboxRow {
 /**
  * A queued message as the row that holds it: the bodies sealed (AES-GCM, a key derived from
  * HMAC_SECRETS for mail alone) and bound to the recipient, so a copy of the database shows no
- * link and a body moved to another row does not open. A withheld message has no bodies at all.
+ * link and a body moved to another row does not open. A message to be withheld is sealed and
+ * stored the same way (the same work and the same row size, whatever the address), and wiped
+ * when the worker withholds it.
  */
 export function outboxRow(box: MailBox, mail: QueuedMail, now: number): Record<string, unknown> {
-  const seal = (column: string, body: string) => (mail.suppressed ? null : box.seal(body, bodyContext(mail.to, column)));
+  const seal = (column: string, body: string) => box.seal(body, bodyContext(mail.to, column));
   return {
     login_request_id: mail.loginRequestId ?? null,
     recipient: mail.to,
@@ -106,7 +108,7 @@ export class KnexOutboxStore implements OutboxStore {
   }
 
   async markWithheld(id: number, now: number): Promise<void> {
-    await this.#sql.changes("update mail_outbox set status = 'suppressed', sent_at = ?, locked_until = null where id = ?", [now, id]);
+    await this.#sql.changes(`update mail_outbox set status = 'suppressed', sent_at = ?, locked_until = null, ${WIPE_SQL} where id = ?`, [now, id]);
   }
 
   async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {

@@ -77,7 +77,7 @@ for (const kind of DB_KINDS) {
       expect(await login.status('tab-once')).to.equal('completed');
     });
 
-    it('composes the mail for a refused address too, but queues it withheld and without bodies, to the stored address only', async () => {
+    it('composes the mail for a refused address too, and queues it alike but withheld, to the stored address only', async () => {
       await accounts.create('  Stored@Example.COM ');
       mails.length = 0;
       await login.request(ask('stored@example.com'));
@@ -85,9 +85,9 @@ for (const kind of DB_KINDS) {
       expect(mails.map((m) => m.to)).to.deep.equal(['stored@example.com', 'stranger@example.com']);
       const rows = await store.db('mail_outbox').whereIn('recipient', ['stored@example.com', 'stranger@example.com']).orderBy('id');
       // both wait for the worker alike; it sends one and withholds the other
-      expect(rows.map((r) => [r.recipient, r.status, Boolean(r.withheld), r.text_body === null])).to.deep.equal([
-        ['stored@example.com', 'pending', false, false],
-        ['stranger@example.com', 'pending', true, true],
+      expect(rows.map((r) => [r.recipient, r.status, Boolean(r.withheld), typeof r.text_body])).to.deep.equal([
+        ['stored@example.com', 'pending', false, 'string'],
+        ['stranger@example.com', 'pending', true, 'string'],
       ]);
     });
 
