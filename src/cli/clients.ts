@@ -67,6 +67,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
           'no-first-party': { type: 'boolean' },
           ...METADATA_OPTIONS,
           'no-dpop-bound': { type: 'boolean' },
+          pkce: { type: 'boolean' },
           json: { type: 'boolean', default: false },
         },
       });
@@ -84,6 +85,7 @@ export async function clientsCommand(core: Core, argv: string[], out: (text: str
         jwksUri: values['jwks-uri'] === undefined ? undefined : values['jwks-uri'] || null,
         backchannelLogoutUri: values['backchannel-logout-uri'] === undefined ? undefined : values['backchannel-logout-uri'] || null,
         dpopBoundAccessTokens: values['dpop-bound'] ? true : values['no-dpop-bound'] ? false : undefined,
+        pkceRequired: values.pkce ? true : values['no-pkce'] ? false : undefined,
       });
       await core.audit.record({ type: 'admin.client.updated', clientId: client.clientId, actor: cliActor() });
       show(client, values.json, out);
@@ -145,6 +147,7 @@ const METADATA_OPTIONS = {
   'refresh-token-ttl': { type: 'string' },
   'backchannel-logout-uri': { type: 'string' },
   'dpop-bound': { type: 'boolean' },
+  'no-pkce': { type: 'boolean' },
 } as const;
 
 interface MetadataValues {
@@ -156,6 +159,7 @@ interface MetadataValues {
   'id-token-ttl'?: string;
   'refresh-token-ttl'?: string;
   'dpop-bound'?: boolean;
+  'no-pkce'?: boolean;
 }
 
 /** Values are passed on as given: the client service checks them and names what is wrong. */
@@ -174,6 +178,7 @@ function metadataOptions(values: MetadataValues) {
     grantTypes: values['grant-type'] as GrantType[] | undefined,
     tokenLifetimes: Object.keys(lifetimes).length ? lifetimes : undefined,
     dpopBoundAccessTokens: values['dpop-bound'],
+    pkceRequired: values['no-pkce'] ? false : undefined,
   };
 }
 

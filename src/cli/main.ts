@@ -32,14 +32,17 @@ Commands:
               [--jwks-file FILE | --jwks-uri URL] [--grant-type GRANT …]
               [--scope SCOPE …] [--access-token-ttl S] [--id-token-ttl S]
               [--refresh-token-ttl S] [--backchannel-logout-uri URL]
-              [--dpop-bound] [--json]
+              [--dpop-bound] [--no-pkce] [--json]
                                  register a relying app; prints client_id (and
-                                 client_secret, once, for a client using one)
+                                 client_secret, once, for a client using one);
+                                 --no-pkce: a confidential app that cannot send
+                                 PKCE must send a nonce instead
   clients list [--json]          list registered apps
   clients show CLIENT_ID [--json]
   clients update CLIENT_ID [--name NAME] [--redirect-uri URI …]
               [--post-logout-redirect-uri URI …] [--logo-uri URL]
               [--first-party | --no-first-party] [--dpop-bound | --no-dpop-bound]
+              [--pkce | --no-pkce]
               [the metadata options of add] [--json]
                                  change an app (a list given replaces the old one;
                                  an empty --logo-uri, --jwks-uri or

@@ -29,6 +29,7 @@ const fields = {
   refresh_token_ttl: ttl,
   backchannel_logout_uri: z.string().max(2000),
   dpop_bound_access_tokens: z.boolean(),
+  pkce_required: z.boolean(),
 };
 
 const newClientSchema = z.object(fields).partial().required({ client_name: true }).strict();
@@ -65,6 +66,7 @@ function fromJson(input: z.infer<typeof changesSchema>): ClientChanges {
     tokenLifetimes: lifetimes(input),
     backchannelLogoutUri: input.backchannel_logout_uri,
     dpopBoundAccessTokens: input.dpop_bound_access_tokens,
+    pkceRequired: input.pkce_required,
   };
 }
 
@@ -87,6 +89,7 @@ export function clientToJson(client: ClientRecord) {
     ...(client.tokenLifetimes.refreshToken ? { refresh_token_ttl: client.tokenLifetimes.refreshToken } : {}),
     ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri } : {}),
     dpop_bound_access_tokens: client.dpopBoundAccessTokens,
+    pkce_required: client.pkceRequired,
     enabled: client.enabled,
     registered_by: client.source,
     created_at: new Date(client.createdAt).toISOString(),

@@ -16,6 +16,7 @@ export interface ClientMetadata {
   tokenLifetimes: TokenLifetimes;
   backchannelLogoutUri?: string;
   dpopBoundAccessTokens: boolean;
+  pkceRequired: boolean;
 }
 
 export interface NewClient {
@@ -37,6 +38,8 @@ export interface NewClient {
   tokenLifetimes?: TokenLifetimes;
   backchannelLogoutUri?: string;
   dpopBoundAccessTokens?: boolean;
+  /** default true; only an operator may relax it, for a confidential client (RFC 9700 §2.1.1) */
+  pkceRequired?: boolean;
 }
 
 /** Bounds of per-client token lifetimes, in seconds. */
@@ -68,6 +71,8 @@ export function checkClientMetadata(input: ClientMetadata): string[] {
   if (input.grantTypes.length === 0) problems.push('grant_types: at least one is required');
   const interactive = input.grantTypes.includes('authorization_code');
   if (input.grantTypes.includes('refresh_token') && !interactive) problems.push('grant_types: refresh_token needs authorization_code');
+  if (input.pkceRequired === false && input.authMethod === 'none') problems.push('pkce_required: a public client always needs PKCE');
+  if (input.pkceRequired === false && !interactive) problems.push('pkce_required: only for clients with the authorization_code grant');
   if (input.grantTypes.includes('client_credentials') && input.authMethod === 'none') {
     problems.push('grant_types: client_credentials is only for confidential clients (a token_endpoint_auth_method other than none)');
   }
@@ -174,5 +179,6 @@ export function withDefaults(input: NewClient): ClientMetadata {
     tokenLifetimes: input.tokenLifetimes ?? {},
     backchannelLogoutUri: input.backchannelLogoutUri,
     dpopBoundAccessTokens: Boolean(input.dpopBoundAccessTokens),
+    pkceRequired: input.pkceRequired ?? true,
   };
 }

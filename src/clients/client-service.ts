@@ -23,6 +23,7 @@ export interface ClientChanges {
   tokenLifetimes?: TokenLifetimes;
   backchannelLogoutUri?: string | null;
   dpopBoundAccessTokens?: boolean;
+  pkceRequired?: boolean;
 }
 
 export interface CreatedClient {
@@ -67,7 +68,7 @@ export class ClientService {
     const added = [...metadata.grantTypes.filter((grant) => !current.grantTypes.includes(grant)), ...metadata.scopes.filter((scope) => !current.scopes.includes(scope))];
     if (added.length) problems.push(`grant_types/scope: a registration update cannot add ${added.join(', ')}; ask the operator`);
     if (problems.length) throw invalid(problems);
-    const kept = { ...metadata, tokenLifetimes: current.tokenLifetimes, dpopBoundAccessTokens: current.dpopBoundAccessTokens || metadata.dpopBoundAccessTokens };
+    const kept = { ...metadata, tokenLifetimes: current.tokenLifetimes, dpopBoundAccessTokens: current.dpopBoundAccessTokens || metadata.dpopBoundAccessTokens, pkceRequired: current.pkceRequired };
     const record = this.#record(clientId, kept, { firstParty: current.firstParty, source: 'dynamic' });
     const next: ClientRecord = { ...record, secretHash: current.secretHash, enabled: current.enabled, createdAt: current.createdAt };
     await this.#save(next);
@@ -112,6 +113,7 @@ export class ClientService {
       tokenLifetimes: { ...current.tokenLifetimes, ...changes.tokenLifetimes },
       backchannelLogoutUri: pick('backchannelLogoutUri', current.backchannelLogoutUri) as string | undefined,
       dpopBoundAccessTokens: pick('dpopBoundAccessTokens', current.dpopBoundAccessTokens) as boolean,
+      pkceRequired: pick('pkceRequired', current.pkceRequired) as boolean,
     });
     const next: ClientRecord = { ...current, ...metadata, firstParty: changes.firstParty ?? current.firstParty, updatedAt: Date.now() };
     await this.#save(next);

@@ -44,6 +44,8 @@ export interface ClientRecord {
   readonly backchannelLogoutUri?: string;
   /** access and refresh tokens must be DPoP-bound */
   readonly dpopBoundAccessTokens: boolean;
+  /** false only for a confidential client an operator allowed to send no PKCE (it must send a nonce then) */
+  readonly pkceRequired: boolean;
   readonly source: ClientSource;
   /** keyed hash of the client secret; the secret itself is shown once and never stored */
   readonly secretHash?: string;

@@ -5,7 +5,7 @@ import { checkClientMetadata, withDefaults, type NewClient } from '../clients/cl
 import { checkRedirectUri } from '../clients/redirect-uri.js';
 
 /** Extra client metadata only operators set (never accepted from Dynamic Client Registration). */
-export const OPERATOR_ONLY_METADATA = ['first_party', 'sesame_token_lifetimes', 'sesame_resource_server'] as const;
+export const OPERATOR_ONLY_METADATA = ['first_party', 'sesame_token_lifetimes', 'sesame_resource_server', 'sesame_pkce_optional'] as const;
 
 /** What oidc-provider sees of one of our clients. The secret field holds its keyed hash (see provider.ts). */
 export function toProviderMetadata(client: ClientRecord): AdapterPayload {
@@ -37,6 +37,8 @@ export function toProviderMetadata(client: ClientRecord): AdapterPayload {
     ...(Object.keys(lifetimes).length ? { sesame_token_lifetimes: { ...lifetimes } } : {}),
     // a machine client an operator registered may introspect other clients' access tokens
     ...(isResourceServer(client) ? { sesame_resource_server: true } : {}),
+    // an operator let this confidential client leave PKCE out (a nonce is then required)
+    ...(client.pkceRequired ? {} : { sesame_pkce_optional: true }),
   };
 }
 

@@ -51,7 +51,12 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
     scopes: [...SCOPES],
     acrValues: [ACR_EMAIL],
     responseTypes: ['code'],
-    pkce: { required: () => true },
+    // PKCE from every client, except a confidential one an operator relaxed (it cannot send PKCE):
+    // that one must send a nonce instead (RFC 9700 §2.1.1); a public client always needs PKCE
+    pkce: { required: pkceRequired },
+    // the claims of the granted scopes go into the ID token as well as userinfo: most client
+    // libraries (Auth.js among them) read only the ID token
+    conformIdTokenClaims: false,
     allowOmittingSingleRegisteredRedirectUri: false,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     // client secrets are stored as keyed hashes (see below), so nothing may use them as HMAC keys
@@ -204,4 +209,13 @@ async function ownTokensOnly(_ctx: KoaContextWithOIDC, client: Client, token: { 
   if (token.clientId === client.clientId) return true;
   if (client.clientAuthMethod === 'none') return false;
   throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+}
+
+/** oidc-provider's `pkce.required`: true unless the client may leave PKCE out and sent a nonce. */
+function pkceRequired(ctx: KoaContextWithOIDC, client: Client): boolean {
+  if ((client as unknown as Record<string, unknown>).sesame_pkce_optional !== true || client.clientAuthMethod === 'none') return true;
+  const params = ctx.oidc.params ?? {};
+  if (params.code_challenge) return true;
+  if (!params.nonce) throw new errors.InvalidRequest('a nonce is required when the request carries no PKCE code_challenge');
+  return false;
 }

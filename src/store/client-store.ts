@@ -26,6 +26,8 @@ interface StoredMetadata {
   tokenLifetimes?: TokenLifetimes;
   backchannelLogoutUri?: string;
   dpopBoundAccessTokens?: boolean;
+  /** absent: required (as for every client before it could be relaxed) */
+  pkceRequired?: boolean;
   source?: ClientSource;
 }
 
@@ -79,6 +81,7 @@ function toRow(record: ClientRecord) {
     tokenLifetimes: record.tokenLifetimes,
     backchannelLogoutUri: record.backchannelLogoutUri,
     dpopBoundAccessTokens: record.dpopBoundAccessTokens,
+    ...(record.pkceRequired ? {} : { pkceRequired: false }),
     source: record.source,
   };
   return {
@@ -99,6 +102,7 @@ function toRecord(row: ClientRow): ClientRecord {
     scopes: metadata.scopes ?? ['openid', 'email', 'offline_access'],
     tokenLifetimes: metadata.tokenLifetimes ?? {},
     dpopBoundAccessTokens: metadata.dpopBoundAccessTokens ?? false,
+    pkceRequired: metadata.pkceRequired ?? true,
     source: metadata.source ?? 'operator',
     secretHash: row.secret_hash ?? undefined,
     firstParty: Boolean(row.first_party),

@@ -97,7 +97,7 @@ for (const kind of DB_KINDS) {
 
       // the new address signs in to the same account, and the apps see the new address
       const after = await signIn(newEmail);
-      // (the ID token carries only sub and the sign-in facts; the address is in userinfo for scope email)
+      // (the ID token and userinfo both carry the address, for scope email)
       expect(after.claims()!.sub).to.equal(sub);
       expect(await client.fetchUserInfo(config, after.access_token, sub)).to.include({ email: newEmail, email_verified: true });
       // tokens issued before the change were revoked with it

@@ -133,6 +133,29 @@ describe('protocol security enforced by the provider configuration (sqlite)', fu
     }
   });
 
+  it('lets an operator relax PKCE for one confidential client, which must then send a nonce; never for a public client', async () => {
+    const { client: legacy, clientSecret } = await server.sesame.clients.add({ name: 'Legacy App', redirectUris: [REDIRECT_URI], firstParty: true, pkceRequired: false });
+    let refused: unknown;
+    await server.sesame.clients.update(publicClient.clientId, { pkceRequired: false }).catch((e: unknown) => (refused = e));
+    expect(String((refused as Error)?.message)).to.include('pkce_required: a public client always needs PKCE');
+
+    const noPkce = { ...(await validAuthParams(legacy.clientId)), code_challenge: undefined, code_challenge_method: undefined };
+    await expectRefusedAuthorization(authUrl(noPkce), 'invalid_request');
+    const why = new URL((await fetch(authUrl(noPkce), { redirect: 'manual' })).headers.get('location')!).searchParams.get('error_description');
+    expect(why).to.include('nonce is required');
+    // the other confidential client still needs PKCE, nonce or not
+    await expectRefusedAuthorization(authUrl({ ...(await validAuthParams(confidentialClient.clientId)), code_challenge: undefined, code_challenge_method: undefined, nonce: 'n' }), 'invalid_request');
+
+    // a whole sign-in without PKCE, as an older confidential client makes it: the nonce comes back in the ID token
+    const legacyConfig = await discover(server.issuer, { clientId: legacy.clientId, clientSecret });
+    const nonce = client.randomNonce();
+    const state = client.randomState();
+    const start = { url: new URL(authUrl({ ...noPkce, nonce, state })), verifier: '', state, nonce };
+    const callback = await signInWithLink(new Browser(server.issuer), server.smtp, start, nextEmail('no-pkce'));
+    const tokens = await client.authorizationCodeGrant(legacyConfig, new URL(callback), { expectedState: state, expectedNonce: nonce });
+    expect(tokens.claims()).to.include({ nonce });
+  });
+
   it('refuses to exchange a code with the wrong code_verifier (invalid_grant)', async () => {
     const start = await startAuthorization(config);
     const callback = await signInWithLink(new Browser(server.issuer), server.smtp, start, nextEmail('verifier'));

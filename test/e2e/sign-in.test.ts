@@ -35,6 +35,8 @@ for (const kind of DB_KINDS) {
       expect(payload.exp).to.be.greaterThan(Date.now() / 1000);
       expect(payload.amr).to.deep.equal(['email']);
       expect(payload.sub).to.be.a('string').and.not.include('alice');
+      // the claims of the granted scopes are in the ID token too (libraries that read only it get the address)
+      expect(payload).to.include({ email: 'alice@example.com', email_verified: true });
 
       const userinfo = await client.fetchUserInfo(config, tokens.access_token, payload.sub!);
       expect(userinfo).to.include({ sub: payload.sub, email: 'alice@example.com', email_verified: true });

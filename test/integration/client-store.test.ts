@@ -17,6 +17,7 @@ function record(clientId: string, createdAt: number): ClientRecord {
     scopes: ['openid'],
     tokenLifetimes: {},
     dpopBoundAccessTokens: false,
+    pkceRequired: true,
     source: 'operator',
     createdAt,
     updatedAt: createdAt,
