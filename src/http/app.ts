@@ -14,7 +14,7 @@ import { interactionRoutes } from './interaction-routes.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
-import { throttleClientAuth, unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
+import { postAsGet, throttleClientAuth, unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
 
@@ -53,6 +53,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)
   if (config.adminApi !== 'off') provider.use(adminApi(deps));
   provider.use(throttleClientAuth(deps.clientAuth));
+  provider.use(postAsGet());
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());
   const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];

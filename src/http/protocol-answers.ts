@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import type { ClientAuthThrottle } from '../login/client-auth-throttle.js';
+import { formBody } from './body.js';
 
 /** oidc-provider's revocation endpoint (its default route) */
 const REVOCATION_PATH = '/token/revocation';
@@ -56,5 +57,32 @@ export function throttleClientAuth(throttle: Pick<ClientAuthThrottle, 'refusal' 
     }
     await next();
     if (ctx.status === 401 && (ctx.body as { error?: unknown } | undefined)?.error === 'invalid_client') await throttle.failed(ctx.ip);
+  };
+}
+
+/** oidc-provider's authorization and RP-initiated logout endpoints (its default routes) */
+const POSTABLE_PATHS = new Set(['/auth', '/session/end']);
+
+/**
+ * OpenID Connect Core §3.1.2.1 (and RP-Initiated Logout §2) let a client send the request as a
+ * form POST. oidc-provider 9 serves POST there only with its session cookie SameSite=None, since a
+ * cross-site POST carries no Lax cookie: the person's session would be invisible and the flow would
+ * break, unless every session cookie were sent on every cross-site request. Instead the POST is
+ * answered with a 303 to the same endpoint with the same parameters as a query: the browser follows
+ * it as a top-level GET, which carries the Lax cookies, and the flow goes on unchanged.
+ */
+export function postAsGet(): Middleware {
+  return async (ctx, next) => {
+    if (ctx.method !== 'POST' || !POSTABLE_PATHS.has(ctx.path)) return next();
+    await formBody(ctx, async () => {});
+    const body = ctx.request.body as Record<string, unknown> | undefined;
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(body ?? {})) {
+      // a repeated or structured parameter is passed on as oidc-provider would see it in a query: it refuses it
+      for (const item of Array.isArray(value) ? value : [value]) if (typeof item === 'string') query.append(name, item);
+    }
+    ctx.status = 303;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.redirect(`${ctx.path}?${query}`);
   };
 }

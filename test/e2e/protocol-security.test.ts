@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { decodeProtectedHeader } from 'jose';
 import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
-import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, type RegisteredClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { client, discover, exchangeCode, expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, registerClient, type RegisteredClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -154,6 +154,32 @@ describe('protocol security enforced by the provider configuration (sqlite)', fu
     const callback = await signInWithLink(new Browser(server.issuer), server.smtp, start, nextEmail('no-pkce'));
     const tokens = await client.authorizationCodeGrant(legacyConfig, new URL(callback), { expectedState: state, expectedNonce: nonce });
     expect(tokens.claims()).to.include({ nonce });
+  });
+
+  it('accepts the authorization and logout requests as form POSTs (OpenID Connect Core 3.1.2.1), as a GET of the same parameters', async () => {
+    const start = await startAuthorization(config);
+    const params = Object.fromEntries(start.url.searchParams);
+    const posted = await fetch(`${server.issuer}/auth`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params) });
+    expect(posted.status).to.equal(303);
+    const location = new URL(posted.headers.get('location')!, server.issuer);
+    expect(location.pathname).to.equal('/auth');
+    expect(Object.fromEntries(location.searchParams)).to.deep.equal(params);
+
+    // a whole sign-in that starts with a POST, and its logout as a POST too
+    const browser = new Browser(server.issuer);
+    const email = nextEmail('post');
+    const form = await browser.request('/auth', { form: params });
+    expect(form.body).to.include('name="email"');
+    await browser.submit(form, /\/email$/, { email });
+    const { link } = loginDetails(await server.smtp.waitFor(email));
+    const callback = await browser.submit(await browser.get(link), '/login/verify');
+    const tokens = await exchangeCode(config, start, callback.location!);
+    const logout = await browser.request('/session/end', { form: { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI } });
+    expect(logout.body).to.include('Sign out');
+
+    // a parameter sent twice is refused as it would be in a query
+    const twice = await fetch(`${server.issuer}/auth`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `${new URLSearchParams(params)}&scope=openid` });
+    await expectRefusedAuthorization(new URL(twice.headers.get('location')!, server.issuer).toString(), 'invalid_request');
   });
 
   it('refuses to exchange a code with the wrong code_verifier (invalid_grant)', async () => {
