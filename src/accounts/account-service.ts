@@ -1,6 +1,6 @@
 import type { SignupPolicy } from '../config/config.js';
 import { randomId } from '../shared/crypto.js';
-import { conflict, notFound } from '../shared/errors.js';
+import { badRequest, conflict, notFound } from '../shared/errors.js';
 import type { Account, AccountActivity, AccountPage, AccountStore } from './account.js';
 import { normalizeEmail } from './email-address.js';
 import type { PendingEmailChange } from './email-change.js';
@@ -109,6 +109,17 @@ export class AccountService {
     const account = await this.get(idOrEmail);
     await this.store.disable(account.id, account.email, Date.now());
     return { ...account, status: 'disabled' };
+  }
+
+  /** Sets (or, with an empty name, removes) how the person is called: the `name` claim under `profile`. */
+  async setName(idOrEmail: string, name: string): Promise<Account> {
+    const trimmed = name.normalize('NFC').trim().replace(/\s+/g, ' ');
+    if (trimmed.length > 100) throw badRequest('invalid_name', 'a name is at most 100 characters');
+    if (/\p{Cc}|\p{Cf}/u.test(trimmed)) throw badRequest('invalid_name', 'a name cannot hold control or formatting characters');
+    const account = await this.get(idOrEmail);
+    const stored = trimmed || null;
+    await this.store.setName(account.id, stored, Date.now());
+    return { ...account, name: stored };
   }
 
   async enable(idOrEmail: string): Promise<Account> {

@@ -8,6 +8,8 @@ export interface Account {
   readonly status: AccountStatus;
   readonly createdAt: number;
   readonly lastLoginAt: number | null;
+  /** how the person is called (the `name` claim under the `profile` scope); none until someone sets it */
+  readonly name?: string | null;
 }
 
 export interface AccountPage {
@@ -28,6 +30,8 @@ export interface AccountStore {
   /** ordered by email; `search` matches part of the address */
   list(options: { search?: string; after?: string; limit: number }): Promise<AccountPage>;
   setStatus(id: string, status: AccountStatus, at: number): Promise<boolean>;
+  /** null removes the name */
+  setName(id: string, name: string | null, at: number): Promise<boolean>;
   /** disables the account and ends every session, grant and token of it, and its pending sign-in
    *  emails, in one transaction */
   disable(id: string, email: string, at: number): Promise<boolean>;

@@ -14,6 +14,7 @@ export function accountToJson(account: Account) {
     id: account.id,
     email: account.email,
     email_verified: account.emailVerified,
+    name: account.name ?? null,
     status: account.status,
     created_at: iso(account.createdAt),
     last_sign_in_at: iso(account.lastLoginAt),

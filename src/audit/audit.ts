@@ -31,6 +31,7 @@ export type AuditType =
   | 'admin.account.disabled'
   | 'admin.account.enabled'
   | 'admin.account.deleted'
+  | 'admin.account.renamed'
   | 'account.email_change_requested'
   | 'account.email_changed'
   | 'admin.token.created'

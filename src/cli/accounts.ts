@@ -63,6 +63,14 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       else out(`${sub}d ${account.email} (${account.id})${sub === 'enable' ? '' : ': its sessions, grants and tokens were revoked'}\n`);
       return 0;
     }
+    case 'set-name': {
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: json });
+      if (positionals.length !== 2) throw new UsageError('accounts set-name needs an ACCOUNT (its id or email address) and the NAME ("" removes it)');
+      const account = await core.accounts.setName(positionals[0], positionals[1]);
+      await core.audit.record({ type: 'admin.account.renamed', accountId: account.id, email: account.email, actor: cliActor() });
+      print(account, values.json);
+      return 0;
+    }
     case 'change-email': {
       const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { locale: { type: 'string' }, ...json } });
       if (positionals.length !== 2) throw new UsageError('accounts change-email needs an ACCOUNT (its id or email address) and the NEW_EMAIL');
@@ -81,6 +89,6 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       return 0;
     }
     default:
-      throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, disable, enable, delete or change-email');
+      throw new UsageError(sub ? `unknown accounts command "${sub}"` : 'accounts needs a command: list, show, create, set-name, disable, enable, delete or change-email');
   }
 }

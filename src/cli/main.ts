@@ -57,6 +57,9 @@ Commands:
   accounts show|create|disable|enable|delete ACCOUNT [--json]
                                  ACCOUNT is an id or an email address; disable
                                  and delete revoke sessions, grants and tokens
+  accounts set-name ACCOUNT NAME [--json]
+                                 how the person is called (the name claim of
+                                 the profile scope); "" removes it
   accounts change-email ACCOUNT NEW_EMAIL [--json]
                                  email NEW_EMAIL a link that confirms the
                                  change; the address changes once it is

@@ -165,7 +165,7 @@ export function withDefaults(input: NewClient): ClientMetadata {
   if (input.isPublic && authMethod !== 'none') throw invalid([`token_endpoint_auth_method: a public client uses none, not ${authMethod}`]);
   const grantTypes = input.grantTypes ?? ['authorization_code', 'refresh_token'];
   const scopes = input.scopes
-    ?? (grantTypes.includes('authorization_code') ? ['openid', 'email', ...(grantTypes.includes('refresh_token') ? ['offline_access'] : [])] : []);
+    ?? (grantTypes.includes('authorization_code') ? ['openid', 'email', 'profile', ...(grantTypes.includes('refresh_token') ? ['offline_access'] : [])] : []);
   return {
     name: typeof input.name === 'string' ? input.name.trim() : input.name,
     redirectUris: input.redirectUris ?? [],

@@ -6,7 +6,7 @@ export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_crede
 export type GrantType = (typeof GRANT_TYPES)[number];
 
 /** Every scope Sesame knows; a client may be limited to some of them. */
-export const SCOPES = ['openid', 'email', 'offline_access'] as const;
+export const SCOPES = ['openid', 'email', 'profile', 'offline_access'] as const;
 
 /** Per-client token lifetimes in seconds; an absent value means the server default. */
 export interface TokenLifetimes {

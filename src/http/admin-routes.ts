@@ -125,6 +125,14 @@ export function adminRoutes(deps: HttpDeps): Router {
       ctx.body = accountToJson(account);
     });
   }
+  // the display name (the `name` claim under `profile`); an empty one removes it
+  router.patch('/accounts/:account', write, jsonBody, async (ctx) => {
+    const body = objectBody(ctx.request.body, ['name']);
+    const name = stringField(body, 'name', { required: true })!;
+    const account = await fieldErrors('name', () => accounts.setName(ctx.params.account, name));
+    await record(ctx, { type: 'admin.account.renamed', accountId: account.id, email: account.email });
+    ctx.body = accountToJson(account);
+  });
   // the new address must confirm through the emailed link; the service audits the request
   router.post('/accounts/:account/change-email', write, jsonBody, async (ctx) => {
     const body = objectBody(ctx.request.body, ['new_email', 'locale']);

@@ -37,7 +37,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       if (!account || account.status !== 'active') return undefined;
       return {
         accountId: account.id,
-        claims: async () => ({ sub: account.id, email: account.email, email_verified: account.emailVerified }),
+        claims: async () => ({ sub: account.id, email: account.email, email_verified: account.emailVerified, ...(account.name ? { name: account.name } : {}) }),
       };
     },
     claims: {
@@ -45,6 +45,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       // returned only when asked for by name); their values come from the login result
       openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
+      profile: ['name'],
       sid: null,
       iss: null,
     },

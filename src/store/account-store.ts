@@ -9,6 +9,7 @@ export interface AccountRow {
   status: Account['status'];
   created_at: number;
   last_login_at: number | null;
+  name: string | null;
 }
 
 const toAccount = (row: AccountRow): Account => ({
@@ -18,10 +19,11 @@ const toAccount = (row: AccountRow): Account => ({
   status: row.status,
   createdAt: row.created_at,
   lastLoginAt: row.last_login_at,
+  name: row.name,
 });
 
 /** The columns of AccountRow; the oidc adapter reads them too, with a token (see request-memo.ts). */
-export const ACCOUNT_COLUMNS = ['id', 'email', 'email_verified', 'status', 'created_at', 'last_login_at'] as const satisfies readonly (keyof AccountRow)[];
+export const ACCOUNT_COLUMNS = ['id', 'email', 'email_verified', 'status', 'created_at', 'last_login_at', 'name'] as const satisfies readonly (keyof AccountRow)[];
 const COLUMNS = ACCOUNT_COLUMNS.join(', ');
 
 export class KnexAccountStore implements AccountStore {
@@ -81,6 +83,11 @@ export class KnexAccountStore implements AccountStore {
   async setStatus(id: string, status: Account['status'], at: number): Promise<boolean> {
     forgetMemo('accounts');
     return (await this.db('accounts').where({ id }).update({ status, updated_at: at })) === 1;
+  }
+
+  async setName(id: string, name: string | null, at: number): Promise<boolean> {
+    forgetMemo('accounts');
+    return (await this.db('accounts').where({ id }).update({ name, updated_at: at })) === 1;
   }
 
   async disable(id: string, email: string, at: number): Promise<boolean> {

@@ -242,6 +242,19 @@ for (const kind of DB_KINDS) {
       expect(rest.body.items.map((a: { email: string }) => a.email)).to.deep.equal(['page-c@api-list.example']);
     });
 
+    it('sets and removes the display name of an account (write scope), refusing one too long', async () => {
+      expect((await api('POST', '/accounts', { token: tokens.write, body: { email: 'named@api.example' } })).status).to.equal(201);
+      expect((await api('PATCH', '/accounts/named@api.example', { token: tokens.read, body: { name: 'Grace' } })).status).to.equal(403);
+      const named = await api('PATCH', '/accounts/named@api.example', { token: tokens.write, body: { name: ' Grace  Hopper ' } });
+      expect(named.status).to.equal(200);
+      expect(named.body).to.include({ name: 'Grace Hopper', email: 'named@api.example' });
+      const tooLong = await api('PATCH', '/accounts/named@api.example', { token: tokens.write, body: { name: 'x'.repeat(101) } });
+      expect(tooLong.status).to.equal(422);
+      expect((await api('PATCH', '/accounts/named@api.example', { token: tokens.write, body: { name: '' } })).body).to.include({ name: null });
+      const [event] = await server.sesame.audit.query({ type: 'admin.account.renamed' });
+      expect(event?.actor).to.match(/^admin-token:/);
+    });
+
     it('a client registered through the API signs people in; its rotated secret works and the old one does not; disabled, it cannot start a sign-in', async () => {
       const created = await api('POST', '/clients', { token: tokens.write, body: { client_name: 'API App', redirect_uris: [REDIRECT_URI], first_party: true } });
       expect(created.status, JSON.stringify(created.body)).to.equal(201);

@@ -47,7 +47,7 @@ describe('discovery document (sqlite)', function () {
     expect(metadata.authorization_response_iss_parameter_supported).to.equal(true);
     expect(metadata.grant_types_supported).to.have.members(['authorization_code', 'refresh_token', 'client_credentials']);
     expect(metadata.grant_types_supported).not.to.include('implicit');
-    expect(metadata.scopes_supported).to.have.members(['openid', 'email', 'offline_access']);
+    expect(metadata.scopes_supported).to.have.members(['openid', 'email', 'profile', 'offline_access']);
     expect(metadata.subject_types_supported).to.deep.equal(['public']);
   });
 

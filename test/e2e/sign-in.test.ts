@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
-import { client, discover, exchangeCode, expectOAuthError, POST_LOGOUT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { client, discover, exchangeCode, expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -90,6 +90,35 @@ for (const kind of DB_KINDS) {
       const third = await startAuthorization(wrongSecret, scope);
       const code = await signInWithLink(new Browser(server.issuer), server.smtp, third, 'carol@example.com');
       await expectOAuthError(exchangeCode(wrongSecret, third, code), 'invalid_client');
+    });
+
+    it('releases the name an operator set under the profile scope, in the ID token and userinfo, and nothing of it without', async () => {
+      const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+      const account = await server.sesame.accounts.createNew('named@example.com');
+      await server.sesame.accounts.setName(account.id, '  Ada   Lovelace ');
+      const withProfile = await startAuthorization(config, { scope: 'openid email profile' });
+      const browser = new Browser(server.issuer);
+      const tokens = await exchangeCode(config, withProfile, await signInWithLink(browser, server.smtp, withProfile, 'named@example.com'));
+      expect(tokens.claims()).to.include({ name: 'Ada Lovelace', email: 'named@example.com' });
+      expect(await client.fetchUserInfo(config, tokens.access_token, account.id)).to.include({ name: 'Ada Lovelace' });
+
+      const without = await startAuthorization(config, { scope: 'openid email', prompt: '' });
+      const again = await exchangeCode(config, without, (await browser.get(without.url.toString())).location!);
+      expect(again.claims()).to.not.have.property('name');
+      expect(await client.fetchUserInfo(config, again.access_token, account.id)).to.not.have.property('name');
+
+      // a scope Sesame does not know is left out of the grant (OAuth 2.0 §3.3); one the app is not
+      // registered for is refused, as the README says
+      const unknown = await startAuthorization(config, { scope: 'openid phone', prompt: '' });
+      const granted = await exchangeCode(config, unknown, (await browser.get(unknown.url.toString())).location!);
+      expect(granted.scope?.split(' ')).to.deep.equal(['openid']);
+      const narrow = await server.sesame.clients.add({ name: 'Narrow', redirectUris: [REDIRECT_URI], isPublic: true, firstParty: true, scopes: ['openid', 'email'] });
+      const narrowConfig = await discover(server.issuer, { clientId: narrow.client.clientId });
+      const refusedScope = await browser.get((await startAuthorization(narrowConfig, { scope: 'openid profile', prompt: '' })).url.toString());
+      expect(refusedScope.location).to.include('error=invalid_scope');
+      let refused: unknown;
+      await server.sesame.accounts.setName(account.id, 'x'.repeat(101)).catch((error: unknown) => (refused = error));
+      expect((refused as { code?: string }).code).to.equal('invalid_name');
     });
 
     it('lets the person decline consent, and the app receives access_denied', async () => {

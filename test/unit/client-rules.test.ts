@@ -11,7 +11,7 @@ describe('client metadata rules', () => {
     const metadata = withDefaults(web);
     expect(metadata).to.include({ authMethod: 'client_secret_basic', dpopBoundAccessTokens: false });
     expect(metadata.grantTypes).to.deep.equal(['authorization_code', 'refresh_token']);
-    expect(metadata.scopes).to.deep.equal(['openid', 'email', 'offline_access']);
+    expect(metadata.scopes).to.deep.equal(['openid', 'email', 'profile', 'offline_access']);
     expect(checkClientMetadata(metadata)).to.deep.equal([]);
   });
 
