@@ -191,6 +191,14 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('end_session.success', (ctx) => {
       void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
     });
+    // a person signing out: oidc-provider posts the logout tokens itself, once; recorded like the
+    // ones an operator's revocation owes (which the BackchannelLogoutWorker sends with retries)
+    provider.on('backchannel.success', (ctx, client, accountId, sid) => {
+      void audit.record({ type: 'logout.backchannel_sent', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out' } });
+    });
+    provider.on('backchannel.error', (ctx, error, client, accountId, sid) => {
+      void audit.record({ type: 'logout.backchannel_failed', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out', reason: error instanceof Error ? error.message : String(error) } });
+    });
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });

@@ -39,7 +39,7 @@ for (const kind of DB_KINDS) {
 
       const disabled = await cli('disable', 'dana@example.com');
       expect(disabled.code, disabled.stderr).to.equal(0);
-      expect((await client.tokenIntrospection(config, tokens.access_token)).active).to.equal(false);
+      expect((await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 'the access token is dead').to.equal(401);
       await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant');
       // the browser's session is gone: a new authorization asks for an email again
       const again = await browser.get((await startAuthorization(config, { prompt: '', scope: 'openid' })).url.toString());
@@ -61,7 +61,7 @@ for (const kind of DB_KINDS) {
       const sub = first.tokens.claims()!.sub;
       const deleted = await cli('delete', sub);
       expect(deleted.code, deleted.stderr).to.equal(0);
-      expect((await client.tokenIntrospection(config, first.tokens.access_token)).active).to.equal(false);
+      expect((await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${first.tokens.access_token}` } })).status, 'the access token is dead').to.equal(401);
       const gone = await cli('show', sub);
       expect(gone.code).to.equal(1);
       expect(gone.stderr).to.include('no account');

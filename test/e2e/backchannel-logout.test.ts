@@ -127,7 +127,12 @@ describe('back-channel logout (sqlite)', function () {
     await expectRejected(validateLogoutToken(`${header}.${body}.${'A'.repeat(342)}`));
 
     // signing out ended the app's grant (it had no offline_access): its access token is dead
-    expect((await client.tokenIntrospection(config, tokens.access_token)).active).to.equal(false);
+    expect((await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 'the access token is dead').to.equal(401);
+
+    // and the delivery is in the audit trail, as an operator's revocation's is
+    await server.sesame.audit.flush();
+    const [sent] = await server.sesame.audit.query({ type: 'logout.backchannel_sent', accountId: claims.sub });
+    expect(sent?.details).to.include({ sid: claims.sid, via: 'sign_out' });
   });
 
   it('notifies every app of the session, each with its own audience', async () => {
