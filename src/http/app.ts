@@ -11,25 +11,13 @@ import { databaseBusy, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
+import { pinOriginToIssuer } from '../oidc/patches.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { postAsGet, throttleClientAuth, unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
 import { verifyRoutes } from './verify-routes.js';
-
-/**
- * The issuer is Sesame's only public address, so every request is taken to have arrived at it:
- * `Host`, `X-Forwarded-Host`, `X-Forwarded-Proto` and `Forwarded` cannot move a URL that oidc-provider
- * or we build (discovery, redirects, links) to another origin. And with an https issuer every
- * request arrived over https, even when a TLS terminator forwarded it as http: cookies, ours and
- * oidc-provider's, are then always Secure.
- */
-function pinOriginToIssuer(provider: Provider, issuer: string): void {
-  const { protocol, host } = new URL(issuer);
-  Object.defineProperty(provider.request, 'protocol', { configurable: true, get: () => protocol.slice(0, -1) });
-  Object.defineProperty(provider.request, 'host', { configurable: true, get: () => host });
-}
 
 /**
  * Sesame's routes live on oidc-provider's own koa app (as in its example), so both share one set

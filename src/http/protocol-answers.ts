@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
 import type { ClientAuthThrottle } from '../login/client-auth-throttle.js';
+import { GRANT_NOT_ALLOWED } from '../oidc/patches.js';
 import { formBody } from './body.js';
 
 /** oidc-provider's revocation endpoint (its default route) */
@@ -20,7 +21,6 @@ export function untypedEmptyRevocation(): Middleware {
 
 /** oidc-provider's token endpoint, and its answer to a grant type the client is not registered for */
 const TOKEN_PATH = '/token';
-const GRANT_NOT_ALLOWED = 'requested grant type is not allowed for this client';
 
 /**
  * RFC 6749 §5.2: a client that authenticated but is not registered for the grant type it used gets

@@ -7,6 +7,7 @@ import { CookieSigner, derivedKey, randomId, type KeyedHasher } from '../shared/
 import type { Templates } from '../shared/templates.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
+import { compareHashedClientSecrets } from './patches.js';
 
 /** The acr value of a login proven by an emailed link or code. */
 export const ACR_EMAIL = 'urn:sesame:acr:email';
@@ -185,9 +186,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
 
   // Client secrets are kept as keyed hashes (a database leak hands out no working secret), so the
   // comparison hashes what the client presented instead of comparing plain text.
-  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-    return Boolean(this.clientSecret) && clientSecrets.verify(CLIENT_SECRET_PURPOSE, actual, this.clientSecret!);
-  };
+  compareHashedClientSecrets(provider, (presented, stored) => clientSecrets.verify(CLIENT_SECRET_PURPOSE, presented, stored));
 
   return provider;
 }

@@ -56,7 +56,7 @@ const registrationBody = bodyParser({ enableTypes: ['json'], jsonLimit: '56kb' }
  * refuse the right secret and accept the hash. The body is parsed here instead: the current secret
  * is taken out of it (the same update without it), any other value replaced by one that matches
  * nothing, for oidc-provider to refuse. oidc-provider then uses the parsed body (and says once, in
- * the log, that it found one).
+ * the log, that it found one: patch 5 of patches.ts).
  */
 async function acceptCurrentSecret(ctx: KoaContextWithOIDC, isClientSecret: ClientSecretCheck): Promise<void> {
   if (!ctx.is('application/json')) return;

@@ -1,4 +1,5 @@
-import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import { currentRequestState } from '../oidc/patches.js';
 import type { KeyedHasher, SecretBox } from '../shared/crypto.js';
 import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
 import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
@@ -118,7 +119,7 @@ function busyAware(adapter: Adapter): Adapter {
           return await value.apply(target, args);
         } catch (error) {
           if (isDatabaseBusy(error)) {
-            const state = (Provider as unknown as { ctx?: { state: Record<string, unknown> } }).ctx?.state;
+            const state = currentRequestState();
             if (state) state.databaseBusy = true;
           }
           throw error;
