@@ -1,41 +1,44 @@
 import type { Logger } from '../shared/logger.js';
 
 /** Security events, kept in the database for operators (read with `sesame audit`). */
-export type AuditType =
-  | 'login.requested'
-  | 'login.throttled'
-  | 'email.sent'
-  | 'email.withheld'
-  | 'email.retry'
-  | 'email.failed'
-  | 'link.opened'
-  | 'login.approved'
-  | 'login.denied'
-  | 'login.completed'
-  | 'login.failed'
-  | 'logout'
-  | 'token.revoked'
-  | 'logout.backchannel_sent'
-  | 'logout.backchannel_failed'
-  | 'client.registered'
-  | 'client.registration_updated'
-  | 'client.registration_deleted'
-  | 'admin.client.added'
-  | 'admin.client.removed'
-  | 'admin.client.updated'
-  | 'admin.client.enabled'
-  | 'admin.client.disabled'
-  | 'admin.client.secret_rotated'
-  | 'admin.key.rotated'
-  | 'admin.account.created'
-  | 'admin.account.disabled'
-  | 'admin.account.enabled'
-  | 'admin.account.deleted'
-  | 'admin.account.renamed'
-  | 'account.email_change_requested'
-  | 'account.email_changed'
-  | 'admin.token.created'
-  | 'admin.token.revoked';
+export const AUDIT_TYPES = [
+  'login.requested',
+  'login.throttled',
+  'email.sent',
+  'email.withheld',
+  'email.retry',
+  'email.failed',
+  'link.opened',
+  'login.approved',
+  'login.denied',
+  'login.completed',
+  'login.failed',
+  'logout',
+  'token.revoked',
+  'logout.backchannel_sent',
+  'logout.backchannel_failed',
+  'client.registered',
+  'client.registration_updated',
+  'client.registration_deleted',
+  'admin.client.added',
+  'admin.client.removed',
+  'admin.client.updated',
+  'admin.client.enabled',
+  'admin.client.disabled',
+  'admin.client.secret_rotated',
+  'admin.key.rotated',
+  'admin.account.created',
+  'admin.account.disabled',
+  'admin.account.enabled',
+  'admin.account.deleted',
+  'admin.account.renamed',
+  'account.email_change_requested',
+  'account.email_changed',
+  'admin.token.created',
+  'admin.token.revoked',
+] as const;
+
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface AuditEvent {
   readonly type: AuditType;

@@ -5,6 +5,18 @@ import type { Core } from '../main.js';
 import { cliActor } from './actor.js';
 import { UsageError } from './usage-error.js';
 
+/** Asks on the terminal; without one (a script, a pipe) the answer is no. */
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const { createInterface } = await import('node:readline/promises');
+  const terminal = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(question)).trim());
+  } finally {
+    terminal.close();
+  }
+}
+
 /** `sesame accounts …`: find, create, disable, enable and delete the people who sign in, and change their address. */
 export async function accountsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
@@ -55,7 +67,17 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
     case 'disable':
     case 'enable':
     case 'delete': {
-      const { target, json: asJson } = one(sub);
+      const { values, positionals } = parseArgs({ args: rest, strict: true, allowPositionals: true, options: { ...json, yes: { type: 'boolean', default: false } } });
+      if (positionals.length !== 1) throw new UsageError(`accounts ${sub} needs one ACCOUNT (its id or email address)`);
+      if (sub !== 'delete' && values.yes) throw new UsageError('--yes is only for accounts delete');
+      const [target] = positionals;
+      const asJson = values.json;
+      if (sub === 'delete' && !values.yes) {
+        const account = await core.accounts.get(target);
+        if (!(await confirm(`Delete ${account.email} (${account.id}), its sessions, grants and tokens? It cannot be undone. [y/N] `))) {
+          throw new UsageError('accounts delete asks first: answer y, or add --yes to delete without being asked');
+        }
+      }
       const account = sub === 'disable' ? await core.accounts.disable(target) : sub === 'enable' ? await core.accounts.enable(target) : await core.accounts.remove(target);
       const type = sub === 'disable' ? 'admin.account.disabled' : sub === 'enable' ? 'admin.account.enabled' : 'admin.account.deleted';
       await core.audit.record({ type, accountId: account.id, email: account.email, actor: cliActor() });

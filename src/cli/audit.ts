@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { auditEventToJson } from '../admin/json.js';
 import { parseWhen } from '../admin/time.js';
 import type { Core } from '../main.js';
+import { AUDIT_TYPES } from '../audit/audit.js';
+import { didYouMean } from './suggest.js';
 import { UsageError } from './usage-error.js';
 
 /** `sesame audit`: the security events, newest first, filtered by account, client, type and time. */
@@ -23,6 +25,9 @@ export async function auditCommand(core: Core, argv: string[], out: (text: strin
   });
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError('--limit must be a whole number from 1 to 10000');
+  if (values.type !== undefined && !(AUDIT_TYPES as readonly string[]).includes(values.type)) {
+    throw new UsageError(`--type "${values.type}" is not an event type.${didYouMean(values.type, AUDIT_TYPES)} The types: ${AUDIT_TYPES.join(', ')}`);
+  }
   const events = await core.audit.query({
     accountId: values.account,
     clientId: values.client,

@@ -26,6 +26,9 @@ export async function keysCommand(core: Core, argv: string[], out: (text: string
       });
       const delay = values['activate-after'] === undefined ? config.keys.activationDelaySeconds : Number(values['activate-after']);
       if (!Number.isInteger(delay) || delay < 0) throw new UsageError('--activate-after takes a whole number of seconds (0 or more)');
+      // a key already waiting to sign: say so (the new one then waits behind it)
+      const waiting = keySet(await core.keys.list(), Date.now(), config.keys.retirementSeconds * 1000).entries.filter((entry) => entry.state === 'next');
+      for (const entry of waiting) process.stderr.write(`note: key ${entry.key.kid} is already published and waiting to sign from ${new Date(entry.key.activateAt).toISOString()}\n`);
       const key = await rotateSigningKey(core.keys, delay);
       await core.audit.record({ type: 'admin.key.rotated', actor: cliActor(), details: { kid: key.kid, activateAfterSeconds: delay } });
       const result = { kid: key.kid, alg: key.alg, signs_from: new Date(key.activateAt).toISOString() };

@@ -12,6 +12,8 @@ import { clientsCommand } from './clients.js';
 import { DEV_BANNER } from './dev-banner.js';
 import { keysCommand } from './keys.js';
 import { tuneHeap } from './memory.js';
+import { didYouMean } from './suggest.js';
+import { commandsOf, subcommandsOf, usageFor } from './usage.js';
 import { UsageError } from './usage-error.js';
 import { superviseWorkers, WORKER_INDEX_ENV } from './workers.js';
 
@@ -56,7 +58,8 @@ Commands:
   accounts list [--search TEXT] [--after EMAIL] [--limit N] [--json]
   accounts show|create|disable|enable|delete ACCOUNT [--json]
                                  ACCOUNT is an id or an email address; disable
-                                 and delete revoke sessions, grants and tokens
+                                 and delete revoke sessions, grants and tokens;
+                                 delete asks first (--yes: without asking)
   accounts set-name ACCOUNT NAME [--json]
                                  how the person is called (the name claim of
                                  the profile scope); "" removes it
@@ -79,7 +82,8 @@ Commands:
                                  or for client registration (register); shown once
   admin-tokens list [--json]     tokens with their scopes, state and last use
   admin-tokens revoke ID         the token stops working at once
-  help                           show this text
+  help [COMMAND]                 show this text, or a command's (also
+                                 sesame COMMAND --help); --version: the version
 
 Configuration comes from environment variables (see README.md). The commands
 other than serve and dev use the server's COOKIE_KEYS and HMAC_SECRETS, or the
@@ -103,8 +107,47 @@ async function withCore(command: (core: Core) => Promise<number>): Promise<numbe
   }
 }
 
+/** The version in package.json (the CLI reads it only for --version). */
+async function version(): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { projectRoot } = await import('../shared/paths.js');
+  return (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** `--help` anywhere after a command: that command's part of the usage, nothing run. */
+function helpFor(argv: string[]): string | undefined {
+  if (!argv.some((arg) => arg === '--help' || arg === '-h')) return undefined;
+  const words = argv.filter((arg) => !arg.startsWith('-')).slice(0, 2);
+  return usageFor(USAGE, words) ?? usageFor(USAGE, words.slice(0, 1)) ?? USAGE;
+}
+
+/** An unknown command or subcommand, refused before anything opens the database. */
+function checkCommand(command: string, sub: string | undefined): void {
+  const commands = commandsOf(USAGE);
+  if (!commands.includes(command)) throw new UsageError(`unknown command "${command}".${didYouMean(command, commands)}`);
+  const subs = subcommandsOf(USAGE, command);
+  if (subs.length && sub !== undefined && !sub.startsWith('-') && !subs.includes(sub)) {
+    throw new UsageError(`unknown ${command} command "${sub}".${didYouMean(sub, subs)}`);
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`sesame ${await version()}\n`);
+    return 0;
+  }
+  if (command === 'help' && rest.length) {
+    process.stdout.write(helpFor([...rest, '--help'])!);
+    return 0;
+  }
+  const help = command && command !== 'help' && !command.startsWith('-') ? helpFor(argv) : undefined;
+  if (help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (command && command !== 'help' && !command.startsWith('-')) checkCommand(command, rest[0]);
   switch (command) {
     case 'serve':
       return server('production');
@@ -154,13 +197,16 @@ async function server(mode: Extract<Mode, 'production' | 'development'>): Promis
   return -1; // keeps running
 }
 
-function fail(error: unknown): number {
+function fail(error: unknown, argv: string[]): number {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     return 2;
   }
   if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`error: ${(error as Error).message}\n\n${USAGE}`);
+    // the usage of the command that was called, not the whole manual
+    const words = argv.filter((arg) => !arg.startsWith('-')).slice(0, 2);
+    const usage = usageFor(USAGE, words) ?? usageFor(USAGE, words.slice(0, 1)) ?? USAGE;
+    process.stderr.write(`error: ${(error as Error).message}\n\n${usage}${usage === USAGE ? '' : `\n(sesame help: every command)\n`}`);
     return 2;
   }
   if (error instanceof SigningKeyUnreadable) {
@@ -175,11 +221,18 @@ function fail(error: unknown): number {
   return 1;
 }
 
-run(process.argv.slice(2)).then(
+// `sesame audit | head`: the reader went away; stop quietly instead of printing EPIPE's stack
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
+const argv = process.argv.slice(2);
+run(argv).then(
   (code) => {
     if (code >= 0) process.exitCode = code;
   },
   (error) => {
-    process.exitCode = fail(error);
+    process.exitCode = fail(error, argv);
   },
 );

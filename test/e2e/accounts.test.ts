@@ -59,7 +59,7 @@ for (const kind of DB_KINDS) {
     it('deletes an account; the address can sign up again as a new account', async () => {
       const first = await signIn('erin@example.com');
       const sub = first.tokens.claims()!.sub;
-      const deleted = await cli('delete', sub);
+      const deleted = await cli('delete', sub, '--yes');
       expect(deleted.code, deleted.stderr).to.equal(0);
       expect((await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${first.tokens.access_token}` } })).status, 'the access token is dead').to.equal(401);
       const gone = await cli('show', sub);

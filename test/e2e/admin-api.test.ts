@@ -507,7 +507,7 @@ for (const kind of DB_KINDS) {
       expect(badScope.stderr).to.include('"admin" is not one of read, write, register');
       const noScope = await runCli(['admin-tokens', 'create', '--name', 'x'], env);
       expect(noScope.code).to.equal(2);
-      expect(noScope.stderr).to.include('--scope').and.include('Usage: sesame');
+      expect(noScope.stderr).to.include('--scope').and.include('Usage:').and.include('admin-tokens create');
       const badExpiry = await runCli(['admin-tokens', 'create', '--name', 'x', '--scope', 'read', '--expires-in', 'soon'], env);
       expect(badExpiry.code).to.equal(2);
       const unknown = await runCli(['admin-tokens', 'revoke', 'ffffffffffffffff'], env);

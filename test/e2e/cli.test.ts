@@ -112,7 +112,7 @@ for (const kind of DB_KINDS) {
       expect(badUri.stderr).to.include('must not contain a fragment');
       const noName = await runCli(['clients', 'add', '--redirect-uri', REDIRECT_URI], env);
       expect(noName.code).to.equal(2);
-      expect(noName.stderr).to.include('needs --name').and.include('Usage: sesame');
+      expect(noName.stderr).to.include('needs --name').and.include('Usage:').and.include('clients add --name NAME');
       const unknownFlag = await runCli(['clients', 'add', '--nmae', 'x'], env);
       expect(unknownFlag.code).to.equal(2);
       const badConfig = await runCli(['clients', 'list'], { ...env, LOGIN_TTL_SECONDS: 'soon' });
@@ -148,6 +148,54 @@ describe('the CLI commands other than serve and dev', function () {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the CLI guides', function () {
+  this.timeout(30_000);
+  const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-guide-'));
+  const env = { DATA_DIR: dataDir, ...TEST_SECRETS };
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('prints the usage of the command for --help and for a usage error, suggests the closest command, and tells its version', async () => {
+    const help = await runCli(['clients', 'add', '--help'], env);
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.include('clients add --name NAME').and.not.include('accounts list').and.not.include('clients list');
+    const sub = await runCli(['keys', '--help'], env);
+    expect(sub.stdout).to.include('keys list').and.include('keys rotate').and.not.include('clients');
+
+    const typo = await runCli(['clints', 'list'], env);
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.include('unknown command "clints". Did you mean "clients"?');
+    const subTypo = await runCli(['accounts', 'delet', 'x@example.com'], env);
+    expect(subTypo.code).to.equal(2);
+    expect(subTypo.stderr).to.include('Did you mean "delete"?').and.include('accounts list').and.not.include('clients add');
+    const badOption = await runCli(['keys', 'rotate', '--activate-after', 'soon'], env);
+    expect(badOption.code).to.equal(2);
+    expect(badOption.stderr).to.include('--activate-after').and.include('keys rotate').and.not.include('clients add');
+
+    const version = await runCli(['--version'], env);
+    expect(version.stdout.trim()).to.match(/^sesame \d+\.\d+\.\d+$/);
+  });
+
+  it('asks before deleting an account: without a terminal and without --yes it deletes nothing', async () => {
+    expect((await runCli(['accounts', 'create', 'keep-me@example.com'], env)).code).to.equal(0);
+    const refused = await runCli(['accounts', 'delete', 'keep-me@example.com'], env);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.include('--yes');
+    expect((await runCli(['accounts', 'show', 'keep-me@example.com'], env)).code).to.equal(0);
+    expect((await runCli(['accounts', 'delete', 'keep-me@example.com', '--yes'], env)).code).to.equal(0);
+    expect((await runCli(['accounts', 'show', 'keep-me@example.com'], env)).code).to.equal(1);
+  });
+
+  it('refuses an unknown audit event type with the closest one; says when a key already waits to sign', async () => {
+    const audit = await runCli(['audit', '--type', 'login.complete'], env);
+    expect(audit.code).to.equal(2);
+    expect(audit.stderr).to.include('Did you mean "login.completed"?');
+    expect((await runCli(['keys', 'rotate', '--activate-after', '3600'], env)).code).to.equal(0);
+    const second = await runCli(['keys', 'rotate', '--activate-after', '3600'], env);
+    expect(second.code).to.equal(0);
+    expect(second.stderr).to.match(/note: key \S+ is already published and waiting to sign from/);
   });
 });
 

@@ -162,7 +162,7 @@ for (const kind of DB_KINDS) {
       expect(nobody.stderr).to.include('no account');
 
       // deleting the account takes its pending change with it: the link no longer works
-      expect((await cli('delete', created.id)).code).to.equal(0);
+      expect((await cli('delete', created.id, '--yes')).code).to.equal(0);
       expect(await server.sesame.db('email_changes').where({ account_id: created.id })).to.have.length(0);
       expect((await new Browser(server.issuer).get(link)).status).to.equal(404);
       expect(await server.sesame.accounts.findByEmail(newEmail)).to.equal(undefined);
