@@ -228,6 +228,23 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     expect(phoneCookies.map((c) => c.name).filter((n) => n.startsWith('_session'))).to.deep.equal([]);
   });
 
+  it('the page that asks for the number, in German on a phone, with a wrong number typed', async () => {
+    const name = 'cross device german';
+    const email = nextEmail('german');
+    const computer = await tab(await device());
+    const { matchNumber } = await askForLink(computer, name, email);
+    const { link } = loginDetails(await server.smtp.waitFor(email));
+    const phone = await tab(await device({ ...PHONE, locale: 'de-DE' }));
+    await phone.goto(link);
+    expect(await heading(phone)).to.equal('Melden Sie sich gerade an?');
+    await expectNoHorizontalScroll(phone, 'the German approval page on a phone');
+    await shoot(phone, name, 'phone asks in german');
+    await phone.locator('#number').fill(matchNumber === '99' ? '10' : String(Number(matchNumber) + 1));
+    await phone.locator('form.number-form button[type=submit]').tap();
+    await waitForText(phone, '#number-error', /Verbleibende Versuche: 2/);
+    await shoot(phone, name, 'phone says wrong number in german');
+  });
+
   it('another device: a wrong number stops the sign-in, the computer says it was refused and the link is dead', async () => {
     const name = 'cross device wrong number';
     const email = nextEmail('mismatch');
