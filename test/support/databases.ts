@@ -3,9 +3,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { DEFAULT_PG_URL } from './postgres-server.js';
 
-/** The PostgreSQL server the suite runs against (started by .ci/run). */
-export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/**
+ * The PostgreSQL server the suite runs against. Read at each use, not at import: mocha loads the
+ * test files before its global setup (global-fixtures.ts) sets TEST_PG_URL.
+ */
+export function pgAdminUrl(): string {
+  return process.env.TEST_PG_URL ?? DEFAULT_PG_URL;
+}
 
 export type DbKind = 'sqlite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['sqlite', 'postgres'];
@@ -31,7 +37,7 @@ export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
   }
   const name = `sesame_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_ADMIN_URL);
+  const url = new URL(pgAdminUrl());
   url.pathname = `/${name}`;
   return {
     kind,
@@ -45,7 +51,7 @@ export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
 }
 
 async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  const client = new pg.Client({ connectionString: pgAdminUrl() });
   await client.connect();
   try {
     await client.query(sql);
