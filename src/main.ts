@@ -34,6 +34,7 @@ import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
+import { finishUnitOfWork, inOpenUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
  * The composition root: the only place where concrete stores, the mailer and the services are
@@ -67,7 +68,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     throw error;
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
-  const audit = new AuditLog(new KnexAuditStore(db), logger);
+  const audit = new AuditLog(new KnexAuditStore(db), logger, inOpenUnitOfWork);
   // the CLI renders emails too (an address change queues one), so the templates are part of the core
   const templates = new Templates(viewsDir, new Messages(localesDir));
   const accountStore = new KnexAccountStore(db);
@@ -124,7 +125,7 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, hashStoredIds, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, hashStoredIds }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
     import('./oidc/registration.js'),
     import('./oidc/backchannel-logout.js'),
@@ -194,7 +195,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId,
+      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, finishUnitOfWork,
     });
   };
 
@@ -228,8 +229,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     login,
     outbox,
     metrics,
-    // each request gets its own memo of oidc-provider's reads (see withRequestMemo)
-    callback: (req, res) => withRequestMemo(() => handler(req, res)),
+    // each request gets its own memo of oidc-provider's reads and its own unit of work (see withUnitOfWork)
+    callback: (req, res) => withUnitOfWork(() => handler(req, res)),
     refreshKeys,
     demoUrl: demoClientId ? demoUrls(config.issuer).home : undefined,
     start({ sweeper = true } = {}) {

@@ -16,6 +16,7 @@ import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
+import { unitOfWork } from './unit-of-work.js';
 import { verifyRoutes } from './verify-routes.js';
 
 /**
@@ -48,6 +49,8 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
+  // inside the error handler: a failed commit is answered by it like any other failure
+  provider.use(unitOfWork(deps.finishUnitOfWork));
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
     deps.audit.record(audited(ctx as unknown as Context, { type, clientId, actor, details: { via: 'dynamic_registration' } }))));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)

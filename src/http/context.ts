@@ -41,6 +41,8 @@ export interface HttpDeps {
   signingKeys: SigningKeyStore;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
   demoClientId?: string;
+  /** commits (true) or rolls back the request's writes to oidc-provider's state; true when there were any */
+  finishUnitOfWork: (commit: boolean) => Promise<boolean>;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */

@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
 import { retryDelayMs } from '../shared/backoff.js';
+import { detachedRunner } from '../shared/detached.js';
 import { PollingLoop } from '../shared/polling-loop.js';
 import type { MailMessage } from './message.js';
 import { isPermanentFailure, type MailTransport } from './transport.js';
@@ -58,6 +59,8 @@ export class OutboxWorker {
   readonly #handedOver = new Set<Promise<void>>();
   /** a hand-over found no room: a pass runs when one of them is done */
   #overflow = false;
+  /** a message handed over by a request is sent outside that request */
+  readonly #detached = detachedRunner();
 
   constructor(
     private readonly store: OutboxStore,
@@ -96,7 +99,7 @@ export class OutboxWorker {
       this.#overflow = true;
       return;
     }
-    const claimed = this.store.claim(id, Date.now(), this.#leaseMs).then((item) => item && this.#deliver(item));
+    const claimed = this.#detached(() => this.store.claim(id, Date.now(), this.#leaseMs).then((item) => item && this.#deliver(item)));
     this.#track(this.#handedOver, id, claimed, () => {
       if (this.#overflow) {
         this.#overflow = false;

@@ -5,6 +5,7 @@ import knex, { type Knex } from 'knex';
 import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { migrationsDir } from '../shared/paths.js';
+import { requestScope } from './request-memo.js';
 
 export type Db = Knex;
 
@@ -24,7 +25,7 @@ export function openDatabase(config: DatabaseConfig): Db {
   if (config.client === 'postgres') {
     loadPostgresDriver();
     return knex({
-      client: 'pg',
+      client: UnitAwarePostgresClient,
       connection: config.url,
       pool: { min: 0, max: 10 },
       migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
@@ -33,7 +34,7 @@ export function openDatabase(config: DatabaseConfig): Db {
   const filename = config.filename!;
   const busyTimeout = Math.trunc(config.busyTimeoutMs ?? 5000);
   mkdirSync(dirname(filename), { recursive: true });
-  return knex({
+  const db = knex({
     client: ImmediateSqliteClient,
     connection: { filename },
     useNullAsDefault: true,
@@ -54,6 +55,8 @@ export function openDatabase(config: DatabaseConfig): Db {
     },
     migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
   });
+  sqliteBusyTimeouts.set(db.client, busyTimeout);
+  return db;
 }
 
 /** A value bound to a `?` placeholder. */
@@ -212,8 +215,16 @@ class ImmediateTransaction extends SqliteTransaction {
 }
 
 class ImmediateSqliteClient extends SqliteClient {
-  override transaction(...args: unknown[]): Knex.Transaction {
-    return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
+  override transaction(container: unknown, config: unknown, outerTx: unknown): Knex.Transaction {
+    return unitTransaction(this, container, config) ?? new ImmediateTransaction(this, container, config, outerTx) as unknown as Knex.Transaction;
+  }
+
+  override acquireConnection(): Promise<unknown> {
+    return acquireInUnit(this, () => super.acquireConnection());
+  }
+
+  override releaseConnection(conn: unknown): Promise<unknown> {
+    return releaseUnitConnection(conn) ?? super.releaseConnection(conn);
   }
 
   // the pool closes a connection here (shutdown, or one that failed): its fixed statements go first
@@ -221,6 +232,171 @@ class ImmediateSqliteClient extends SqliteClient {
     await finalizeStatements(conn);
     return (SqliteClient.prototype as unknown as { destroyRawConnection(conn: object): Promise<void> }).destroyRawConnection.call(this, conn);
   }
+}
+
+const PostgresClient = require('knex/lib/dialects/postgres/index.js') as typeof Knex.Client;
+
+class UnitAwarePostgresClient extends PostgresClient {
+  override transaction(container: unknown, config: unknown, outerTx: unknown): Knex.Transaction {
+    return unitTransaction(this, container, config) ?? super.transaction(container, config, outerTx);
+  }
+
+  override acquireConnection(): Promise<unknown> {
+    return acquireInUnit(this, () => super.acquireConnection());
+  }
+
+  override releaseConnection(conn: unknown): Promise<unknown> {
+    return releaseUnitConnection(conn) ?? super.releaseConnection(conn);
+  }
+}
+
+/**
+ * A request's unit of work (unit-of-work.ts) is a transaction on one connection. While it is
+ * open, every statement of that request runs on that connection, through knex or fixed SQL alike
+ * (both acquire their connection from the client, above), so it sees the request's own writes and
+ * commits or rolls back with them; a transaction a store begins meanwhile is a savepoint in it. On
+ * SQLite this also means a request that holds the write lock never waits for a pooled connection,
+ * which could be held by a statement waiting for that very lock.
+ */
+export interface RequestTransaction {
+  readonly transaction: Knex.Transaction;
+  readonly connection: unknown;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+/**
+ * A unit's connection serves its request's statements one at a time, as a pooled connection
+ * serves its one caller: oidc-provider starts several look-ups at once, and neither a prepared
+ * SQLite statement nor a pg client may run two at the same time.
+ */
+class Turns {
+  #tail: Promise<void> = Promise.resolve();
+  #current: (() => void) | undefined;
+  #closed = false;
+
+  /** Waits for the connection; false when the unit ended meanwhile (then it is not to be used). */
+  async take(): Promise<boolean> {
+    const previous = this.#tail;
+    let done!: () => void;
+    this.#tail = new Promise<void>((resolve) => (done = resolve));
+    await previous;
+    if (this.#closed) {
+      done();
+      return false;
+    }
+    this.#current = done;
+    return true;
+  }
+
+  give(): void {
+    const done = this.#current;
+    this.#current = undefined;
+    done?.();
+  }
+
+  /** Waits for the statements under way, then hands out no more turns. */
+  async close(): Promise<void> {
+    if (await this.take()) {
+      this.#closed = true;
+      this.give();
+    }
+  }
+}
+
+const unitConnections = new WeakMap<object, Turns>();
+
+/** The connection of the current request's open unit of work on this client's database, at its turn; else one from the pool. */
+async function acquireInUnit(client: object, fromPool: () => Promise<unknown>): Promise<unknown> {
+  const transaction = requestScope()?.work?.transactionOn(client);
+  const turns = transaction && unitConnections.get(transaction.connection as object);
+  if (!turns || !(await turns.take())) return fromPool();
+  return transaction!.connection;
+}
+
+function releaseUnitConnection(conn: unknown): Promise<unknown> | undefined {
+  const turns = typeof conn === 'object' && conn !== null ? unitConnections.get(conn) : undefined;
+  if (!turns) return undefined;
+  turns.give();
+  return Promise.resolve();
+}
+
+function unitTransaction(client: object, container: unknown, config: unknown): Knex.Transaction | undefined {
+  // a transaction's own client (transacting) makes the savepoint itself
+  if ((client as { transacting?: boolean }).transacting) return undefined;
+  const transaction = requestScope()?.work?.transactionOn(client);
+  return transaction && (transaction.transaction as unknown as { transaction(c: unknown, o: unknown): Knex.Transaction }).transaction(container, config);
+}
+
+/**
+ * Begins a request's transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE):
+ * the first statement of a unit is a write anyway, and the transaction does not risk failing
+ * later because another connection wrote after it read. Units of one process take turns before
+ * they take a connection, so the ones waiting hold no connection that others need to read; a
+ * unit waits at most SQLITE_BUSY_TIMEOUT_MS for its turn, as it would for the lock.
+ */
+export async function beginRequestTransaction(db: Db): Promise<RequestTransaction> {
+  const release = isPostgres(db) ? undefined : await writerTurn(db.client, sqliteBusyTimeouts.get(db.client) ?? 5000);
+  let connection: object | undefined;
+  try {
+    // the connection is ours, not the transaction's: knex would return it to the pool the moment a
+    // COMMIT failed, with the transaction possibly still open on it (SQLite keeps it open when
+    // COMMIT fails with SQLITE_BUSY); it goes back only after a ROLLBACK
+    connection = await db.client.acquireConnection() as object;
+    const transaction = await db.transaction({ connection });
+    // knex reports a failed BEGIN or COMMIT through the transaction's execution promise; a
+    // transaction whose BEGIN failed still resolves, already completed
+    const settled = (transaction as unknown as { executionPromise: Promise<unknown> }).executionPromise;
+    settled.catch(() => undefined);
+    if (transaction.isCompleted()) {
+      await settled;
+      throw new Error('the transaction ended as it began');
+    }
+    const turns = new Turns();
+    unitConnections.set(connection, turns);
+    const held = connection;
+    const end = async (how: 'commit' | 'rollback') => {
+      await turns.close();
+      unitConnections.delete(held);
+      try {
+        await transaction[how]();
+        await settled;
+      } catch (error) {
+        await db.raw('ROLLBACK').connection(held).catch(() => undefined);
+        throw error;
+      } finally {
+        await db.client.releaseConnection(held);
+        release?.();
+      }
+    };
+    return { transaction, connection, commit: () => end('commit'), rollback: () => end('rollback') };
+  } catch (error) {
+    if (connection) await db.client.releaseConnection(connection);
+    release?.();
+    throw error;
+  }
+}
+
+const sqliteBusyTimeouts = new WeakMap<object, number>();
+const writerQueues = new WeakMap<object, Promise<void>>();
+
+function writerTurn(client: object, timeoutMs: number): Promise<() => void> {
+  const previous = writerQueues.get(client) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  writerQueues.set(client, previous.then(() => mine));
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(Object.assign(new Error('SQLITE_BUSY: database is locked (another request is writing)'), { code: 'SQLITE_BUSY' }));
+    }, timeoutMs);
+    void previous.then(() => {
+      clearTimeout(timer);
+      if (timedOut) release();
+      else resolve(release);
+    });
+  });
 }
 
 /**
@@ -301,7 +477,7 @@ async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Pro
 }
 
 export function isPostgres(db: Db): boolean {
-  return db.client.config.client === 'pg';
+  return (db.client as { dialect?: string }).dialect === 'postgresql';
 }
 
 export async function migrationsPending(db: Db): Promise<number> {

@@ -3,6 +3,7 @@ import type { KeyedHasher, SecretBox } from '../shared/crypto.js';
 import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
 import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
 import { forgetMemo, memoKey, requestMemo, type RequestMemo } from './request-memo.js';
+import { joinUnitOfWork } from './unit-of-work.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -50,10 +51,13 @@ export interface PayloadSecrets {
  * oidc-provider's storage, one table for every model. The library checks `consumed` and then calls
  * `consume()` as two separate steps, so `consume` is the only place a concurrent second redemption
  * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
+ * Within an HTTP request every write joins the request's unit of work (unit-of-work.ts): the
+ * library's several writes of one request are stored together or not at all.
  */
 export function createAdapterFactory(db: Db, clients: ClientMetadataSource, secrets: PayloadSecrets): (name: string) => Adapter {
   const sql = fixedSql(db);
-  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, name, secrets));
+  const write = () => joinUnitOfWork(db);
+  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, write, name, secrets));
 }
 
 /** The ids a model's row may be stored under, the one to write first. */
@@ -185,7 +189,13 @@ interface IdBatch {
 const idBatches = new WeakMap<RequestMemo, Map<string, IdBatch>>();
 
 class SqlAdapter implements Adapter {
-  constructor(private readonly sql: FixedSql, private readonly type: string, private readonly secrets: PayloadSecrets) {}
+  constructor(
+    private readonly sql: FixedSql,
+    /** joins the request's unit of work: called before every write */
+    private readonly write: () => Promise<void>,
+    private readonly type: string,
+    private readonly secrets: PayloadSecrets,
+  ) {}
 
   private ids(id: string): string[] {
     return storedIds(this.secrets, this.type, id);
@@ -208,6 +218,7 @@ class SqlAdapter implements Adapter {
       payload.accountId ?? null,
       expiresIn ? Date.now() + expiresIn * 1000 : null,
     ];
+    await this.write();
     this.forget();
     // a session saved again after HMAC_SECRETS gained a newer secret moves to the newest hash
     if (older.length) await this.sql.changes(SQL.dropOlder(older.length), [this.type, ...older]);
@@ -228,6 +239,7 @@ class SqlAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
+    await this.write();
     this.forget();
     const ids = this.ids(id);
     const changed = await this.sql.changes(SQL.consume(ids.length), [Date.now(), this.type, ...ids]);
@@ -235,6 +247,7 @@ class SqlAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    await this.write();
     this.forget();
     const ids = this.ids(id);
     await this.sql.changes(SQL.destroy(ids.length), [this.type, ...ids]);
@@ -242,6 +255,7 @@ class SqlAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    await this.write();
     this.forget(true);
     await this.sql.changes(SQL.revokeByGrantId, [grantId]);
     this.forget(true);
