@@ -12,7 +12,7 @@ import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
-import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
+import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
@@ -150,13 +150,16 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
       : consoleTransport(config.mail.from, config.mail.devDir, (text) => process.stdout.write(text)));
-  const outboxStore = new KnexOutboxStore(db, core.mailBox);
-  const outbox = new OutboxWorker(outboxStore, transport, logger, options.outbox, audit);
+  const outboxStore = new KnexOutboxStore(db, core.mailBox, senderDomain(config.mail.from));
   const metrics = new Metrics(async () => {
     const now = Date.now();
     const { pending, oldestCreatedAt } = await outboxStore.depth(now);
     return { depth: pending, oldestAgeSeconds: oldestCreatedAt === undefined ? 0 : (now - oldestCreatedAt) / 1000 };
   });
+  const outbox = new OutboxWorker(outboxStore, transport, logger, {
+    onRelayFailure: (stage) => metrics.mailRelayFailures.inc({ stage }),
+    ...options.outbox,
+  }, audit);
   audit.observe((event) => countAuditEvent(metrics, event));
   emailChanges.onMailQueued(() => outbox.wake());
   const login = new LoginService(
@@ -196,6 +199,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
       readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, finishUnitOfWork,
+      mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',
     });
   };
 

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
+import type { OutboxOptions } from '../../src/mail/outbox.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
@@ -56,6 +57,8 @@ export interface TestServerOptions {
   /** the issuer's scheme; the server itself always listens on plain http */
   scheme?: 'http' | 'https';
   logger?: Logger;
+  /** the mail worker's timings and limits (the poll and back-off are 200 ms unless given) */
+  outbox?: OutboxOptions;
 }
 
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -65,7 +68,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env) });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
+  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();
   return {
