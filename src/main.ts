@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
@@ -8,6 +8,7 @@ import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
+import { httpServer } from './http/http-server.js';
 import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
@@ -300,7 +301,7 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   const sesame = await createSesame(config);
   const { logger } = sesame;
   if (!worker) for (const notice of config.notices) logger.warn(notice);
-  const server = createServer(sesame.callback);
+  const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -330,12 +331,9 @@ export async function serve(config: Config, worker?: { index: number }): Promise
     if (stopping) return;
     stopping = true;
     logger.info({ signal, worker: worker?.index }, 'shutting down');
-    // stop accepting, let in-flight requests finish (bounded), then stop the worker and the database
-    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
-    await drained;
-    clearTimeout(grace);
+    // stop accepting, answer what is under way with Connection: close, close connections as they
+    // go idle (bounded), then stop the worker and the database
+    await drain(config.shutdownGraceSeconds * 1000);
     await sesame.close();
     process.exit(0);
   };

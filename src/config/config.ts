@@ -81,6 +81,8 @@ export interface Config {
   /** bearer token required by /metrics; open when unset */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;
+  /** how long one HTTP request (headers and body) may take to arrive */
+  readonly httpRequestTimeoutSeconds: number;
   readonly keys: {
     /** `keys rotate`: how long a new key is published before it signs */
     readonly activationDelaySeconds: number;
