@@ -12,6 +12,7 @@ import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
 import { registrationGuard } from '../oidc/registration.js';
+import { unknownMethods } from './methods.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
@@ -47,6 +48,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
+  provider.use(unknownMethods());
   provider.use(databaseBusy(templates));
   provider.use(errorHandler(templates, logger));
   // inside the error handler: a failed commit is answered by it like any other failure
