@@ -27,6 +27,8 @@ export function openDatabase(config: DatabaseConfig): Db {
     return knex({
       client: UnitAwarePostgresClient,
       connection: config.url,
+      // a server that does not answer: requests get 503 after this, not after knex's 60 s
+      acquireConnectionTimeout: 5000,
       pool: { min: 0, max: 10 },
       migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
     });
@@ -38,7 +40,7 @@ export function openDatabase(config: DatabaseConfig): Db {
     client: ImmediateSqliteClient,
     connection: { filename },
     useNullAsDefault: true,
-    // requests queue for a connection; when the database stays locked they fail (503), not hang
+    // background work queues for a connection up to this; a request waits at most its budget (below)
     acquireConnectionTimeout: busyTimeout + 5000,
     // Several connections: in WAL mode readers never wait for each other nor for the writer, so
     // reads run in parallel on libuv's thread pool instead of queueing one by one behind a single
@@ -220,7 +222,7 @@ class ImmediateSqliteClient extends SqliteClient {
   }
 
   override acquireConnection(): Promise<unknown> {
-    return acquireInUnit(this, () => super.acquireConnection());
+    return acquireInUnit(this, () => acquireWithinBudget(this, () => super.acquireConnection(), (conn) => super.releaseConnection(conn)));
   }
 
   override releaseConnection(conn: unknown): Promise<unknown> {
@@ -232,6 +234,59 @@ class ImmediateSqliteClient extends SqliteClient {
     await finalizeStatements(conn);
     return (SqliteClient.prototype as unknown as { destroyRawConnection(conn: object): Promise<void> }).destroyRawConnection.call(this, conn);
   }
+}
+
+/**
+ * SQLite: a request waits for the database (a pooled connection, then the write lock) at most
+ * SQLITE_BUSY_TIMEOUT_MS from when it began, then it fails as busy (503 with Retry-After). Each wait
+ * alone was bounded, not their sum: behind a held lock a request queued for a connection (up to
+ * the busy timeout + 5 s), then waited the busy timeout for the lock, and again for its next
+ * write, so answers came after 20 s with a 5 s timeout. Each connection handed to a request is
+ * given what is left of the budget as its busy timeout.
+ */
+function requestBudget(client: object): { full: number; left: number } | undefined {
+  const full = sqliteBusyTimeouts.get(client);
+  const startedAt = requestScope()?.startedAt;
+  if (full === undefined || startedAt === undefined) return undefined;
+  return { full, left: Math.max(0, startedAt + full - Date.now()) };
+}
+
+const busyTimeoutOf = new WeakMap<object, number>();
+
+async function acquireWithinBudget(client: object, acquire: () => Promise<unknown>, release: (conn: unknown) => Promise<unknown>): Promise<unknown> {
+  const budget = requestBudget(client);
+  const full = sqliteBusyTimeouts.get(client);
+  let conn: unknown;
+  if (!budget) {
+    conn = await acquire();
+  } else {
+    if (budget.left === 0) throw busyError('waited SQLITE_BUSY_TIMEOUT_MS');
+    const acquiring = acquire();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(busyError('no connection within SQLITE_BUSY_TIMEOUT_MS')), budget.left)));
+    try {
+      conn = await Promise.race([acquiring, late]);
+    } catch (error) {
+      // the connection, should it come after all, goes straight back
+      acquiring.then(release, () => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  // what is left once the connection came (0: a write that finds the lock taken fails at once)
+  setBusyTimeout(conn as object, budget ? requestBudget(client)?.left ?? 0 : full ?? 5000);
+  return conn;
+}
+
+function setBusyTimeout(conn: object, ms: number): void {
+  if (busyTimeoutOf.get(conn) === ms) return;
+  busyTimeoutOf.set(conn, ms);
+  (conn as unknown as { configure(option: 'busyTimeout', value: number): void }).configure('busyTimeout', ms);
+}
+
+function busyError(why: string): Error {
+  return Object.assign(new Error(`SQLITE_BUSY: database is locked (${why})`), { code: 'SQLITE_BUSY' });
 }
 
 const PostgresClient = require('knex/lib/dialects/postgres/index.js') as typeof Knex.Client;
@@ -336,7 +391,7 @@ function unitTransaction(client: object, container: unknown, config: unknown): K
  * unit waits at most SQLITE_BUSY_TIMEOUT_MS for its turn, as it would for the lock.
  */
 export async function beginRequestTransaction(db: Db): Promise<RequestTransaction> {
-  const release = isPostgres(db) ? undefined : await writerTurn(db.client, sqliteBusyTimeouts.get(db.client) ?? 5000);
+  const release = isPostgres(db) ? undefined : await writerTurn(db.client, requestBudget(db.client)?.left ?? sqliteBusyTimeouts.get(db.client) ?? 5000);
   let connection: object | undefined;
   try {
     // the connection is ours, not the transaction's: knex would return it to the pool the moment a
@@ -389,7 +444,7 @@ function writerTurn(client: object, timeoutMs: number): Promise<() => void> {
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      reject(Object.assign(new Error('SQLITE_BUSY: database is locked (another request is writing)'), { code: 'SQLITE_BUSY' }));
+      reject(busyError('another request is writing'));
     }, timeoutMs);
     void previous.then(() => {
       clearTimeout(timer);
@@ -488,4 +543,4 @@ export async function migrationsPending(db: Db): Promise<number> {
 
 import { isDatabaseBusy } from '../shared/database-errors.js';
 
-export { isDatabaseBusy, isUniqueViolation } from '../shared/database-errors.js';
+export { isDatabaseBusy, isDatabaseUnavailable, isUniqueViolation } from '../shared/database-errors.js';

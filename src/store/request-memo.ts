@@ -14,6 +14,8 @@ export type RequestMemo = Map<string, unknown>;
 export interface RequestScope {
   readonly memo: RequestMemo;
   readonly work?: UnitOfWork;
+  /** when the request began (ms): it waits for the database at most SQLITE_BUSY_TIMEOUT_MS from then */
+  readonly startedAt?: number;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
@@ -25,7 +27,7 @@ export function withRequestMemo<T>(fn: () => T): T {
 
 /** Runs one HTTP request with its own memo and unit of work. */
 export function withRequestScope<T>(work: UnitOfWork, fn: () => T): T {
-  return storage.run({ memo: new Map(), work }, fn);
+  return storage.run({ memo: new Map(), work, startedAt: Date.now() }, fn);
 }
 
 /** The current request's scope, if there is one. */
