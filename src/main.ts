@@ -28,6 +28,7 @@ import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
+import { probeWrite } from './store/health.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
@@ -283,12 +284,20 @@ async function demoClient(clients: ClientService, issuer: string, logger: Logger
   }
 }
 
+/** Ready: the database answers, its schema is current, and it takes a write. */
 async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
   try {
     const pending = await migrationsPending(db);
-    return pending === 0 ? { ready: true } : { ready: false, reason: `${pending} database migration(s) not applied` };
+    if (pending > 0) return { ready: false, reason: `${pending} database migration(s) not applied` };
   } catch {
     return { ready: false, reason: 'database unreachable' };
+  }
+  try {
+    await probeWrite(db);
+    return { ready: true };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return { ready: false, reason: `database cannot be written${typeof code === 'string' ? ` (${code})` : ''}` };
   }
 }
 

@@ -7,7 +7,7 @@ import { assets, brandCss } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
-import { databaseBusy, errorHandler } from './errors.js';
+import { databaseUnavailable, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
@@ -49,7 +49,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
   provider.use(unknownMethods());
-  provider.use(databaseBusy(templates));
+  provider.use(databaseUnavailable(templates));
   provider.use(errorHandler(templates, logger));
   // inside the error handler: a failed commit is answered by it like any other failure
   provider.use(unitOfWork(deps.finishUnitOfWork));

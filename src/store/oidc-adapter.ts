@@ -1,7 +1,7 @@
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { KeyedHasher, SecretBox } from '../shared/crypto.js';
 import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
-import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
+import { fixedSql, isDatabaseUnavailable, type Db, type FixedSql } from './db.js';
 import { forgetMemo, memoKey, requestMemo, type RequestMemo } from './request-memo.js';
 import { joinUnitOfWork } from './unit-of-work.js';
 
@@ -106,8 +106,9 @@ function payloadRead(secrets: PayloadSecrets, type: string, payload: AdapterPayl
 }
 
 /**
- * oidc-provider turns any adapter error into a 500. A locked or overloaded database is not a
- * server bug: the request is marked so that the HTTP layer answers 503 with Retry-After instead.
+ * oidc-provider turns any adapter error into a 500. A locked, overloaded or unavailable database
+ * (restarting, full, read-only) is not a server bug: the request is marked so that the HTTP layer
+ * answers 503 with Retry-After instead.
  */
 function busyAware(adapter: Adapter): Adapter {
   return new Proxy(adapter, {
@@ -118,9 +119,9 @@ function busyAware(adapter: Adapter): Adapter {
         try {
           return await value.apply(target, args);
         } catch (error) {
-          if (isDatabaseBusy(error)) {
+          if (isDatabaseUnavailable(error)) {
             const state = (Provider as unknown as { ctx?: { state: Record<string, unknown> } }).ctx?.state;
-            if (state) state.databaseBusy = true;
+            if (state) state.databaseUnavailable = true;
           }
           throw error;
         }
