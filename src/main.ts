@@ -36,7 +36,7 @@ import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
-import { finishUnitOfWork, inOpenUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
+import { finishUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
  * The composition root: the only place where concrete stores, the mailer and the services are
@@ -70,7 +70,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     throw error;
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
-  const audit = new AuditLog(new KnexAuditStore(db), logger, inOpenUnitOfWork);
+  const audit = new AuditLog(new KnexAuditStore(db), logger);
   // the CLI renders emails too (an address change queues one), so the templates are part of the core
   const templates = new Templates(viewsDir, new Messages(localesDir));
   const accountStore = new KnexAccountStore(db);

@@ -104,13 +104,7 @@ export class AuditLog {
   // a batch holds the events of many requests: it is written in no request's unit of work
   readonly #detached = detachedRunner();
 
-  /**
-   * `inTransaction`: whether the caller is inside a database transaction of its own (a request's
-   * unit of work, store/unit-of-work.ts). Its events are then written at once, in that transaction:
-   * they are stored with the changes they describe, or not at all, and never wait for a batch
-   * that another connection writes, which on SQLite would wait for the very lock the caller holds.
-   */
-  constructor(private readonly store: AuditStore, private readonly logger: Logger, private readonly inTransaction: () => boolean = () => false) {}
+  constructor(private readonly store: AuditStore, private readonly logger: Logger) {}
 
   observe(observer: (event: AuditEvent) => void): void {
     this.#observers.push(observer);
@@ -118,7 +112,6 @@ export class AuditLog {
 
   record(event: AuditEvent): Promise<void> {
     for (const observer of this.#observers) observer(event);
-    if (this.inTransaction()) return this.#writeNow(event);
     return new Promise<void>((resolve) => {
       this.#queue.push({ event, at: Date.now(), done: resolve });
       this.#writing ??= this.#detached(() => this.#drain());
@@ -128,14 +121,6 @@ export class AuditLog {
   /** Resolves when every event recorded so far is written (or its failure logged). */
   async flush(): Promise<void> {
     while (this.#writing) await this.#writing;
-  }
-
-  async #writeNow(event: AuditEvent): Promise<void> {
-    try {
-      await this.store.insertMany([{ event, at: Date.now() }]);
-    } catch (error) {
-      this.logger.error({ err: error, type: event.type }, 'audit write failed');
-    }
   }
 
   async #drain(): Promise<void> {

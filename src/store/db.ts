@@ -25,7 +25,7 @@ export function openDatabase(config: DatabaseConfig): Db {
   if (config.client === 'postgres') {
     loadPostgresDriver();
     return knex({
-      client: UnitAwarePostgresClient,
+      client: 'pg',
       connection: config.url,
       // a server that does not answer: requests get 503 after this, not after knex's 60 s
       acquireConnectionTimeout: 5000,
@@ -70,9 +70,9 @@ export type Binding = string | number | boolean | null;
  * 30 µs for handing the same SQL to a pooled sqlite3 connection (measured side by side, one
  * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. The
  * statement goes straight to a connection of knex's own pool (so the limit on SQLite connections
- * per handle, below, still holds), as a prepared statement. Never inside a transaction: use
- * knex's `trx` there. The SQL must come from a fixed set (no values spliced in): each distinct
- * text stays prepared on each connection.
+ * per handle, below, still holds), as a prepared statement. Inside a transaction only through
+ * `writeTogether` (below); elsewhere use knex's `trx`. The SQL must come from a fixed set (no
+ * values spliced in): each distinct text stays prepared on each connection.
  */
 export interface FixedSql {
   rows<T>(sql: string, bindings: readonly Binding[]): Promise<T[]>;
@@ -96,19 +96,19 @@ export function fixedSql(db: Db): FixedSql {
  * appear inside a literal), sent on a connection of knex's pool: the server parses and plans it
  * once per connection, and knex's query builder is not involved.
  */
-function postgresFixedSql(db: Db): FixedSql {
+function postgresFixedSql(db: Db, connection?: ClientBase): FixedSql {
   const pool = db.client as { acquireConnection(): Promise<ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
-  const statements = new Map<string, { name: string; text: string }>();
   const statementFor = (sql: string) => {
-    let statement = statements.get(sql);
+    let statement = postgresStatements.get(sql);
     if (!statement) {
       let n = 0;
-      statement = { name: `sesame_fixed_${statements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
-      statements.set(sql, statement);
+      statement = { name: `sesame_fixed_${postgresStatements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+      postgresStatements.set(sql, statement);
     }
     return statement;
   };
   const query = async (sql: string, bindings: readonly Binding[]) => {
+    if (connection) return connection.query({ ...statementFor(sql), values: [...bindings] });
     const conn = await pool.acquireConnection();
     try {
       return await conn.query({ ...statementFor(sql), values: [...bindings] });
@@ -121,6 +121,9 @@ function postgresFixedSql(db: Db): FixedSql {
     changes: async (sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rowCount ?? 0,
   };
 }
+
+/** A statement's name is the same on every connection and every handle of the process. */
+const postgresStatements = new Map<string, { name: string; text: string }>();
 
 interface SqliteStatement {
   all(bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
@@ -164,10 +167,10 @@ async function finalizeStatements(conn: object): Promise<void> {
   await Promise.all(all.map((s) => (s.status === 'fulfilled' ? new Promise<void>((resolve) => s.value.finalize(resolve)) : undefined)));
 }
 
-function sqliteFixedSql(db: Db): FixedSql {
+function sqliteFixedSql(db: Db, connection?: SqliteStatementConnection): FixedSql {
   const pool = db.client as { acquireConnection(): Promise<SqliteStatementConnection>; releaseConnection(conn: unknown): Promise<unknown> };
   const onStatement = async <R>(sql: string, use: (statement: SqliteStatement, done: (err: Error | null, result?: R) => void) => void): Promise<R> => {
-    const conn = await pool.acquireConnection();
+    const conn = connection ?? await pool.acquireConnection();
     try {
       const statement = await prepared(conn, sql);
       return await new Promise<R>((resolve, reject) => use(statement, (err, result) => {
@@ -178,7 +181,7 @@ function sqliteFixedSql(db: Db): FixedSql {
         statement.reset(() => reject(err));
       }));
     } finally {
-      await pool.releaseConnection(conn);
+      if (!connection) await pool.releaseConnection(conn);
     }
   };
   return {
@@ -217,16 +220,12 @@ class ImmediateTransaction extends SqliteTransaction {
 }
 
 class ImmediateSqliteClient extends SqliteClient {
-  override transaction(container: unknown, config: unknown, outerTx: unknown): Knex.Transaction {
-    return unitTransaction(this, container, config) ?? new ImmediateTransaction(this, container, config, outerTx) as unknown as Knex.Transaction;
+  override transaction(...args: unknown[]): Knex.Transaction {
+    return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
   }
 
   override acquireConnection(): Promise<unknown> {
-    return acquireInUnit(this, () => acquireWithinBudget(this, () => super.acquireConnection(), (conn) => super.releaseConnection(conn)));
-  }
-
-  override releaseConnection(conn: unknown): Promise<unknown> {
-    return releaseUnitConnection(conn) ?? super.releaseConnection(conn);
+    return acquireWithinBudget(this, () => super.acquireConnection(), (conn) => super.releaseConnection(conn));
   }
 
   // the pool closes a connection here (shutdown, or one that failed): its fixed statements go first
@@ -289,146 +288,45 @@ function busyError(why: string): Error {
   return Object.assign(new Error(`SQLITE_BUSY: database is locked (${why})`), { code: 'SQLITE_BUSY' });
 }
 
-const PostgresClient = require('knex/lib/dialects/postgres/index.js') as typeof Knex.Client;
-
-class UnitAwarePostgresClient extends PostgresClient {
-  override transaction(container: unknown, config: unknown, outerTx: unknown): Knex.Transaction {
-    return unitTransaction(this, container, config) ?? super.transaction(container, config, outerTx);
-  }
-
-  override acquireConnection(): Promise<unknown> {
-    return acquireInUnit(this, () => super.acquireConnection());
-  }
-
-  override releaseConnection(conn: unknown): Promise<unknown> {
-    return releaseUnitConnection(conn) ?? super.releaseConnection(conn);
-  }
+/** One write of a request's unit of work; `mustChange`: the error when it changes no row. */
+export interface Write {
+  readonly sql: string;
+  readonly bindings: readonly Binding[];
+  readonly mustChange?: () => Error;
 }
 
 /**
- * A request's unit of work (unit-of-work.ts) is a transaction on one connection. While it is
- * open, every statement of that request runs on that connection, through knex or fixed SQL alike
- * (both acquire their connection from the client, above), so it sees the request's own writes and
- * commits or rolls back with them; a transaction a store begins meanwhile is a savepoint in it. On
- * SQLite this also means a request that holds the write lock never waits for a pooled connection,
- * which could be held by a statement waiting for that very lock.
+ * Runs `writes` in one transaction on one connection, in order: all are stored, or none. A write
+ * whose `mustChange` changes no row (a guarded consume that another request won) rolls all back
+ * and throws that error; so does any failure, COMMIT's included (then ROLLBACK is sent too: SQLite
+ * keeps a transaction open when COMMIT fails with SQLITE_BUSY). On SQLite the transaction takes
+ * the write lock at once (BEGIN IMMEDIATE) and the units of one process take turns before they
+ * take a connection, so the waiting ones hold none that others need to read; the lock is held for
+ * these statements only, not for the request that made them.
  */
-export interface RequestTransaction {
-  readonly transaction: Knex.Transaction;
-  readonly connection: unknown;
-  commit(): Promise<void>;
-  rollback(): Promise<void>;
-}
-
-/**
- * A unit's connection serves its request's statements one at a time, as a pooled connection
- * serves its one caller: oidc-provider starts several look-ups at once, and neither a prepared
- * SQLite statement nor a pg client may run two at the same time.
- */
-class Turns {
-  #tail: Promise<void> = Promise.resolve();
-  #current: (() => void) | undefined;
-  #closed = false;
-
-  /** Waits for the connection; false when the unit ended meanwhile (then it is not to be used). */
-  async take(): Promise<boolean> {
-    const previous = this.#tail;
-    let done!: () => void;
-    this.#tail = new Promise<void>((resolve) => (done = resolve));
-    await previous;
-    if (this.#closed) {
-      done();
-      return false;
-    }
-    this.#current = done;
-    return true;
-  }
-
-  give(): void {
-    const done = this.#current;
-    this.#current = undefined;
-    done?.();
-  }
-
-  /** Waits for the statements under way, then hands out no more turns. */
-  async close(): Promise<void> {
-    if (await this.take()) {
-      this.#closed = true;
-      this.give();
-    }
-  }
-}
-
-const unitConnections = new WeakMap<object, Turns>();
-
-/** The connection of the current request's open unit of work on this client's database, at its turn; else one from the pool. */
-async function acquireInUnit(client: object, fromPool: () => Promise<unknown>): Promise<unknown> {
-  const transaction = requestScope()?.work?.transactionOn(client);
-  const turns = transaction && unitConnections.get(transaction.connection as object);
-  if (!turns || !(await turns.take())) return fromPool();
-  return transaction!.connection;
-}
-
-function releaseUnitConnection(conn: unknown): Promise<unknown> | undefined {
-  const turns = typeof conn === 'object' && conn !== null ? unitConnections.get(conn) : undefined;
-  if (!turns) return undefined;
-  turns.give();
-  return Promise.resolve();
-}
-
-function unitTransaction(client: object, container: unknown, config: unknown): Knex.Transaction | undefined {
-  // a transaction's own client (transacting) makes the savepoint itself
-  if ((client as { transacting?: boolean }).transacting) return undefined;
-  const transaction = requestScope()?.work?.transactionOn(client);
-  return transaction && (transaction.transaction as unknown as { transaction(c: unknown, o: unknown): Knex.Transaction }).transaction(container, config);
-}
-
-/**
- * Begins a request's transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE):
- * the first statement of a unit is a write anyway, and the transaction does not risk failing
- * later because another connection wrote after it read. Units of one process take turns before
- * they take a connection, so the ones waiting hold no connection that others need to read; a
- * unit waits at most SQLITE_BUSY_TIMEOUT_MS for its turn, as it would for the lock.
- */
-export async function beginRequestTransaction(db: Db): Promise<RequestTransaction> {
-  const release = isPostgres(db) ? undefined : await writerTurn(db.client, requestBudget(db.client)?.left ?? sqliteBusyTimeouts.get(db.client) ?? 5000);
-  let connection: object | undefined;
+export async function writeTogether(db: Db, writes: readonly Write[]): Promise<void> {
+  const sqlite = !isPostgres(db);
+  const release = sqlite ? await writerTurn(db.client, requestBudget(db.client)?.left ?? sqliteBusyTimeouts.get(db.client) ?? 5000) : undefined;
   try {
-    // the connection is ours, not the transaction's: knex would return it to the pool the moment a
-    // COMMIT failed, with the transaction possibly still open on it (SQLite keeps it open when
-    // COMMIT fails with SQLITE_BUSY); it goes back only after a ROLLBACK
-    connection = await db.client.acquireConnection() as object;
-    const transaction = await db.transaction({ connection });
-    // knex reports a failed BEGIN or COMMIT through the transaction's execution promise; a
-    // transaction whose BEGIN failed still resolves, already completed
-    const settled = (transaction as unknown as { executionPromise: Promise<unknown> }).executionPromise;
-    settled.catch(() => undefined);
-    if (transaction.isCompleted()) {
-      await settled;
-      throw new Error('the transaction ended as it began');
-    }
-    const turns = new Turns();
-    unitConnections.set(connection, turns);
-    const held = connection;
-    const end = async (how: 'commit' | 'rollback') => {
-      await turns.close();
-      unitConnections.delete(held);
+    const connection = await db.client.acquireConnection() as object;
+    try {
+      await db.raw(sqlite ? 'BEGIN IMMEDIATE' : 'BEGIN').connection(connection);
       try {
-        await transaction[how]();
-        await settled;
+        const sql = sqlite ? sqliteFixedSql(db, connection as SqliteStatementConnection) : postgresFixedSql(db, connection as ClientBase);
+        for (const write of writes) {
+          const changed = await sql.changes(write.sql, write.bindings);
+          if (changed === 0 && write.mustChange) throw write.mustChange();
+        }
+        await db.raw('COMMIT').connection(connection);
       } catch (error) {
-        await db.raw('ROLLBACK').connection(held).catch(() => undefined);
+        await db.raw('ROLLBACK').connection(connection).catch(() => undefined);
         throw error;
-      } finally {
-        await db.client.releaseConnection(held);
-        release?.();
       }
-    };
-    return { transaction, connection, commit: () => end('commit'), rollback: () => end('rollback') };
-  } catch (error) {
-    if (connection) await db.client.releaseConnection(connection);
+    } finally {
+      await db.client.releaseConnection(connection);
+    }
+  } finally {
     release?.();
-    throw error;
   }
 }
 
