@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountService } from './accounts/account-service.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
@@ -8,12 +8,13 @@ import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
+import { httpServer } from './http/http-server.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
-import { consoleTransport, smtpTransport, type MailTransport } from './mail/transport.js';
+import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
@@ -28,6 +29,7 @@ import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
+import { probeWrite } from './store/health.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
@@ -35,6 +37,7 @@ import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
+import { finishUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
  * The composition root: the only place where concrete stores, the mailer and the services are
@@ -125,7 +128,7 @@ const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
-  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, hashStoredIds, withRequestMemo }, { mountHttp }, { Csrf }] = await Promise.all([
+  const [{ createProvider }, { providerClientSource }, { BackchannelLogoutWorker }, { KnexOwedLogoutStore }, { createAdapterFactory, hashStoredIds }, { mountHttp }, { Csrf }] = await Promise.all([
     import('./oidc/provider.js'),
     import('./oidc/registration.js'),
     import('./oidc/backchannel-logout.js'),
@@ -150,13 +153,16 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
       : consoleTransport(config.mail.from, config.mail.devDir, (text) => process.stdout.write(text)));
-  const outboxStore = new KnexOutboxStore(db, core.mailBox);
-  const outbox = new OutboxWorker(outboxStore, transport, logger, options.outbox, audit);
+  const outboxStore = new KnexOutboxStore(db, core.mailBox, senderDomain(config.mail.from));
   const metrics = new Metrics(async () => {
     const now = Date.now();
     const { pending, oldestCreatedAt } = await outboxStore.depth(now);
     return { depth: pending, oldestAgeSeconds: oldestCreatedAt === undefined ? 0 : (now - oldestCreatedAt) / 1000 };
   });
+  const outbox = new OutboxWorker(outboxStore, transport, logger, {
+    onRelayFailure: (stage) => metrics.mailRelayFailures.inc({ stage }),
+    ...options.outbox,
+  }, audit);
   audit.observe((event) => countAuditEvent(metrics, event));
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
@@ -204,8 +210,9 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth,
+      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
+      mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',
     });
   };
 
@@ -239,8 +246,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     login,
     outbox,
     metrics,
-    // each request gets its own memo of oidc-provider's reads (see withRequestMemo)
-    callback: (req, res) => withRequestMemo(() => handler(req, res)),
+    // each request gets its own memo of oidc-provider's reads and its own unit of work (see withUnitOfWork)
+    callback: (req, res) => withUnitOfWork(() => handler(req, res)),
     refreshKeys,
     demoUrl: demoClientId ? demoUrls(config.issuer).home : undefined,
     start({ sweeper = true } = {}) {
@@ -288,12 +295,20 @@ async function demoClient(clients: ClientService, issuer: string, logger: Logger
   }
 }
 
+/** Ready: the database answers, its schema is current, and it takes a write. */
 async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
   try {
     const pending = await migrationsPending(db);
-    return pending === 0 ? { ready: true } : { ready: false, reason: `${pending} database migration(s) not applied` };
+    if (pending > 0) return { ready: false, reason: `${pending} database migration(s) not applied` };
   } catch {
     return { ready: false, reason: 'database unreachable' };
+  }
+  try {
+    await probeWrite(db);
+    return { ready: true };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return { ready: false, reason: `database cannot be written${typeof code === 'string' ? ` (${code})` : ''}` };
   }
 }
 
@@ -306,7 +321,7 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   const sesame = await createSesame(config);
   const { logger } = sesame;
   if (!worker) for (const notice of config.notices) logger.warn(notice);
-  const server = createServer(sesame.callback);
+  const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -336,12 +351,9 @@ export async function serve(config: Config, worker?: { index: number }): Promise
     if (stopping) return;
     stopping = true;
     logger.info({ signal, worker: worker?.index }, 'shutting down');
-    // stop accepting, let in-flight requests finish (bounded), then stop the worker and the database
-    const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
-    await drained;
-    clearTimeout(grace);
+    // stop accepting, answer what is under way with Connection: close, close connections as they
+    // go idle (bounded), then stop the worker and the database
+    await drain(config.shutdownGraceSeconds * 1000);
     await sesame.close();
     process.exit(0);
   };

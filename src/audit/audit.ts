@@ -1,4 +1,5 @@
 import type { Logger } from '../shared/logger.js';
+import { detachedRunner } from '../shared/detached.js';
 
 /** Security events, kept in the database for operators (read with `sesame audit`). */
 export const AUDIT_TYPES = [
@@ -104,6 +105,8 @@ export class AuditLog {
   readonly #observers: ((event: AuditEvent) => void)[] = [];
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
+  // a batch holds the events of many requests: it is written in no request's unit of work
+  readonly #detached = detachedRunner();
 
   constructor(private readonly store: AuditStore, private readonly logger: Logger) {}
 
@@ -115,7 +118,7 @@ export class AuditLog {
     for (const observer of this.#observers) observer(event);
     return new Promise<void>((resolve) => {
       this.#queue.push({ event, at: Date.now(), done: resolve });
-      this.#writing ??= this.#drain();
+      this.#writing ??= this.#detached(() => this.#drain());
     });
   }
 

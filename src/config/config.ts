@@ -103,6 +103,8 @@ export interface Config {
    */
   readonly metricsToken?: string;
   readonly shutdownGraceSeconds: number;
+  /** how long one HTTP request (headers and body) may take to arrive */
+  readonly httpRequestTimeoutSeconds: number;
   readonly keys: {
     /** `keys rotate`: how long a new key is published before it signs */
     readonly activationDelaySeconds: number;

@@ -218,6 +218,7 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
     adminApi,
     metricsToken: s.METRICS_TOKEN,
     shutdownGraceSeconds: s.SHUTDOWN_GRACE_SECONDS,
+    httpRequestTimeoutSeconds: s.HTTP_REQUEST_TIMEOUT_SECONDS,
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },
     registration: { enabled: s.REGISTRATION_ENABLED },
     dpop: { requireNonce: s.DPOP_REQUIRE_NONCE },

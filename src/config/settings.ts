@@ -62,6 +62,7 @@ export const settingsSchema = z.object({
   ADMIN_API_ENABLED: boolean.optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0, 'must be 0 or more').max(600, 'must be at most 600').default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: seconds(30, 1, 300),
   SMTP_TIMEOUT_SECONDS: z.coerce.number().int().min(1, 'must be at least 1').max(120, 'must be at most 120').default(10),
   DKIM_DOMAIN: z.string().min(3).optional(),
   DKIM_SELECTOR: z.string().min(1).optional(),

@@ -7,16 +7,18 @@ import { assets, brandCss } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
-import { databaseBusy, errorHandler } from './errors.js';
+import { databaseUnavailable, errorHandler } from './errors.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
 import { pinOriginToIssuer } from '../oidc/patches.js';
 import { registrationGuard } from '../oidc/registration.js';
+import { unknownMethods } from './methods.js';
 import { localeFromBrowser } from './pages.js';
 import { requestLog } from './request-log.js';
 import { postAsGet, throttleClientAuth, unauthorizedClientGrant, untypedEmptyRevocation } from './protocol-answers.js';
 import { securityHeaders } from './security-headers.js';
+import { unitOfWork } from './unit-of-work.js';
 import { verifyRoutes } from './verify-routes.js';
 
 /**
@@ -34,8 +36,11 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
   provider.use(securityHeaders(config.issuer.startsWith('https:')));
-  provider.use(databaseBusy(templates));
+  provider.use(unknownMethods());
+  provider.use(databaseUnavailable(templates));
   provider.use(errorHandler(templates, logger));
+  // inside the error handler: a failed commit is answered by it like any other failure
+  provider.use(unitOfWork(deps.finishUnitOfWork));
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
     deps.audit.record(audited(ctx as unknown as Context, { type, clientId, actor, details: { via: 'dynamic_registration' } }))));
   // before the provider's endpoints: /admin/api/… never reaches oidc-provider (nor its CORS)

@@ -46,6 +46,10 @@ export interface HttpDeps {
   clientAuth: ClientAuthThrottle;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
   demoClientId?: string;
+  /** whether the email of this login request was given up (the waiting page says so) */
+  mailGivenUp: (loginRequestId: string) => Promise<boolean>;
+  /** commits (true) or rolls back the request's writes to oidc-provider's state; true when there were any */
+  finishUnitOfWork: (commit: boolean) => Promise<boolean>;
 }
 
 /** An audit event with who asked: client IP, browser and request id. */

@@ -2,7 +2,7 @@ import type { Context, Middleware } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { isDatabaseBusy } from '../shared/database-errors.js';
+import { isDatabaseUnavailable } from '../shared/database-errors.js';
 import type { Templates } from '../shared/templates.js';
 import { renderPage, t } from './pages.js';
 
@@ -59,13 +59,13 @@ function busyView(): ErrorView {
 }
 
 /**
- * oidc-provider answers its own endpoints; when its adapter found the database locked it
- * answered 500. Rewritten to 503 with Retry-After, the same as our own routes.
+ * oidc-provider answers its own endpoints; when its adapter found the database locked or
+ * unavailable it answered 500. Rewritten to 503 with Retry-After, the same as our own routes.
  */
-export function databaseBusy(templates: Templates): Middleware {
+export function databaseUnavailable(templates: Templates): Middleware {
   return async (ctx, next) => {
     await next();
-    if (!ctx.state.databaseBusy || ctx.status < 500) return;
+    if (!ctx.state.databaseUnavailable || ctx.status < 500) return;
     const view = busyView();
     ctx.status = view.status;
     ctx.set('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
@@ -91,7 +91,7 @@ interface ErrorView {
 export const BUSY_RETRY_AFTER_SECONDS = 2;
 
 export function toView(error: unknown): ErrorView {
-  if (isDatabaseBusy(error)) return busyView();
+  if (isDatabaseUnavailable(error)) return busyView();
   if (error instanceof AppError) {
     const server = error.status >= 500;
     return {

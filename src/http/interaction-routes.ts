@@ -21,7 +21,7 @@ const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid', 
  * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
  * the interaction from its cookie, switch on the prompt, finish with interactionResult.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, mailGivenUp }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { messages } = templates;
 
@@ -178,7 +178,9 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     if (!request || !login.isSameBrowser(request, deviceSecret(ctx))) {
       throw new AppError('not_found', 404, 'No sign-in of this browser is waiting here.');
     }
-    ctx.body = { status: login.statusOf(request) };
+    const status = login.statusOf(request);
+    // the email will not come (its address was refused): the page says so instead of waiting on
+    ctx.body = status === 'pending' && (await mailGivenUp(request.id)) ? { status, mail: 'failed' } : { status };
   });
 
   router.post('/email', formBody, async (ctx) => {

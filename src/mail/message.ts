@@ -3,6 +3,8 @@ export interface MailMessage {
   readonly subject: string;
   readonly text: string;
   readonly html: string;
+  /** the Message-ID header, the same on every attempt to send this message */
+  readonly messageId?: string;
 }
 
 /** A message waiting in the outbox; it is not sent after `expiresAt` (its link would be dead). */

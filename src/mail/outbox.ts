@@ -1,9 +1,10 @@
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../shared/logger.js';
 import { retryDelayMs } from '../shared/backoff.js';
+import { detachedRunner } from '../shared/detached.js';
 import { PollingLoop } from '../shared/polling-loop.js';
 import type { MailMessage } from './message.js';
-import { isPermanentFailure, type MailTransport } from './transport.js';
+import { sendFailure, type MailTransport, type RelayStage } from './transport.js';
 
 export interface OutboxItem {
   readonly id: number;
@@ -31,6 +32,10 @@ export interface OutboxStore {
   markWithheld(id: number, now: number): Promise<void>;
   reschedule(id: number, nextAttemptAt: number, error: string): Promise<void>;
   markFailed(id: number, error: string): Promise<void>;
+  /** keeps this worker's claim of a message it is still sending */
+  extendLease(id: number, lockedUntil: number): Promise<void>;
+  /** makes every message waiting out a back-off due now; returns how many */
+  resumeWaiting(now: number): Promise<number>;
 }
 
 /** messages being sent at once by one worker (SMTP connections are pooled, see transport.ts) */
@@ -38,26 +43,53 @@ const IN_FLIGHT = 10;
 
 export interface OutboxOptions {
   pollIntervalMs?: number;
+  /** attempts after which a message is given up; by default it is retried until it expires */
   maxAttempts?: number;
   baseBackoffMs?: number;
+  /** the longest wait between two attempts */
+  maxBackoffMs?: number;
+  /** how long a claim lasts unless renewed: how soon a crashed worker's messages are taken up again */
   leaseMs?: number;
+  /** how long `stop` waits for sends under way before it cuts them off */
+  stopGraceMs?: number;
+  /** our relay refused us (see SendFailure): operators must look */
+  onRelayFailure?: (stage: RelayStage) => void;
 }
 
 /**
  * Sends what the login pages queued. Mail never goes out inline with a request: the page answers
- * at once and a slow or dead SMTP server only delays delivery. Transient failures are retried with
- * exponential back-off and jitter; a 5xx answer is permanent and not retried.
+ * at once and a slow or dead SMTP server only delays delivery.
+ *
+ * At least once, and once in all but two cases. A message is claimed for `leaseMs` and the claim is
+ * renewed while it is being sent, however long the relay takes (SMTP allows it 10 minutes to
+ * answer the end of the data), so no other pass or instance takes it meanwhile. It can still go
+ * out twice when the relay accepted it but its answer never arrived (the connection broke), or
+ * when the worker died (crash, kill) after the relay accepted it and before it was marked sent:
+ * then it is sent again once the lease has run out, with the same Message-ID, by which mail
+ * systems recognise the second copy. A message whose link has expired is never sent.
+ *
+ * A recipient refused by the relay (5xx to RCPT TO) is given up at once; anything else, our relay
+ * refusing us included (which also raises `onRelayFailure`), is retried with exponential back-off,
+ * jitter and a cap, until the message expires. A successful send after failures ends every back-off
+ * at once: the relay is back, the messages waiting for it go now.
  */
 export class OutboxWorker {
   readonly #maxAttempts: number;
   readonly #baseBackoffMs: number;
+  readonly #maxBackoffMs: number;
   readonly #leaseMs: number;
+  readonly #stopGraceMs: number;
+  readonly #onRelayFailure: (stage: RelayStage) => void;
+  /** a send failed since the last success: messages may be waiting out a back-off */
+  #backingOff = false;
   readonly #loop: PollingLoop;
   /** messages being sent: claimed by a pass (passes never overlap), or handed over by `deliverQueued` */
   readonly #passDeliveries = new Set<Promise<void>>();
   readonly #handedOver = new Set<Promise<void>>();
   /** a hand-over found no room: a pass runs when one of them is done */
   #overflow = false;
+  /** a message handed over by a request is sent outside that request */
+  readonly #detached = detachedRunner();
 
   constructor(
     private readonly store: OutboxStore,
@@ -66,9 +98,13 @@ export class OutboxWorker {
     options: OutboxOptions = {},
     private readonly audit?: AuditLog,
   ) {
-    this.#maxAttempts = options.maxAttempts ?? 8;
+    this.#maxAttempts = options.maxAttempts ?? Number.POSITIVE_INFINITY;
     this.#baseBackoffMs = options.baseBackoffMs ?? 5_000;
+    // a sign-in link lives 10 minutes: a relay that is back is tried again within half a minute
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#stopGraceMs = options.stopGraceMs ?? 10_000;
+    this.#onRelayFailure = options.onRelayFailure ?? (() => {});
     this.#loop = new PollingLoop(() => this.#pass(), options.pollIntervalMs ?? 2_000);
   }
 
@@ -96,7 +132,7 @@ export class OutboxWorker {
       this.#overflow = true;
       return;
     }
-    const claimed = this.store.claim(id, Date.now(), this.#leaseMs).then((item) => item && this.#deliver(item));
+    const claimed = this.#detached(() => this.store.claim(id, Date.now(), this.#leaseMs).then((item) => item && this.#deliver(item)));
     this.#track(this.#handedOver, id, claimed, () => {
       if (this.#overflow) {
         this.#overflow = false;
@@ -105,9 +141,19 @@ export class OutboxWorker {
     });
   }
 
+  /**
+   * Stops taking messages and waits for the ones being sent, at most `stopGraceMs`: then the
+   * connections are closed, and a message cut off this way is tried again later (at least once).
+   */
   async stop(): Promise<void> {
-    await this.#loop.stop();
-    await Promise.allSettled(this.#handedOver);
+    const done = Promise.allSettled([this.#loop.stop(), ...this.#handedOver]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.#stopGraceMs)));
+    if ((await Promise.race([done, late])) === 'late') {
+      this.transport.close();
+      await done;
+    }
+    clearTimeout(timer);
     this.transport.close();
   }
 
@@ -155,22 +201,55 @@ export class OutboxWorker {
       return;
     }
     try {
-      await this.transport.send(item.message);
-      await this.store.markSent(item.id, Date.now());
-      this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
-      await this.audit?.record({ type: 'email.sent', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts } });
+      await this.#sendHoldingClaim(item);
     } catch (error) {
-      const reason = describe(error);
-      if (isPermanentFailure(error) || item.attempts >= this.#maxAttempts) {
-        await this.store.markFailed(item.id, reason);
-        this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail failed permanently');
-        await this.audit?.record({ type: 'email.failed', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
-        return;
-      }
-      await this.store.reschedule(item.id, Date.now() + retryDelayMs(this.#baseBackoffMs, item.attempts), reason);
-      this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
-      await this.audit?.record({ type: 'email.retry', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
+      return this.#failed(item, error);
     }
+    await this.store.markSent(item.id, Date.now());
+    this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
+    if (this.#backingOff) {
+      this.#backingOff = false;
+      const resumed = await this.store.resumeWaiting(Date.now());
+      if (resumed) {
+        this.logger.info({ resumed }, 'mail relay answers again: messages waiting out a back-off go now');
+        this.wake();
+      }
+    }
+    await this.audit?.record({ type: 'email.sent', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts } });
+  }
+
+  /** Sends, renewing the claim every third of the lease while the relay takes its time. */
+  async #sendHoldingClaim(item: OutboxItem): Promise<void> {
+    const renew = setInterval(() => {
+      this.store.extendLease(item.id, Date.now() + this.#leaseMs)
+        .catch((error: unknown) => this.logger.warn({ err: error, outboxId: item.id }, 'could not renew the claim of a message being sent'));
+    }, Math.max(1, Math.floor(this.#leaseMs / 3)));
+    renew.unref();
+    try {
+      await this.transport.send(item.message);
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  async #failed(item: OutboxItem, error: unknown): Promise<void> {
+    const reason = describe(error);
+    const failure = sendFailure(error);
+    if (failure.kind === 'relay') {
+      this.#onRelayFailure(failure.stage);
+      // an operator's problem (credentials, relay policy), not the person's: said loudly, and retried
+      this.logger.error({ outboxId: item.id, attempts: item.attempts, stage: failure.stage, reason }, 'mail relay refused us (check SMTP_URL and the relay); the message is kept and retried');
+    }
+    if (failure.kind === 'recipient' || item.attempts >= this.#maxAttempts) {
+      await this.store.markFailed(item.id, reason);
+      this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail given up');
+      await this.audit?.record({ type: 'email.failed', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
+      return;
+    }
+    this.#backingOff = true;
+    await this.store.reschedule(item.id, Date.now() + retryDelayMs(this.#baseBackoffMs, item.attempts, this.#maxBackoffMs), reason);
+    if (failure.kind === 'transient') this.logger.warn({ outboxId: item.id, attempts: item.attempts, reason }, 'mail delivery failed, will retry');
+    await this.audit?.record({ type: 'email.retry', email: item.message.to, loginRequestId: item.loginRequestId, details: { outboxId: item.id, attempts: item.attempts, reason } });
   }
 }
 

@@ -23,6 +23,12 @@ export class Metrics {
   readonly loginsCompleted = new Counter({ name: 'sesame_logins_completed_total', help: 'Sign-ins completed', registers: [this.registry] });
   readonly loginsFailed = new Counter({ name: 'sesame_logins_failed_total', help: 'Sign-ins that failed, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly emails = new Counter({ name: 'sesame_emails_total', help: 'Sign-in emails by outcome (queued, sent, retry, failed); sent includes those withheld from addresses that may not sign in', labelNames: ['result'], registers: [this.registry] });
+  readonly mailRelayFailures = new Counter({
+    name: 'sesame_mail_relay_failures_total',
+    help: 'Sends our SMTP relay refused for a reason of its own, not the recipient (stage: auth, session, sender, data): alert on any; the mail is kept and retried',
+    labelNames: ['stage'],
+    registers: [this.registry],
+  });
   readonly rateLimitHits = new Counter({ name: 'sesame_rate_limit_hits_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [this.registry] });
 
   constructor(outbox: () => Promise<OutboxGauges>) {

@@ -1,3 +1,5 @@
+import { detachedRunner } from './detached.js';
+
 /**
  * Runs `pass` now and again: every `intervalMs`, or at once when woken (something was queued).
  * Passes never overlap; a wake-up during a pass runs another one right after it. `stop` waits for
@@ -8,6 +10,8 @@ export class PollingLoop {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = true;
+  // a pass woken by a request is not part of that request
+  readonly #detached = detachedRunner();
 
   constructor(private readonly pass: () => Promise<void>, private readonly intervalMs: number) {}
 
@@ -28,7 +32,7 @@ export class PollingLoop {
       return;
     }
     clearTimeout(this.#timer);
-    this.#running = this.pass().finally(() => {
+    this.#running = this.#detached(() => this.pass()).finally(() => {
       this.#running = undefined;
       if (this.#stopped) return;
       if (this.#again) {

@@ -5,6 +5,7 @@ import knex, { type Knex } from 'knex';
 import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { migrationsDir } from '../shared/paths.js';
+import { requestScope } from './request-memo.js';
 
 export type Db = Knex;
 
@@ -26,6 +27,8 @@ export function openDatabase(config: DatabaseConfig): Db {
     return knex({
       client: 'pg',
       connection: config.url,
+      // a server that does not answer: requests get 503 after this, not after knex's 60 s
+      acquireConnectionTimeout: 5000,
       pool: { min: 0, max: 10 },
       migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
     });
@@ -33,11 +36,11 @@ export function openDatabase(config: DatabaseConfig): Db {
   const filename = config.filename!;
   const busyTimeout = Math.trunc(config.busyTimeoutMs ?? 5000);
   mkdirSync(dirname(filename), { recursive: true });
-  return knex({
+  const db = knex({
     client: ImmediateSqliteClient,
     connection: { filename },
     useNullAsDefault: true,
-    // requests queue for a connection; when the database stays locked they fail (503), not hang
+    // background work queues for a connection up to this; a request waits at most its budget (below)
     acquireConnectionTimeout: busyTimeout + 5000,
     // Several connections: in WAL mode readers never wait for each other nor for the writer, so
     // reads run in parallel on libuv's thread pool instead of queueing one by one behind a single
@@ -54,6 +57,8 @@ export function openDatabase(config: DatabaseConfig): Db {
     },
     migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
   });
+  sqliteBusyTimeouts.set(db.client, busyTimeout);
+  return db;
 }
 
 /** A value bound to a `?` placeholder. */
@@ -65,9 +70,9 @@ export type Binding = string | number | boolean | null;
  * 30 µs for handing the same SQL to a pooled sqlite3 connection (measured side by side, one
  * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. The
  * statement goes straight to a connection of knex's own pool (so the limit on SQLite connections
- * per handle, below, still holds), as a prepared statement. Never inside a transaction: use
- * knex's `trx` there. The SQL must come from a fixed set (no values spliced in): each distinct
- * text stays prepared on each connection.
+ * per handle, below, still holds), as a prepared statement. Inside a transaction only through
+ * `writeTogether` (below); elsewhere use knex's `trx`. The SQL must come from a fixed set (no
+ * values spliced in): each distinct text stays prepared on each connection.
  */
 export interface FixedSql {
   rows<T>(sql: string, bindings: readonly Binding[]): Promise<T[]>;
@@ -91,19 +96,19 @@ export function fixedSql(db: Db): FixedSql {
  * appear inside a literal), sent on a connection of knex's pool: the server parses and plans it
  * once per connection, and knex's query builder is not involved.
  */
-function postgresFixedSql(db: Db): FixedSql {
+function postgresFixedSql(db: Db, connection?: ClientBase): FixedSql {
   const pool = db.client as { acquireConnection(): Promise<ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
-  const statements = new Map<string, { name: string; text: string }>();
   const statementFor = (sql: string) => {
-    let statement = statements.get(sql);
+    let statement = postgresStatements.get(sql);
     if (!statement) {
       let n = 0;
-      statement = { name: `sesame_fixed_${statements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
-      statements.set(sql, statement);
+      statement = { name: `sesame_fixed_${postgresStatements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
+      postgresStatements.set(sql, statement);
     }
     return statement;
   };
   const query = async (sql: string, bindings: readonly Binding[]) => {
+    if (connection) return connection.query({ ...statementFor(sql), values: [...bindings] });
     const conn = await pool.acquireConnection();
     try {
       return await conn.query({ ...statementFor(sql), values: [...bindings] });
@@ -116,6 +121,9 @@ function postgresFixedSql(db: Db): FixedSql {
     changes: async (sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rowCount ?? 0,
   };
 }
+
+/** A statement's name is the same on every connection and every handle of the process. */
+const postgresStatements = new Map<string, { name: string; text: string }>();
 
 interface SqliteStatement {
   all(bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
@@ -159,10 +167,10 @@ async function finalizeStatements(conn: object): Promise<void> {
   await Promise.all(all.map((s) => (s.status === 'fulfilled' ? new Promise<void>((resolve) => s.value.finalize(resolve)) : undefined)));
 }
 
-function sqliteFixedSql(db: Db): FixedSql {
+function sqliteFixedSql(db: Db, connection?: SqliteStatementConnection): FixedSql {
   const pool = db.client as { acquireConnection(): Promise<SqliteStatementConnection>; releaseConnection(conn: unknown): Promise<unknown> };
   const onStatement = async <R>(sql: string, use: (statement: SqliteStatement, done: (err: Error | null, result?: R) => void) => void): Promise<R> => {
-    const conn = await pool.acquireConnection();
+    const conn = connection ?? await pool.acquireConnection();
     try {
       const statement = await prepared(conn, sql);
       return await new Promise<R>((resolve, reject) => use(statement, (err, result) => {
@@ -173,7 +181,7 @@ function sqliteFixedSql(db: Db): FixedSql {
         statement.reset(() => reject(err));
       }));
     } finally {
-      await pool.releaseConnection(conn);
+      if (!connection) await pool.releaseConnection(conn);
     }
   };
   return {
@@ -216,11 +224,132 @@ class ImmediateSqliteClient extends SqliteClient {
     return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
   }
 
+  override acquireConnection(): Promise<unknown> {
+    return acquireWithinBudget(this, () => super.acquireConnection(), (conn) => super.releaseConnection(conn));
+  }
+
   // the pool closes a connection here (shutdown, or one that failed): its fixed statements go first
   override async destroyRawConnection(conn: object): Promise<void> {
     await finalizeStatements(conn);
     return (SqliteClient.prototype as unknown as { destroyRawConnection(conn: object): Promise<void> }).destroyRawConnection.call(this, conn);
   }
+}
+
+/**
+ * SQLite: a request waits for the database (a pooled connection, then the write lock) at most
+ * SQLITE_BUSY_TIMEOUT_MS from when it began, then it fails as busy (503 with Retry-After). Each wait
+ * alone was bounded, not their sum: behind a held lock a request queued for a connection (up to
+ * the busy timeout + 5 s), then waited the busy timeout for the lock, and again for its next
+ * write, so answers came after 20 s with a 5 s timeout. Each connection handed to a request is
+ * given what is left of the budget as its busy timeout.
+ */
+function requestBudget(client: object): { full: number; left: number } | undefined {
+  const full = sqliteBusyTimeouts.get(client);
+  const startedAt = requestScope()?.startedAt;
+  if (full === undefined || startedAt === undefined) return undefined;
+  return { full, left: Math.max(0, startedAt + full - Date.now()) };
+}
+
+const busyTimeoutOf = new WeakMap<object, number>();
+
+async function acquireWithinBudget(client: object, acquire: () => Promise<unknown>, release: (conn: unknown) => Promise<unknown>): Promise<unknown> {
+  const budget = requestBudget(client);
+  const full = sqliteBusyTimeouts.get(client);
+  let conn: unknown;
+  if (!budget) {
+    conn = await acquire();
+  } else {
+    if (budget.left === 0) throw busyError('waited SQLITE_BUSY_TIMEOUT_MS');
+    const acquiring = acquire();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(busyError('no connection within SQLITE_BUSY_TIMEOUT_MS')), budget.left)));
+    try {
+      conn = await Promise.race([acquiring, late]);
+    } catch (error) {
+      // the connection, should it come after all, goes straight back
+      acquiring.then(release, () => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  // what is left once the connection came (0: a write that finds the lock taken fails at once)
+  setBusyTimeout(conn as object, budget ? requestBudget(client)?.left ?? 0 : full ?? 5000);
+  return conn;
+}
+
+function setBusyTimeout(conn: object, ms: number): void {
+  if (busyTimeoutOf.get(conn) === ms) return;
+  busyTimeoutOf.set(conn, ms);
+  (conn as unknown as { configure(option: 'busyTimeout', value: number): void }).configure('busyTimeout', ms);
+}
+
+function busyError(why: string): Error {
+  return Object.assign(new Error(`SQLITE_BUSY: database is locked (${why})`), { code: 'SQLITE_BUSY' });
+}
+
+/** One write of a request's unit of work; `mustChange`: the error when it changes no row. */
+export interface Write {
+  readonly sql: string;
+  readonly bindings: readonly Binding[];
+  readonly mustChange?: () => Error;
+}
+
+/**
+ * Runs `writes` in one transaction on one connection, in order: all are stored, or none. A write
+ * whose `mustChange` changes no row (a guarded consume that another request won) rolls all back
+ * and throws that error; so does any failure, COMMIT's included (then ROLLBACK is sent too: SQLite
+ * keeps a transaction open when COMMIT fails with SQLITE_BUSY). On SQLite the transaction takes
+ * the write lock at once (BEGIN IMMEDIATE) and the units of one process take turns before they
+ * take a connection, so the waiting ones hold none that others need to read; the lock is held for
+ * these statements only, not for the request that made them.
+ */
+export async function writeTogether(db: Db, writes: readonly Write[]): Promise<void> {
+  const sqlite = !isPostgres(db);
+  const release = sqlite ? await writerTurn(db.client, requestBudget(db.client)?.left ?? sqliteBusyTimeouts.get(db.client) ?? 5000) : undefined;
+  try {
+    const connection = await db.client.acquireConnection() as object;
+    try {
+      await db.raw(sqlite ? 'BEGIN IMMEDIATE' : 'BEGIN').connection(connection);
+      try {
+        const sql = sqlite ? sqliteFixedSql(db, connection as SqliteStatementConnection) : postgresFixedSql(db, connection as ClientBase);
+        for (const write of writes) {
+          const changed = await sql.changes(write.sql, write.bindings);
+          if (changed === 0 && write.mustChange) throw write.mustChange();
+        }
+        await db.raw('COMMIT').connection(connection);
+      } catch (error) {
+        await db.raw('ROLLBACK').connection(connection).catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await db.client.releaseConnection(connection);
+    }
+  } finally {
+    release?.();
+  }
+}
+
+const sqliteBusyTimeouts = new WeakMap<object, number>();
+const writerQueues = new WeakMap<object, Promise<void>>();
+
+function writerTurn(client: object, timeoutMs: number): Promise<() => void> {
+  const previous = writerQueues.get(client) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  writerQueues.set(client, previous.then(() => mine));
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(busyError('another request is writing'));
+    }, timeoutMs);
+    void previous.then(() => {
+      clearTimeout(timer);
+      if (timedOut) release();
+      else resolve(release);
+    });
+  });
 }
 
 /**
@@ -301,7 +430,7 @@ async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Pro
 }
 
 export function isPostgres(db: Db): boolean {
-  return db.client.config.client === 'pg';
+  return (db.client as { dialect?: string }).dialect === 'postgresql';
 }
 
 export async function migrationsPending(db: Db): Promise<number> {
@@ -312,4 +441,4 @@ export async function migrationsPending(db: Db): Promise<number> {
 
 import { isDatabaseBusy } from '../shared/database-errors.js';
 
-export { isDatabaseBusy, isUniqueViolation } from '../shared/database-errors.js';
+export { isDatabaseBusy, isDatabaseUnavailable, isUniqueViolation } from '../shared/database-errors.js';

@@ -2,8 +2,9 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { currentRequestState } from '../oidc/patches.js';
 import type { KeyedHasher, SecretBox } from '../shared/crypto.js';
 import { ACCOUNT_COLUMNS, type AccountRow } from './account-store.js';
-import { fixedSql, isDatabaseBusy, type Db, type FixedSql } from './db.js';
+import { fixedSql, isDatabaseUnavailable, type Db, type FixedSql, type Write } from './db.js';
 import { forgetMemo, memoKey, requestMemo, type RequestMemo } from './request-memo.js';
+import { collectingUnit } from './unit-of-work.js';
 
 const TABLE = 'oidc_payloads';
 
@@ -20,6 +21,9 @@ interface PayloadRow {
   payload: string;
   expires_at: number | null;
   consumed_at: number | null;
+  /** the stored id (a hash for HASHED_MODELS) and the grant, when known */
+  id?: string;
+  grant_id?: string | null;
 }
 
 /**
@@ -54,10 +58,12 @@ export interface PayloadSecrets {
  * oidc-provider's storage, one table for every model. The library checks `consumed` and then calls
  * `consume()` as two separate steps, so `consume` is the only place a concurrent second redemption
  * of a code or refresh token can be stopped: a guarded UPDATE, and InvalidGrant when it changed nothing.
+ * Within an HTTP request the writes go to the request's unit of work (unit-of-work.ts), to be
+ * stored together at its end, and the request reads them back from what it has pending (below).
  */
 export function createAdapterFactory(db: Db, clients: ClientMetadataSource, secrets: PayloadSecrets): (name: string) => Adapter {
   const sql = fixedSql(db);
-  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(sql, name, secrets));
+  return (name: string) => busyAware(name === 'Client' ? new ClientAdapter(clients) : new SqlAdapter(db, sql, name, secrets));
 }
 
 /** The ids a model's row may be stored under, the one to write first. */
@@ -106,8 +112,9 @@ function payloadRead(secrets: PayloadSecrets, type: string, payload: AdapterPayl
 }
 
 /**
- * oidc-provider turns any adapter error into a 500. A locked or overloaded database is not a
- * server bug: the request is marked so that the HTTP layer answers 503 with Retry-After instead.
+ * oidc-provider turns any adapter error into a 500. A locked, overloaded or unavailable database
+ * (restarting, full, read-only) is not a server bug: the request is marked so that the HTTP layer
+ * answers 503 with Retry-After instead.
  */
 function busyAware(adapter: Adapter): Adapter {
   return new Proxy(adapter, {
@@ -118,9 +125,9 @@ function busyAware(adapter: Adapter): Adapter {
         try {
           return await value.apply(target, args);
         } catch (error) {
-          if (isDatabaseBusy(error)) {
+          if (isDatabaseUnavailable(error)) {
             const state = currentRequestState();
-            if (state) state.databaseBusy = true;
+            if (state) state.databaseUnavailable = true;
           }
           throw error;
         }
@@ -141,14 +148,14 @@ function busyAware(adapter: Adapter): Adapter {
 export { withRequestMemo } from './request-memo.js';
 
 /** A payload with its grant and its account, when it has them (a grant's own row has neither). */
-const JOINED = `select t.type, t.payload, t.expires_at, t.consumed_at, t.grant_id,
+const JOINED = `select t.type, t.id, t.payload, t.expires_at, t.consumed_at, t.grant_id,
     g.payload as grant_payload, g.expires_at as grant_expires_at, g.consumed_at as grant_consumed_at,
     ${ACCOUNT_COLUMNS.map((column) => `a.${column} as account_${column}`).join(', ')}
   from ${TABLE} t
   left join ${TABLE} g on g.type = 'Grant' and g.id = t.grant_id
   left join accounts a on a.id = t.account_id`;
 
-type JoinedRow = PayloadRow & { type: string; grant_id: string | null; grant_payload: string | null; grant_expires_at: number | null; grant_consumed_at: number | null }
+type JoinedRow = PayloadRow & { type: string; id: string; grant_id: string | null; grant_payload: string | null; grant_expires_at: number | null; grant_consumed_at: number | null }
   & { [K in keyof AccountRow as `account_${K & string}`]: AccountRow[K] | null };
 
 /**
@@ -190,8 +197,34 @@ interface IdBatch {
 
 const idBatches = new WeakMap<RequestMemo, Map<string, IdBatch>>();
 
+/**
+ * What the current request has written and its unit of work will store at the end: rows saved,
+ * deleted (undefined) or spent, by model and stored id; the stored id of each uid saved; grants
+ * revoked. The request's reads see these before the database, so it reads its own writes.
+ */
+interface Pending {
+  readonly rows: Map<string, PayloadRow | undefined>;
+  readonly uids: Map<string, string>;
+  readonly revoked: Set<string>;
+}
+
+const pendingWrites = new WeakMap<RequestMemo, Pending>();
+
+const rowKey = (type: string, storedId: string) => `${type}\0${storedId}`;
+
+function pendingOf(memo: RequestMemo): Pending {
+  let pending = pendingWrites.get(memo);
+  if (!pending) pendingWrites.set(memo, (pending = { rows: new Map(), uids: new Map(), revoked: new Set() }));
+  return pending;
+}
+
 class SqlAdapter implements Adapter {
-  constructor(private readonly sql: FixedSql, private readonly type: string, private readonly secrets: PayloadSecrets) {}
+  constructor(
+    private readonly db: Db,
+    private readonly sql: FixedSql,
+    private readonly type: string,
+    private readonly secrets: PayloadSecrets,
+  ) {}
 
   private ids(id: string): string[] {
     return storedIds(this.secrets, this.type, id);
@@ -202,23 +235,49 @@ class SqlAdapter implements Adapter {
     forgetMemo(all ? undefined : this.type);
   }
 
+  /**
+   * In a request: hands the writes to its unit of work and notes them as pending. Otherwise (CLI,
+   * tests, after the answer): writes them now, one by one.
+   */
+  private async apply(writes: Write[], note: (pending: Pending) => void): Promise<void> {
+    const memo = requestMemo();
+    const unit = memo && collectingUnit();
+    this.forget();
+    if (unit && memo && writes.every((write) => unit.add(this.db, write))) {
+      note(pendingOf(memo));
+      return;
+    }
+    for (const write of writes) {
+      const changed = await this.sql.changes(write.sql, write.bindings);
+      if (changed === 0 && write.mustChange) throw write.mustChange();
+    }
+    this.forget(); // and a read of this request that was under way meanwhile
+  }
+
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const [storedId, ...older] = this.ids(id);
+    const stored = JSON.stringify(payloadToStore(this.secrets, this.type, payload));
+    const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
     const values = [
       this.type,
       storedId,
-      JSON.stringify(payloadToStore(this.secrets, this.type, payload)),
+      stored,
       payload.grantId ?? null,
       payload.uid ?? null,
       payload.userCode ? storedUserCode(this.secrets, payload.userCode)[0] : null,
       payload.accountId ?? null,
-      expiresIn ? Date.now() + expiresIn * 1000 : null,
+      expiresAt,
     ];
-    this.forget();
+    const writes: Write[] = [];
     // a session saved again after HMAC_SECRETS gained a newer secret moves to the newest hash
-    if (older.length) await this.sql.changes(SQL.dropOlder(older.length), [this.type, ...older]);
-    await this.sql.changes(SQL.upsert, values);
-    this.forget(); // and a read of this request that was under way meanwhile
+    if (older.length) writes.push({ sql: SQL.dropOlder(older.length), bindings: [this.type, ...older] });
+    writes.push({ sql: SQL.upsert, bindings: values });
+    await this.apply(writes, (pending) => {
+      for (const old of older) pending.rows.set(rowKey(this.type, old), undefined);
+      const before = pending.rows.get(rowKey(this.type, storedId));
+      pending.rows.set(rowKey(this.type, storedId), { id: storedId, payload: stored, expires_at: expiresAt, consumed_at: before?.consumed_at ?? null, grant_id: payload.grantId ?? null });
+      if (typeof payload.uid === 'string') pending.uids.set(rowKey(this.type, payload.uid), storedId);
+    });
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -234,37 +293,68 @@ class SqlAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    this.forget();
+    // read before the memo is forgotten: the row this request found, to note it spent
+    const memo = requestMemo();
+    const found = memo?.get(memoKey(this.type, 'id', id)) as PayloadRow | undefined;
     const ids = this.ids(id);
-    const changed = await this.sql.changes(SQL.consume(ids.length), [Date.now(), this.type, ...ids]);
-    if (changed === 0) throw new errors.InvalidGrant(`${this.type} already consumed`);
+    const now = Date.now();
+    await this.apply([{ sql: SQL.consume(ids.length), bindings: [now, this.type, ...ids], mustChange: () => new errors.InvalidGrant(`${this.type} already consumed`) }], (pending) => {
+      const storedId = found?.id ?? ids[0];
+      const row = pending.rows.get(rowKey(this.type, storedId)) ?? found;
+      if (row) pending.rows.set(rowKey(this.type, storedId), { ...row, consumed_at: now });
+    });
   }
 
   async destroy(id: string): Promise<void> {
-    this.forget();
     const ids = this.ids(id);
-    await this.sql.changes(SQL.destroy(ids.length), [this.type, ...ids]);
-    this.forget();
+    await this.apply([{ sql: SQL.destroy(ids.length), bindings: [this.type, ...ids] }], (pending) => {
+      for (const storedId of ids) pending.rows.set(rowKey(this.type, storedId), undefined);
+    });
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     this.forget(true);
-    await this.sql.changes(SQL.revokeByGrantId, [grantId]);
+    await this.apply([{ sql: SQL.revokeByGrantId, bindings: [grantId] }], (pending) => {
+      pending.revoked.add(grantId);
+      for (const [key, row] of pending.rows) if (row?.grant_id === grantId) pending.rows.set(key, undefined);
+    });
     this.forget(true);
   }
 
   private async first(column: LookupColumn, value: string): Promise<AdapterPayload | undefined> {
     const memo = requestMemo();
+    const pending = memo && pendingWrites.get(memo);
     const key = memoKey(this.type, column, value);
     let row: PayloadRow | undefined;
-    if (memo?.has(key)) {
+    const written = pending && this.written(pending, column, value);
+    if (written) {
+      row = written.row;
+    } else if (memo?.has(key)) {
       row = memo.get(key) as PayloadRow | undefined;
     } else {
       const rows = column === 'id' ? await this.byId(memo, value) : await this.byOther(memo, column, value);
       row = rows.find((r) => r.type === this.type);
     }
+    // what the database (or the memo) holds, as this request has changed it since
+    if (pending && row && !written) {
+      if (row.id !== undefined && pending.rows.has(rowKey(this.type, row.id))) row = pending.rows.get(rowKey(this.type, row.id));
+      if (row?.grant_id && pending.revoked.has(row.grant_id)) row = undefined;
+    }
     const payload = payloadOf(row);
     return payload && payloadRead(this.secrets, this.type, payload, column === 'id' ? value : undefined);
+  }
+
+  /** The row this request has written under this id or uid, if it has (`row` undefined: deleted). */
+  private written(pending: Pending, column: LookupColumn, value: string): { row: PayloadRow | undefined } | undefined {
+    if (column === 'uid') {
+      const storedId = pending.uids.get(rowKey(this.type, value));
+      return storedId !== undefined && pending.rows.has(rowKey(this.type, storedId)) ? { row: pending.rows.get(rowKey(this.type, storedId)) } : undefined;
+    }
+    if (column !== 'id') return undefined;
+    for (const storedId of this.ids(value)) {
+      if (pending.rows.has(rowKey(this.type, storedId))) return { row: pending.rows.get(rowKey(this.type, storedId)) };
+    }
+    return undefined;
   }
 
   /**
@@ -324,9 +414,9 @@ function payloadOf(row: PayloadRow | undefined): AdapterPayload | undefined {
 function remember(memo: RequestMemo, types: Iterable<string>, column: LookupColumn, value: string, rows: JoinedRow[]): void {
   for (const type of types) if (!rows.some((r) => r.type === type)) memo.set(memoKey(type, column, value), undefined);
   for (const row of rows) {
-    memo.set(memoKey(row.type, column, value), { payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at });
+    memo.set(memoKey(row.type, column, value), { id: row.id, grant_id: row.grant_id, payload: row.payload, expires_at: row.expires_at, consumed_at: row.consumed_at });
     if (row.grant_id !== null && row.grant_payload !== null) {
-      memo.set(memoKey('Grant', 'id', row.grant_id), { payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at });
+      memo.set(memoKey('Grant', 'id', row.grant_id), { id: row.grant_id, grant_id: null, payload: row.grant_payload, expires_at: row.grant_expires_at, consumed_at: row.grant_consumed_at });
     }
     if (row.account_id !== null) {
       memo.set(memoKey('accounts', 'id', row.account_id), Object.fromEntries(ACCOUNT_COLUMNS.map((c) => [c, row[`account_${c}`]])) as unknown as AccountRow);

@@ -1,14 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type { QueuedMail } from '../mail/message.js';
 import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
 import type { SecretBox } from '../shared/crypto.js';
-import { claimDueRows, claimRow } from './claim.js';
+import { claimDueRows, claimRow, type ClaimAlso } from './claim.js';
 import { fixedSql, type Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
 const WIPE = { text_body: null, html_body: null };
 const WIPE_SQL = Object.keys(WIPE).map((column) => `${column} = null`).join(', ');
 
-const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body', 'withheld'];
+const COLUMNS = ['login_request_id', 'attempts', 'recipient', 'subject', 'text_body', 'html_body', 'withheld', 'message_id'];
 
 /** Seals and opens mail bodies (a body carries a live link until it is sent). */
 export type MailBox = Pick<SecretBox, 'seal' | 'open'>;
@@ -22,6 +23,7 @@ interface OutboxRow {
   text_body: string | null;
   html_body: string | null;
   withheld: boolean | number;
+  message_id: string;
 }
 
 /**
@@ -61,12 +63,21 @@ export function openBody(box: MailBox, row: Pick<OutboxRow, 'id' | 'recipient' |
   return opened.plaintext;
 }
 
+/** What became of a sign-in's mail, for its waiting page. */
+export type MailDelivery = 'pending' | 'sending' | 'sent' | 'failed' | 'expired' | 'suppressed';
+
 export class KnexOutboxStore implements OutboxStore {
   // a sign-in's mail is claimed and marked sent as fixed SQL (see FixedSql)
   readonly #sql;
+  /**
+   * The first claim of a message gives it its Message-ID, kept for every later attempt (and for a
+   * row queued before the column existed): `domain` is the part after the @, our sending domain.
+   */
+  readonly #messageId: ClaimAlso;
 
-  constructor(private readonly db: Db, private readonly box: MailBox) {
+  constructor(private readonly db: Db, private readonly box: MailBox, domain = 'sesame.invalid') {
     this.#sql = fixedSql(db);
+    this.#messageId = { set: ', message_id = coalesce(message_id, ?)', bindings: () => [`<${randomUUID()}@${domain}>`] };
   }
 
   #toItem(row: OutboxRow): OutboxItem {
@@ -75,7 +86,7 @@ export class KnexOutboxStore implements OutboxStore {
       loginRequestId: row.login_request_id ?? undefined,
       attempts: row.attempts,
       withheld: Boolean(row.withheld),
-      message: { to: row.recipient, subject: row.subject, text: openBody(this.box, row, 'text'), html: openBody(this.box, row, 'html') },
+      message: { to: row.recipient, subject: row.subject, text: openBody(this.box, row, 'text'), html: openBody(this.box, row, 'html'), messageId: row.message_id },
     };
   }
 
@@ -85,12 +96,12 @@ export class KnexOutboxStore implements OutboxStore {
       .andWhere('expires_at', '<=', now)
       .update({ status: 'expired', ...WIPE });
 
-    return (await claimDueRows<OutboxRow>(this.db, 'mail_outbox', COLUMNS, now, limit, leaseMs)).map((row) => this.#toItem(row));
+    return (await claimDueRows<OutboxRow>(this.db, 'mail_outbox', COLUMNS, now, limit, leaseMs, this.#messageId)).map((row) => this.#toItem(row));
   }
 
   async claim(id: number, now: number, leaseMs: number): Promise<OutboxItem | undefined> {
     // no expiry check: only a message queued a moment ago is claimed by id
-    const row = await claimRow<OutboxRow>(this.db, 'mail_outbox', COLUMNS, id, now, leaseMs);
+    const row = await claimRow<OutboxRow>(this.db, 'mail_outbox', COLUMNS, id, now, leaseMs, this.#messageId);
     return row && this.#toItem(row);
   }
 
@@ -113,6 +124,21 @@ export class KnexOutboxStore implements OutboxStore {
 
   async reschedule(id: number, nextAttemptAt: number, error: string): Promise<void> {
     await this.db('mail_outbox').where({ id }).update({ status: 'pending', next_attempt_at: Math.round(nextAttemptAt), locked_until: null, last_error: error });
+  }
+
+  async extendLease(id: number, lockedUntil: number): Promise<void> {
+    await this.#sql.changes("update mail_outbox set locked_until = ? where id = ? and status = 'sending'", [lockedUntil, id]);
+  }
+
+  async resumeWaiting(now: number): Promise<number> {
+    // a message is only ever pending with a later time when a failed attempt put it off
+    return this.#sql.changes("update mail_outbox set next_attempt_at = ? where status = 'pending' and next_attempt_at > ?", [now, now]);
+  }
+
+  /** The state of the latest mail queued for a login request (one per request), if any. */
+  async deliveryOf(loginRequestId: string): Promise<MailDelivery | undefined> {
+    const [row] = await this.#sql.rows<{ status: MailDelivery }>('select status from mail_outbox where login_request_id = ? order by id desc limit 1', [loginRequestId]);
+    return row?.status;
   }
 
   async markFailed(id: number, error: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { RateDecision, RateLimitStore, RateRule } from '../login/rate-limits.js';
-import type { Db } from './db.js';
+import { isPostgres, type Db } from './db.js';
 
 type Trx = Db;
 
@@ -31,7 +31,7 @@ export class KnexRateLimitStore implements RateLimitStore {
    * database's write lock from the start and run one at a time, across connections and processes.
    */
   async #lock(trx: Trx, rules: readonly RateRule[]): Promise<void> {
-    if (trx.client.config.client !== 'pg') return;
+    if (!isPostgres(trx)) return;
     for (const key of [...new Set(rules.map((r) => r.key))].sort()) {
       await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`sesame-rate:${key}`]);
     }

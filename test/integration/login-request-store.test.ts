@@ -382,19 +382,31 @@ for (const kind of DB_KINDS) {
       const now = Date.now();
       const { id, mail } = await queue(now);
       const claimed = await outbox.claimDue(now, 10, MINUTE);
-      expect(claimed).to.deep.equal([{ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } }]);
+      const messageId = claimed[0]?.message.messageId;
+      expect(claimed).to.deep.equal([{ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId } }]);
       const row = await rowOf(id);
       expect(row.status).to.equal('sending');
+      expect(row.message_id).to.equal(messageId).and.match(/^<[\w-]+@sesame\.invalid>$/);
       expect(Number(row.locked_until)).to.equal(now + MINUTE);
       expect(await outbox.claimDue(now, 10, MINUTE), 'the lease holds').to.deep.equal([]);
       expect(await outbox.claimDue(now + MINUTE - 1, 10, MINUTE)).to.deep.equal([]);
+    });
+
+    it('gives a message one Message-ID at its first claim and keeps it for every later attempt', async () => {
+      const now = Date.now();
+      const { id } = await queue(now);
+      const first = (await outbox.claim(id, now, MINUTE))!;
+      await outbox.reschedule(id, now + 1, 'ECONNREFUSED');
+      const second = (await outbox.claim(id, now + 2, MINUTE))!;
+      expect(second.attempts).to.equal(2);
+      expect(second.message.messageId).to.equal(first.message.messageId);
     });
 
     it('claims a message by id (a mail just queued) like a pass would, once', async () => {
       const now = Date.now();
       const { id, mail } = await queue(now);
       const item = await outbox.claim(id, now, MINUTE);
-      expect(item).to.deep.equal({ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html } });
+      expect(item).to.deep.equal({ id, loginRequestId: mail.loginRequestId, attempts: 1, withheld: false, message: { to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: item?.message.messageId } });
       expect(Number((await rowOf(id)).locked_until)).to.equal(now + MINUTE);
       expect(await outbox.claim(id, now, MINUTE), 'the lease holds').to.equal(undefined);
       expect(await outbox.claimDue(now, 10, MINUTE)).to.deep.equal([]);
@@ -428,7 +440,9 @@ for (const kind of DB_KINDS) {
       const now = Date.now();
       const { id, mail } = await queue(now);
       await db('mail_outbox').where({ id }).update({ text_body: 'plain text', html_body: '<p>plain</p>' });
-      expect((await outbox.claim(id, now, MINUTE))?.message).to.deep.equal({ to: mail.to, subject: mail.subject, text: 'plain text', html: '<p>plain</p>' });
+      const { messageId, ...message } = (await outbox.claim(id, now, MINUTE))!.message;
+      expect(message).to.deep.equal({ to: mail.to, subject: mail.subject, text: 'plain text', html: '<p>plain</p>' });
+      expect(messageId, 'a row queued before Message-IDs were stored gets one at its claim').to.be.a('string');
     });
 
     it('queues a withheld message like any other, and marks it withheld (never sent) and wipes it when the worker takes it', async () => {

@@ -122,3 +122,102 @@ export async function eventually<T>(what: string, check: () => Promise<T> | T, t
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
+
+/** An SMTP error reply a faulty relay gives, or nothing (go on). */
+export type Reply = { code: number; message: string } | undefined;
+
+/** What a faulty relay does once it has received a message's data (and kept it). */
+export type AfterData = { delayMs?: number; drop?: boolean } | undefined;
+
+export interface Faults {
+  /** the greeting of the nth connection: an error reply instead of 220 */
+  connect?: (n: number) => Reply;
+  /** the answer to AUTH, for the nth login attempt (AUTH is offered only when this is given) */
+  auth?: (n: number) => Reply;
+  /** the answer to MAIL FROM, for the nth transaction */
+  mailFrom?: (n: number) => Reply;
+  rcptTo?: (address: string, n: number) => Reply;
+  /** for the nth message received: answer late, or drop the connection without answering */
+  afterData?: (n: number) => AfterData;
+}
+
+/**
+ * A relay that misbehaves by script (smtp-server underneath): refuses our credentials, the sender
+ * or a recipient, takes its time to answer the end of the data, or drops the connection after it
+ * has taken a message. `received` holds every message whose data arrived, whether or not it was
+ * then answered: what a real relay would have delivered.
+ */
+export class FaultySmtp {
+  readonly received: ReceivedMail[] = [];
+  readonly counts = { connect: 0, auth: 0, mailFrom: 0, data: 0 };
+  port = 0;
+  #server: SMTPServer;
+
+  constructor(faults: Faults = {}) {
+    const refuse = (reply: Reply, callback: (error?: Error | null) => void) => {
+      if (!reply) return callback();
+      callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
+    };
+    const rcpt = new Map<string, number>();
+    this.#server = new SMTPServer({
+      authOptional: true,
+      allowInsecureAuth: true,
+      disabledCommands: faults.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
+      logger: false,
+      onConnect: (_session, callback) => refuse(faults.connect?.(++this.counts.connect), callback),
+      onAuth: (_auth, _session, callback) => {
+        const reply = faults.auth?.(++this.counts.auth);
+        if (reply) return callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
+        callback(null, { user: 'sesame' });
+      },
+      onMailFrom: (_address, _session, callback) => refuse(faults.mailFrom?.(++this.counts.mailFrom), callback),
+      onRcptTo: (address, _session, callback) => {
+        const n = (rcpt.get(address.address) ?? 0) + 1;
+        rcpt.set(address.address, n);
+        refuse(faults.rcptTo?.(address.address, n), callback);
+      },
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', async () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          this.received.push({
+            to: session.envelope.rcptTo.map((r) => r.address),
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            raw,
+            parsed: await simpleParser(raw),
+          });
+          const after = faults.afterData?.(++this.counts.data);
+          if (after?.drop) {
+            // the message is taken, and the answer never leaves: the sender cannot know
+            const connections = (this.#server as unknown as { connections: Set<{ id: string; _socket: Socket }> }).connections;
+            for (const connection of connections) if (connection.id === session.id) connection._socket.destroy();
+            return;
+          }
+          setTimeout(() => callback(), after?.delayMs ?? 0);
+        });
+      },
+    });
+  }
+
+  async start(port = 0): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.server.once('error', reject);
+      this.#server.listen(port, '127.0.0.1', () => resolve());
+    });
+    this.port = (this.#server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  url(credentials?: string): string {
+    return `smtp://${credentials ? `${credentials}@` : ''}127.0.0.1:${this.port}`;
+  }
+
+  receivedBy(address: string): ReceivedMail[] {
+    return this.received.filter((mail) => mail.to.includes(address));
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}

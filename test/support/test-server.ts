@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Mode } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
+import type { OutboxOptions } from '../../src/mail/outbox.js';
 import type { Logger } from '../../src/shared/logger.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
@@ -61,6 +62,8 @@ export interface TestServerOptions {
   /** `test` (the default: no demo app, nothing required), or as `sesame serve` / `sesame dev` run (production needs `scheme: 'https'`) */
   mode?: Extract<Mode, 'test' | 'production' | 'development'>;
   logger?: Logger;
+  /** the mail worker's timings and limits (the poll and back-off are 200 ms unless given) */
+  outbox?: OutboxOptions;
 }
 
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -70,7 +73,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env), mode: options.mode ?? 'test' });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200 }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
+  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
   server.on('request', sesame.callback);
   sesame.start();
   return {

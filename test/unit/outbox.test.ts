@@ -31,6 +31,10 @@ class MemoryOutbox implements OutboxStore {
   }
   async reschedule() {}
   async markFailed() {}
+  async extendLease() {}
+  async resumeWaiting() {
+    return 0;
+  }
 
   #take(id: number): OutboxItem | undefined {
     const message = this.pending.get(id);

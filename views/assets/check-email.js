@@ -11,10 +11,12 @@
       try {
         const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
         if (res.ok) {
-          const { status: state } = await res.json();
+          const { status: state, mail } = await res.json();
           if (state === 'approved') { window.location.assign(continueUrl); return; }
-          if (final.includes(state)) {
-            status.textContent = status.dataset[state];
+          // the email was given up (the address was refused): no link or code will come
+          const undeliverable = state === 'pending' && mail === 'failed';
+          if (final.includes(state) || undeliverable) {
+            status.textContent = undeliverable ? status.dataset.undeliverable : status.dataset[state];
             // nothing left to type or confirm here; a new email (resend) or another address remain
             for (const el of document.querySelectorAll('[data-pending-only]')) el.hidden = true;
             return;
