@@ -316,7 +316,8 @@ class SqlAdapter implements Adapter {
     this.forget(true);
     await this.apply([{ sql: SQL.revokeByGrantId, bindings: [grantId] }], (pending) => {
       pending.revoked.add(grantId);
-      for (const [key, row] of pending.rows) if (row?.grant_id === grantId) pending.rows.set(key, undefined);
+      // as the statement does: only the models a grant issues (an interaction carrying the id stays)
+      for (const [key, row] of pending.rows) if (row?.grant_id === grantId && GRANTABLE_MODELS.has(key.split('\0')[0])) pending.rows.set(key, undefined);
     });
     this.forget(true);
   }
@@ -338,7 +339,7 @@ class SqlAdapter implements Adapter {
     // what the database (or the memo) holds, as this request has changed it since
     if (pending && row && !written) {
       if (row.id !== undefined && pending.rows.has(rowKey(this.type, row.id))) row = pending.rows.get(rowKey(this.type, row.id));
-      if (row?.grant_id && pending.revoked.has(row.grant_id)) row = undefined;
+      if (row?.grant_id && pending.revoked.has(row.grant_id) && GRANTABLE_MODELS.has(this.type)) row = undefined;
     }
     const payload = payloadOf(row);
     return payload && payloadRead(this.secrets, this.type, payload, column === 'id' ? value : undefined);

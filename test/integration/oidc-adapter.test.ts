@@ -3,6 +3,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import { randomToken } from '../../src/shared/crypto.js';
 import type { Db } from '../../src/store/db.js';
 import { createAdapterFactory, hashStoredIds } from '../../src/store/oidc-adapter.js';
+import { finishUnitOfWork, withUnitOfWork } from '../../src/store/unit-of-work.js';
 import { storedId, storedId as sid, testPayloadSecrets } from '../support/payload-secrets.js';
 import { sweepExpired } from '../../src/store/sweeper.js';
 import { DB_KINDS } from '../support/databases.js';
@@ -248,6 +249,22 @@ for (const kind of DB_KINDS) {
       for (const [model, id] of kept) expect(await adapterFor(model).find(id), `${model} kept`).to.not.equal(undefined);
       expect(await rowCount(db, { grant_id: grantId })).to.equal(1);
       expect(await rowCount(db, { grant_id: otherGrant })).to.equal(grantModels.length);
+    });
+
+    it('revoking a grant within the unit of work of a request keeps the interaction that carries its id, and stores the same at the end', async () => {
+      const grantId = randomToken();
+      const interaction = randomToken();
+      const token = randomToken();
+      await adapterFor('Interaction').upsert(interaction, payloadFor('Interaction', interaction, { grantId }), 3600);
+      await adapterFor('AccessToken').upsert(token, payloadFor('AccessToken', token, { grantId }), 3600);
+      await withUnitOfWork(async () => {
+        await adapterFor('AccessToken').revokeByGrantId(grantId);
+        expect(await adapterFor('AccessToken').find(token), 'the token, read back in the request').to.equal(undefined);
+        expect(await adapterFor('Interaction').find(interaction), 'the interaction, read back in the request').to.not.equal(undefined);
+        await finishUnitOfWork(true);
+      });
+      expect(await adapterFor('AccessToken').find(token)).to.equal(undefined);
+      expect(await adapterFor('Interaction').find(interaction)).to.not.equal(undefined);
     });
 
     it('does not return an expired row', async () => {
