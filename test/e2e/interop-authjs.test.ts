@@ -1,16 +1,10 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { ExpressAuth, getSession, type ExpressAuthConfig } from '@auth/express';
 import { expect } from 'chai';
 import express from 'express';
+import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
-
-interface RunningApp {
-  origin: string;
-  close(): Promise<void>;
-}
 
 /**
  * An express 5 app as Auth.js' docs have it: `ExpressAuth` mounted under /auth with Sesame as a
@@ -20,10 +14,8 @@ interface RunningApp {
  */
 async function startAuthJsApp(issuer: string, registerClient: (origin: string) => Promise<{ clientId: string; clientSecret: string }>): Promise<RunningApp> {
   const app = express();
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, () => resolve(s));
-  });
-  const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+  const running = await listenOnLocalhost(app);
+  const { origin } = running;
   const { clientId, clientSecret } = await registerClient(origin);
   const authConfig: ExpressAuthConfig = {
     secret: 'authjs-app-secret-0123456789abcdefghijklmnop',
@@ -37,7 +29,7 @@ async function startAuthJsApp(issuer: string, registerClient: (origin: string) =
     const session = await getSession(req, authConfig);
     res.type('text').send(session?.user ? `signed in as ${session.user.email}` : 'not signed in');
   });
-  return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return running;
 }
 
 describe('interop: Auth.js (@auth/express) web app (sqlite)', function () {

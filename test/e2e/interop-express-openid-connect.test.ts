@@ -1,19 +1,13 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express from 'express';
 import expressOpenIdConnect from 'express-openid-connect';
+import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 // a CommonJS module whose exports node cannot name statically: take them from its default export
 const { auth, requiresAuth } = expressOpenIdConnect;
-
-interface RunningApp {
-  origin: string;
-  close(): Promise<void>;
-}
 
 /**
  * An express 5 app with Auth0's express-openid-connect as its README has it: the `auth()` middleware
@@ -24,10 +18,8 @@ interface RunningApp {
  */
 async function startExpressOpenIdConnectApp(issuer: string, registerClient: (origin: string) => Promise<{ clientId: string; clientSecret: string }>): Promise<RunningApp> {
   const app = express();
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, () => resolve(s));
-  });
-  const origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+  const running = await listenOnLocalhost(app);
+  const { origin } = running;
   const { clientId, clientSecret } = await registerClient(origin);
 
   app.use(auth({
@@ -47,7 +39,7 @@ async function startExpressOpenIdConnectApp(issuer: string, registerClient: (ori
   app.get('/profile', requiresAuth(), (req, res) => {
     res.json(req.oidc.user);
   });
-  return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return running;
 }
 
 describe('interop: express-openid-connect web app (sqlite)', function () {

@@ -1,5 +1,3 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import express from 'express';
 import session from 'express-session';
@@ -7,6 +5,7 @@ import passport from 'passport';
 import { Strategy as OpenIDConnectStrategy } from 'passport-openidconnect';
 import * as client from 'openid-client';
 import { Strategy, type VerifyFunction } from 'openid-client/passport';
+import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -17,19 +16,6 @@ interface AppUser {
   idToken: string;
 }
 
-interface RunningApp {
-  origin: string;
-  close(): Promise<void>;
-}
-
-/** Listens on every loopback address, so `localhost` works whether it resolves to IPv4 or IPv6. */
-async function listen(app: express.Express): Promise<{ server: Server; port: number }> {
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, () => resolve(s));
-  });
-  return { server, port: (server.address() as AddressInfo).port };
-}
-
 /**
  * A server-rendered web app as its developers would write it: express, express-session and
  * passport with openid-client's passport strategy (PKCE and ID token validation built in), a
@@ -37,8 +23,8 @@ async function listen(app: express.Express): Promise<{ server: Server; port: num
  */
 async function startPassportApp(issuer: string, registerClient: (origin: string) => Promise<{ clientId: string; clientSecret: string }>): Promise<RunningApp> {
   const app = express();
-  const { server, port } = await listen(app);
-  const origin = `http://localhost:${port}`;
+  const running = await listenOnLocalhost(app);
+  const { origin } = running;
   const { clientId, clientSecret } = await registerClient(origin);
   const config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(clientSecret), { execute: [client.allowInsecureRequests] });
 
@@ -70,14 +56,14 @@ async function startPassportApp(issuer: string, registerClient: (origin: string)
       res.redirect(client.buildEndSessionUrl(config, { id_token_hint: user.idToken, post_logout_redirect_uri: `${origin}/` }).href);
     });
   });
-  return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return running;
 }
 
 /** The same app with passport-openidconnect 0.1, which sends no PKCE (code_challenge). */
 async function startPassportOpenIdConnectApp(issuer: string, registerClient: (origin: string) => Promise<{ clientId: string; clientSecret: string }>): Promise<RunningApp> {
   const app = express();
-  const { server, port } = await listen(app);
-  const origin = `http://localhost:${port}`;
+  const running = await listenOnLocalhost(app);
+  const { origin } = running;
   const { clientId, clientSecret } = await registerClient(origin);
   const auth = new passport.Passport();
   auth.use('sesame', new OpenIDConnectStrategy({
@@ -96,7 +82,7 @@ async function startPassportOpenIdConnectApp(issuer: string, registerClient: (or
   app.use((error: { code?: string; message: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     res.status(500).type('text').send(`sign-in failed: ${error.code ?? ''} ${error.message}`);
   });
-  return { origin, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return running;
 }
 
 describe('interop: passport web app on express (sqlite)', function () {
