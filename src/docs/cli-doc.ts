@@ -38,9 +38,8 @@ const block = (text: string) => `\`\`\`text\n${text.replace(/\s+$/, '')}\n\`\`\`
 /** docs/cli.md: the whole usage, then each command's own help, exactly as the CLI prints them. */
 export async function renderCliDoc(): Promise<string> {
   const usage = await cli(['help']);
-  const parts = [HEADER, `\n## Usage\n\n${block(usage)}`];
-  for (const command of commandsOf(usage).filter((name) => name !== 'help')) {
-    parts.push(`\n## \`sesame ${command}\`\n\n${block(await cli([command, '--help']))}`);
-  }
-  return parts.join('');
+  const commands = commandsOf(usage).filter((name) => name !== 'help');
+  const helps = await Promise.all(commands.map((command) => cli([command, '--help'])));
+  const sections = commands.map((command, i) => `\n## \`sesame ${command}\`\n\n${block(helps[i])}`);
+  return [HEADER, `\n## Usage\n\n${block(usage)}`, ...sections].join('');
 }
