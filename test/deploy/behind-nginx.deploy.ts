@@ -146,7 +146,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     return logged('a') ? 'a' : 'b';
   }
 
-  it('answers over TLS with the https issuer, whatever Host the request had; plain http only redirects; Sesame sends HSTS once', async () => {
+  it('answers over TLS with the https issuer, whatever Host the request had; plain http only redirects; Sesame sends HSTS once; large bodies stop at nginx', async () => {
     const res = await fetchVia('all')(`${issuer}/.well-known/openid-configuration`);
     expect(res.status).to.equal(200);
     const metadata = await res.json() as { issuer: string; token_endpoint: string };
@@ -158,6 +158,10 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     // the pinned nginxes are reached as localhost:<their port>: Sesame still names only the issuer
     const pinned = await fetchVia('b')(`${issuer}/.well-known/openid-configuration`);
     expect((await pinned.json() as { issuer: string }).issuer).to.equal(issuer);
+
+    // more than any endpoint of Sesame reads: refused by nginx, before an instance sees it
+    const large = await fetchVia('all')(`${issuer}/token`, { method: 'POST', body: 'x'.repeat(128 * 1024), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(large.status).to.equal(413);
 
     const plain = await fetch(`http://127.0.0.1:${httpPort}/.well-known/openid-configuration?x=1`, { redirect: 'manual' });
     expect(plain.status).to.equal(301);
