@@ -162,6 +162,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     // more than any endpoint of Sesame reads: refused by nginx, before an instance sees it
     const large = await fetchVia('all')(`${issuer}/token`, { method: 'POST', body: 'x'.repeat(128 * 1024), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(large.status).to.equal(413);
+    expect(large.headers.get('x-request-id'), 'answered by nginx, not by an instance').to.equal(null);
 
     const plain = await fetch(`http://127.0.0.1:${httpPort}/.well-known/openid-configuration?x=1`, { redirect: 'manual' });
     expect(plain.status).to.equal(301);
@@ -203,23 +204,32 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     expect(claims.iss).to.equal(issuer);
     expect(claims.amr).to.deep.equal(['email']);
     expect(tokens.refresh_token).to.be.a('string');
-    signedIn = { config, tokens: { access: tokens.access_token, refresh: tokens.refresh_token! }, sub: claims.sub };
   });
 
-  let signedIn: { config: client.Configuration; tokens: { access: string; refresh: string }; sub: string } | undefined;
+  interface SignedIn { config: client.Configuration; tokens: { access: string; refresh: string }; sub: string }
+
+  /** A sign-in through the balanced nginx (same browser, one click): an app holding tokens. */
+  async function signedInApp(): Promise<SignedIn> {
+    const config = await relyingApp('all');
+    const browser = new Browser(issuer, undefined, fetchVia('all'));
+    const started = await askForLink(config, browser);
+    const done = await browser.submit(await browser.get(loginDetails(await smtp!.waitFor(started.email)).link), '/login/verify');
+    expect(done.location, done.body).to.match(new RegExp(`^${REDIRECT_URI}\\?code=`));
+    const tokens = await exchange(config, started, done.location!);
+    return { config, tokens: { access: tokens.access_token, refresh: tokens.refresh_token! }, sub: tokens.claims()!.sub };
+  }
 
   it('a refresh works through either instance', async () => {
-    expect(signedIn, 'the sign-in above').to.not.equal(undefined);
-    let { tokens } = signedIn!;
-    for (const route of ['a', 'b', 'a'] as const) {
-      const config = viaApp(signedIn!.config, route);
+    const signedIn = await signedInApp();
+    let { tokens } = signedIn;
+    for (const route of ['a', 'b', 'a', 'b'] as const) {
+      const config = viaApp(signedIn.config, route);
       const refreshed = await client.refreshTokenGrant(config, tokens.refresh);
       expect(refreshed.access_token, route).to.be.a('string').and.not.equal(tokens.access);
-      const userinfo = await client.fetchUserInfo(config, refreshed.access_token, signedIn!.sub);
-      expect(userinfo.sub).to.equal(signedIn!.sub);
+      const userinfo = await client.fetchUserInfo(config, refreshed.access_token, signedIn.sub);
+      expect(userinfo.sub).to.equal(signedIn.sub);
       tokens = { access: refreshed.access_token, refresh: refreshed.refresh_token ?? tokens.refresh };
     }
-    signedIn = { ...signedIn!, tokens };
   });
 
   it('approved on another device through one instance, finished by the waiting tab through the other', async () => {
@@ -245,7 +255,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
   });
 
   it('stopping one instance mid-run (SIGTERM) loses no sign-in and fails no request', async () => {
-    expect(signedIn, 'the sign-in above').to.not.equal(undefined);
+    const signedIn = await signedInApp();
     const config = await relyingApp('all');
     // sign-ins under way on B: the link asked for (its mail in the outbox), not yet opened; once B
     // is gone, the same browsers go on through the balanced nginx
@@ -258,8 +268,8 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     const failures: string[] = [];
     const counts = { refresh: 0, userinfo: 0, jwks: 0 };
     let running = true;
-    const app = viaApp(signedIn!.config, 'all');
-    let { tokens } = signedIn!;
+    const app = viaApp(signedIn.config, 'all');
+    let { tokens } = signedIn;
     const loops = [
       (async () => {
         while (running) {
@@ -275,7 +285,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
       (async () => {
         while (running) {
           try {
-            await client.fetchUserInfo(app, tokens.access, signedIn!.sub);
+            await client.fetchUserInfo(app, tokens.access, signedIn.sub);
             counts.userinfo++;
           } catch (error) {
             failures.push(`userinfo: ${(error as Error).message}`);
