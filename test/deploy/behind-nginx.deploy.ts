@@ -34,7 +34,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
   let smtp: SmtpSink | undefined;
   let certificate: Certificate;
   const nginxes: Nginx[] = [];
-  const instances: Record<'a' | 'b', ServerProcess> = {} as never;
+  const instances = {} as Record<'a' | 'b', ServerProcess>;
   let env: Record<string, string>;
   let issuer: string;
   let ports: Record<Route, number>;
@@ -145,6 +145,12 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
     expect(logged('a') && logged('b'), 'one request, one instance').to.equal(false);
     return logged('a') ? 'a' : 'b';
   }
+
+  /** openid-client's error, with the status of the response it did not expect */
+  const failure = (error: unknown) => {
+    const { message, cause } = error as Error & { cause?: { status?: unknown } };
+    return typeof cause?.status === 'number' ? `${message} (${cause.status})` : message;
+  };
 
   it('answers over TLS with the https issuer, whatever Host the request had; plain http only redirects; Sesame sends HSTS once; large bodies stop at nginx', async () => {
     const res = await fetchVia('all')(`${issuer}/.well-known/openid-configuration`);
@@ -278,7 +284,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
             tokens = { access: refreshed.access_token, refresh: refreshed.refresh_token ?? tokens.refresh };
             counts.refresh++;
           } catch (error) {
-            failures.push(`refresh: ${(error as Error).message}`);
+            failures.push(`refresh: ${failure(error)}`);
           }
         }
       })(),
@@ -288,7 +294,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
             await client.fetchUserInfo(app, tokens.access, signedIn.sub);
             counts.userinfo++;
           } catch (error) {
-            failures.push(`userinfo: ${(error as Error).message}`);
+            failures.push(`userinfo: ${failure(error)}`);
           }
         }
       })(),
