@@ -63,8 +63,7 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
       HMAC_SECRETS: randomBytes(32).toString('base64url'),
       LOG_LEVEL: 'info',
     };
-    // both at once on a fresh database, as an orchestrator starts them: migrations and the first
-    // signing key must come out once
+    // both at once on a fresh database, as an orchestrator may start them (migrations take a lock)
     for (const name of ['a', 'b'] as const) instances[name] = new ServerProcess({ ...env, PORT: String(instancePorts[name]) }, { command: 'serve' });
     await Promise.all(Object.values(instances).map((instance) => instance.waitFor(/Sesame listening/, 30_000)));
 
@@ -139,7 +138,8 @@ describe('deployment: two Sesame instances behind nginx (docs/deploy/nginx.conf)
    * requestId): waits for the line, since a child's log reaches the test a little after its answer.
    */
   async function servedBy(requestId: string | null): Promise<'a' | 'b'> {
-    expect(requestId, 'every response carries X-Request-Id').to.match(/^[0-9a-f]{32}$/);
+    // nginx's $request_id (32 hex digits), which the config passes on; Sesame's own would be a UUID
+    expect(requestId, 'every response carries nginx\'s X-Request-Id').to.match(/^[0-9a-f]{32}$/);
     const logged = (name: 'a' | 'b') => instances[name].output.includes(`"requestId":"${requestId}"`);
     await eventually(async () => expect(logged('a') || logged('b'), `request ${requestId} in an instance's log`).to.equal(true));
     expect(logged('a') && logged('b'), 'one request, one instance').to.equal(false);
