@@ -1,0 +1,166 @@
+import { expect } from 'chai';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { closeChromium, DESKTOP, launchChromium, newDevice, PHONE, reportScreenshots, shoot, watchErrors } from '../support/chromium.js';
+import { DB_KINDS } from '../support/databases.js';
+import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
+import { loginDetails, type ReceivedMail } from '../support/smtp-sink.js';
+import { startTestServer, type TestServer } from '../support/test-server.js';
+
+const APP_ORIGIN = new URL(REDIRECT_URI).origin;
+
+/** The texts the test presses and reads, per language. */
+const TEXT = {
+  en: {
+    emailMe: 'Email me a sign-in link', account: 'Your account', allow: 'Allow', disconnect: 'Disconnect', disconnected: /app was disconnected/,
+    signOut: 'Sign out', everywhere: 'Sign out everywhere', signedOut: 'You are signed out', thisBrowser: 'This browser', ended: /browser was signed out/,
+    changeAddress: 'Change your email address', sendLink: 'Send a confirmation link', sent: /We sent a link to/, confirmAddress: 'Confirm the new address', addressChanged: 'Email address changed',
+    deleteAccount: 'Delete my account…', deletionSent: /within an hour/, confirmDelete: 'Delete my account', deleted: 'Your account was deleted', noApps: 'No apps are connected',
+  },
+  de: {
+    emailMe: 'Anmeldelink per E-Mail senden', account: 'Ihr Konto', allow: 'Erlauben', disconnect: 'Trennen', disconnected: /App wurde getrennt/,
+    signOut: 'Abmelden', everywhere: 'Überall abmelden', signedOut: 'Sie sind abgemeldet', thisBrowser: 'Dieser Browser', ended: /Browser wurde abgemeldet/,
+    changeAddress: 'E-Mail-Adresse ändern', sendLink: 'Bestätigungslink senden', sent: /Wir haben einen Link an/, confirmAddress: 'Neue Adresse bestätigen', addressChanged: 'E-Mail-Adresse geändert',
+    deleteAccount: 'Mein Konto löschen …', deletionSent: /innerhalb einer Stunde/, confirmDelete: 'Mein Konto löschen', deleted: 'Ihr Konto wurde gelöscht', noApps: 'keine Apps verbunden',
+  },
+} as const;
+
+const VIEWS = [
+  { label: 'desktop, English', options: DESKTOP, lang: 'en' as const },
+  { label: 'phone, German', options: { ...PHONE, locale: 'de-DE' }, lang: 'de' as const },
+];
+
+const linkIn = (mail: ReceivedMail, path: string) => {
+  const found = new RegExp(`https?://\\S+${path.replace(/\//g, '\\/')}\\?token=[A-Za-z0-9_.%-]+`).exec(mail.parsed.text ?? '')?.[0];
+  if (!found) throw new Error(`no ${path} link in:\n${mail.parsed.text}`);
+  return found;
+};
+
+for (const kind of DB_KINDS) {
+  describe(`the account page in a real browser (Chromium, ${kind})`, function () {
+    this.timeout(90_000);
+
+    let chromium: Browser;
+    let server: TestServer;
+    let app: client.Configuration;
+    let appClientId: string;
+    let counter = 0;
+    let contexts: BrowserContext[] = [];
+    let pageErrors: string[] = [];
+
+    before(async function () {
+      this.timeout(60_000);
+      chromium = await launchChromium();
+      server = await startTestServer(kind);
+      const registered = await registerClient(server.sesame, { name: 'Photo Album' });
+      appClientId = registered.clientId;
+      app = await discover(server.issuer, registered);
+    });
+
+    afterEach(async () => {
+      await Promise.all(contexts.map((context) => context.close().catch(() => undefined)));
+      contexts = [];
+      const errors = pageErrors;
+      pageErrors = [];
+      expect(errors.filter((e) => /Content Security Policy|Refused to|uncaught/i.test(e)), 'errors in the pages').to.deep.equal([]);
+    });
+
+    after(async () => {
+      await closeChromium(chromium);
+      await server?.close();
+      reportScreenshots();
+    });
+
+    const nextEmail = (label: string) => `${label}-${kind}-${++counter}@example.com`;
+
+    async function device(options: BrowserContextOptions): Promise<Page> {
+      const context = await newDevice(chromium, APP_ORIGIN, options);
+      contexts.push(context);
+      context.on('page', (page) => {
+        const errors = watchErrors(page);
+        page.on('close', () => pageErrors.push(...errors));
+      });
+      return context.newPage();
+    }
+
+    const heading = (page: Page) => page.locator('h1').first().innerText();
+    const db = () => server.sesame.db;
+
+    async function expectNoHorizontalScroll(page: Page, what: string) {
+      const sizes = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+      expect(sizes.scrollWidth, `${what}: page is wider than the screen`).to.be.at.most(sizes.innerWidth);
+    }
+
+    /** Opens /account; without a session it goes through the emailed sign-in (the link opened in this browser). */
+    async function openAccount(page: Page, email: string, lang: 'en' | 'de', shots?: string): Promise<void> {
+      await page.goto(`${server.issuer}/account`);
+      if (await page.locator('input#email').count()) {
+        if (shots) await shoot(page, shots, 'account sign-in asks for the address');
+        await page.locator('input#email').fill(email);
+        await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
+        await page.locator('#match-number').waitFor();
+        const { link } = loginDetails(await server.smtp.waitFor(email));
+        await page.goto(link);
+      }
+      await page.waitForURL(`${server.issuer}/account`);
+      expect(await heading(page)).to.equal(TEXT[lang].account);
+    }
+
+    /** The app asks for the account; the person signs in (or is signed in already) and allows it on the consent page. */
+    async function connectApp(page: Page, email: string, lang: 'en' | 'de') {
+      const start = await startAuthorization(app);
+      await page.goto(start.url.toString());
+      if (await page.locator('input#email').count()) {
+        await page.locator('input#email').fill(email);
+        await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
+        await page.locator('#match-number').waitFor();
+        const { link } = loginDetails(await server.smtp.waitFor(email));
+        await page.goto(link);
+      }
+      await page.getByRole('button', { name: TEXT[lang].allow, exact: true }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${REDIRECT_URI}?`));
+      return exchangeCode(app, start, page.url());
+    }
+
+    for (const { label, options, lang } of VIEWS) {
+      const words = TEXT[lang];
+
+      it(`${label}: disconnecting an app revokes its grant and tokens and forgets the consent (audited)`, async () => {
+        const name = `account ${kind} ${label} disconnect`;
+        const email = nextEmail('disconnect');
+        const page = await device(options);
+        const tokens = await connectApp(page, email, lang);
+        expect(tokens.refresh_token).to.be.a('string');
+
+        // the session the app's sign-in made opens the account page without a new email
+        await openAccount(page, email, lang);
+        const apps = page.locator('#apps');
+        expect(await apps.innerText()).to.include('Photo Album');
+        expect(await page.locator('#sessions').innerText()).to.include(words.thisBrowser);
+        expect(await page.locator('#address').innerText()).to.include(email);
+        await expectNoHorizontalScroll(page, 'the account page');
+        await shoot(page, name, 'account page with an app');
+
+        await apps.getByRole('button', { name: words.disconnect }).click();
+        await page.locator('#apps .notice').waitFor();
+        expect(await page.locator('#apps .notice').innerText()).to.match(words.disconnected);
+        expect(await apps.innerText()).to.include(words.noApps);
+        await shoot(page, name, 'app disconnected');
+
+        // the refresh token is dead, the consent forgotten: the app asks again
+        await expectOAuthError(client.refreshTokenGrant(app, tokens.refresh_token!), 'invalid_grant');
+        const account = await server.sesame.accounts.get(email);
+        expect(await db()('consents').where({ account_id: account.id })).to.deep.equal([]);
+        const grants = await db()('oidc_payloads').where({ account_id: account.id, type: 'Grant' }).select('payload');
+        expect(grants.map((g) => JSON.parse(g.payload).clientId)).not.to.include(appClientId);
+        await server.sesame.audit.flush();
+        const events = await server.sesame.audit.query({ accountId: account.id, type: 'account.app_disconnected' });
+        expect(events.map((e) => e.clientId)).to.deep.equal([appClientId]);
+
+        const again = await startAuthorization(app);
+        await page.goto(again.url.toString());
+        await page.getByRole('button', { name: words.allow, exact: true }).waitFor();
+        await shoot(page, name, 'the app asks for consent again');
+      });
+    }
+  });
+}
