@@ -1,4 +1,5 @@
 import type { AccountSession, ConnectedApp, ConnectionStore } from '../accounts/connections.js';
+import { SCOPES } from '../clients/client.js';
 import type { Db } from './db.js';
 import { forgetMemo } from './request-memo.js';
 
@@ -34,7 +35,7 @@ export class KnexConnectionStore implements ConnectionStore {
       if (grant.clientId) add(grant.clientId, (grant.openid?.scope ?? '').split(' ').filter(Boolean), (grant.iat ?? now / 1000) * 1000);
     }
     for (const consent of consents) add(consent.client_id, consent.scope.split(' ').filter(Boolean), Number(consent.updated_at));
-    return [...apps].map(([clientId, app]) => ({ clientId, scopes: [...app.scopes].sort(), since: app.since })).sort((a, b) => a.since - b.since);
+    return [...apps].map(([clientId, app]) => ({ clientId, scopes: [...app.scopes].sort(bySCOPES), since: app.since })).sort((a, b) => a.since - b.since);
   }
 
   async sessions(accountId: string, now: number): Promise<AccountSession[]> {
@@ -98,4 +99,13 @@ export class KnexConnectionStore implements ConnectionStore {
       return Number(await trx('oidc_payloads').where({ type: 'Session' }).whereIn('id', sessions.map(({ id }) => id)).delete());
     });
   }
+}
+
+/** Scopes in the order Sesame lists them everywhere (openid first), unknown ones last. */
+function bySCOPES(a: string, b: string): number {
+  const rank = (scope: string) => {
+    const i = (SCOPES as readonly string[]).indexOf(scope);
+    return i < 0 ? SCOPES.length : i;
+  };
+  return rank(a) - rank(b) || a.localeCompare(b);
 }

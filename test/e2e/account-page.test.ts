@@ -161,6 +161,102 @@ for (const kind of DB_KINDS) {
         await page.getByRole('button', { name: words.allow, exact: true }).waitFor();
         await shoot(page, name, 'the app asks for consent again');
       });
+
+      it(`${label}: signs out another browser, then everywhere`, async () => {
+        const name = `account ${kind} ${label} sessions`;
+        const email = nextEmail('sessions');
+        const laptop = await device(options);
+        await openAccount(laptop, email, lang, name);
+        const other = await device(DESKTOP);
+        await openAccount(other, email, 'en');
+
+        await laptop.reload();
+        const sessions = laptop.locator('#sessions li');
+        expect(await sessions.count()).to.equal(2);
+        await expectNoHorizontalScroll(laptop, 'the account page with two sessions');
+        await shoot(laptop, name, 'two sessions');
+        // the other browser's session: the one not marked as this one
+        await sessions.filter({ hasNot: laptop.locator('.badge') }).getByRole('button', { name: words.signOut, exact: true }).click();
+        await laptop.locator('#sessions .notice').waitFor();
+        expect(await laptop.locator('#sessions .notice').innerText()).to.match(words.ended);
+        expect(await sessions.count()).to.equal(1);
+        await shoot(laptop, name, 'other browser signed out');
+
+        // the other browser is sent to sign in again
+        await other.goto(`${server.issuer}/account`);
+        await other.locator('input#email').waitFor();
+
+        await laptop.getByRole('button', { name: words.everywhere }).click();
+        await laptop.waitForURL(`${server.issuer}/account/signed-out`);
+        expect(await heading(laptop)).to.equal(words.signedOut);
+        await shoot(laptop, name, 'signed out everywhere');
+        const account = await server.sesame.accounts.get(email);
+        expect(await db()('oidc_payloads').where({ account_id: account.id, type: 'Session' })).to.deep.equal([]);
+        await server.sesame.audit.flush();
+        expect(await server.sesame.audit.query({ accountId: account.id, type: 'account.signed_out' })).to.have.length(2);
+        await laptop.goto(`${server.issuer}/account`);
+        await laptop.locator('input#email').waitFor();
+      });
+
+      it(`${label}: changes the address through the link sent to the new one`, async () => {
+        const name = `account ${kind} ${label} address`;
+        const email = nextEmail('address');
+        const newEmail = nextEmail('renamed');
+        const page = await device(options);
+        await openAccount(page, email, lang);
+        await page.getByText(words.changeAddress).click();
+        await page.locator('#new-email').fill(newEmail);
+        await shoot(page, name, 'new address typed');
+        await page.getByRole('button', { name: words.sendLink }).click();
+        await page.locator('#address .notice').waitFor();
+        expect(await page.locator('#address .notice').innerText()).to.match(words.sent).and.include(newEmail);
+        await shoot(page, name, 'link sent to the new address');
+
+        const link = linkIn(await server.smtp.waitFor(newEmail), '/account/email/confirm');
+        await page.goto(link);
+        await page.getByRole('button', { name: words.confirmAddress }).click();
+        expect(await heading(page)).to.equal(words.addressChanged);
+        await shoot(page, name, 'address changed');
+        expect((await server.sesame.accounts.get(newEmail)).email).to.equal(newEmail);
+      });
+
+      it(`${label}: deletes the account once the emailed link is confirmed`, async () => {
+        const name = `account ${kind} ${label} delete`;
+        const email = nextEmail('delete');
+        const page = await device(options);
+        const tokens = await connectApp(page, email, lang);
+        await openAccount(page, email, lang);
+        const account = await server.sesame.accounts.get(email);
+
+        await page.getByRole('button', { name: words.deleteAccount }).click();
+        await page.locator('#delete .notice').waitFor();
+        expect(await page.locator('#delete .notice').innerText()).to.match(words.deletionSent).and.include(email);
+        await shoot(page, name, 'deletion link sent');
+        const mail = await server.smtp.waitFor(email);
+        const link = linkIn(mail, '/account/delete/confirm');
+        // the HTML part carries the same link
+        expect(mail.parsed.html).to.include(link.replace(/&/g, '&amp;').split('?')[0]);
+
+        // opening the link changes nothing; the button on its page deletes
+        await page.goto(link);
+        expect(await server.sesame.accounts.findById(account.id)).not.to.equal(undefined);
+        await expectNoHorizontalScroll(page, 'the deletion page');
+        await shoot(page, name, 'confirm deletion');
+        await page.getByRole('button', { name: words.confirmDelete, exact: true }).click();
+        expect(await heading(page)).to.equal(words.deleted);
+        await shoot(page, name, 'account deleted');
+
+        expect(await server.sesame.accounts.findById(account.id)).to.equal(undefined);
+        expect(await db()('oidc_payloads').where({ account_id: account.id })).to.deep.equal([]);
+        await expectOAuthError(client.refreshTokenGrant(app, tokens.refresh_token!), 'invalid_grant');
+        await server.sesame.audit.flush();
+        expect(await server.sesame.audit.query({ accountId: account.id, type: 'account.deleted' })).to.have.length(1);
+
+        // the link is spent: the account it names is gone
+        await page.goto(link);
+        expect(await page.locator('main').innerText()).to.match(lang === 'de' ? /bereits gelöscht/ : /already been deleted/);
+        await shoot(page, name, 'link used again');
+      });
     }
   });
 }
