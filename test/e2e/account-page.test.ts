@@ -140,6 +140,10 @@ for (const kind of DB_KINDS) {
         await expectNoHorizontalScroll(page, 'the account page');
         await shoot(page, name, 'account page with an app');
 
+        const before = await db()('oidc_payloads').where({ type: 'Grant' }).select('id', 'payload');
+        const grantIds = before.filter((g) => JSON.parse(g.payload).clientId === appClientId && JSON.parse(g.payload).accountId === (tokens.claims()?.sub)).map((g) => g.id);
+        expect(grantIds).to.have.length(1);
+        expect(await db()('oidc_payloads').whereIn('grant_id', grantIds), 'the tokens the grant issued').to.have.length.greaterThan(0);
         await apps.getByRole('button', { name: words.disconnect }).click();
         await page.locator('#apps .notice').waitFor();
         expect(await page.locator('#apps .notice').innerText()).to.match(words.disconnected);
@@ -152,6 +156,7 @@ for (const kind of DB_KINDS) {
         expect(await db()('consents').where({ account_id: account.id })).to.deep.equal([]);
         const grants = await db()('oidc_payloads').where({ account_id: account.id, type: 'Grant' }).select('payload');
         expect(grants.map((g) => JSON.parse(g.payload).clientId)).not.to.include(appClientId);
+        expect(await db()('oidc_payloads').whereIn('grant_id', grantIds), 'the tokens the grant issued').to.deep.equal([]);
         await server.sesame.audit.flush();
         const events = await server.sesame.audit.query({ accountId: account.id, type: 'account.app_disconnected' });
         expect(events.map((e) => e.clientId)).to.deep.equal([appClientId]);
