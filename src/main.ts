@@ -224,6 +224,13 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('backchannel.error', (ctx, error, client, accountId, sid) => {
       void audit.record({ type: 'logout.backchannel_failed', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out', reason: error instanceof Error ? error.message : String(error) } });
     });
+    // a sign-in finished in this browser: the account page names its session by the browser
+    provider.on('interaction.ended', (ctx) => {
+      const { session, result } = ctx.oidc;
+      if (!result?.login || !session?.uid || !session.accountId) return;
+      connections.recordSignIn(session.uid, session.accountId, { userAgent: ctx.get('User-Agent') || undefined, ip: ctx.ip })
+        .catch((error: unknown) => logger.warn({ err: error }, 'the device of a new session was not recorded'));
+    });
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });

@@ -17,6 +17,9 @@ export interface AccountSession {
   readonly expiresAt: number | null;
   /** the apps signed in through it */
   readonly clientIds: readonly string[];
+  /** the browser and address it signed in from, when known */
+  readonly userAgent?: string;
+  readonly ip?: string;
 }
 
 /** The storage the account page needs; `store/connection-store.ts` implements it. */
@@ -29,6 +32,8 @@ export interface ConnectionStore {
    * False when it was not connected.
    */
   disconnect(accountId: string, clientId: string, now: number): Promise<boolean>;
+  /** Remembers which browser a session signed in from (again, at every sign-in in it). */
+  recordSignIn(sessionUid: string, accountId: string, device: { userAgent?: string; ip?: string }, at: number): Promise<void>;
   /** Ends these sessions of the account (all of them when `uids` is absent); how many ended. */
   endSessions(accountId: string, uids: readonly string[] | undefined, now: number): Promise<number>;
 }
@@ -55,6 +60,10 @@ export class AccountConnections {
   async sessions(accountId: string, now = Date.now()): Promise<AccountSession[]> {
     const sessions = await this.store.sessions(accountId, now);
     return sessions.map((session) => ({ ...session, clientIds: session.clientIds.filter((id) => !this.hidden.has(id)) }));
+  }
+
+  recordSignIn(sessionUid: string, accountId: string, device: { userAgent?: string; ip?: string }, now = Date.now()): Promise<void> {
+    return this.store.recordSignIn(sessionUid, accountId, device, now);
   }
 
   async disconnect(accountId: string, clientId: string, who: Requester, now = Date.now()): Promise<boolean> {

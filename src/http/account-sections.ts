@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { AccountConnections } from '../accounts/connections.js';
 import { formatTime } from '../mail/login-mail.js';
+import { deviceName } from '../shared/user-agent.js';
 import type { HttpDeps } from './context.js';
 import type { SignedIn } from './account-session.js';
 import { t } from './pages.js';
@@ -65,17 +66,20 @@ export function appsSection({ connections, findClient, templates }: Deps): Accou
   };
 }
 
-export function sessionsSection({ connections, findClient }: Deps): AccountSection {
+export function sessionsSection({ connections, findClient, templates }: Deps): AccountSection {
   return {
     id: 'sessions',
     load: async (ctx, { account, session: current, csrf }, state) => {
-      const sessions = await connections.sessions(account.id);
+      // this browser first: it is the one people look for
+      const sessions = (await connections.sessions(account.id)).sort((a, b) => Number(b.uid === current.uid) - Number(a.uid === current.uid));
       const locale = ctx.state.locale as string;
       return {
         sessions: await Promise.all(sessions.map(async (session) => ({
           uid: session.uid,
           current: session.uid === current.uid,
           signedInAt: formatTime(session.signedInAt, locale),
+          device: deviceName(session.userAgent, (key, params) => t(ctx, templates, key, params)),
+          ip: session.ip,
           apps: (await Promise.all(session.clientIds.map(async (id) => (await findClient(id))?.name ?? id))).join(', '),
         }))),
         action: '/account/sessions/sign-out',

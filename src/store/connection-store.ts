@@ -39,8 +39,10 @@ export class KnexConnectionStore implements ConnectionStore {
   }
 
   async sessions(accountId: string, now: number): Promise<AccountSession[]> {
-    const rows: { uid: string; payload: string; expires_at: number | null }[] = await this.db('oidc_payloads')
-      .where({ account_id: accountId, type: 'Session' }).andWhere(live(now)).select('uid', 'payload', 'expires_at');
+    const rows: { uid: string; payload: string; expires_at: number | null; user_agent: string | null; ip: string | null }[] = await this.db('oidc_payloads as p')
+      .leftJoin('session_devices as d', 'd.session_uid', 'p.uid')
+      .where({ 'p.account_id': accountId, 'p.type': 'Session' }).andWhere((q) => q.whereNull('p.expires_at').orWhere('p.expires_at', '>', now))
+      .select('p.uid', 'p.payload', 'p.expires_at', 'd.user_agent', 'd.ip');
     return rows
       .map((row) => {
         const session = JSON.parse(row.payload) as SessionPayload;
@@ -49,9 +51,18 @@ export class KnexConnectionStore implements ConnectionStore {
           signedInAt: (session.loginTs ?? 0) * 1000,
           expiresAt: row.expires_at === null ? null : Number(row.expires_at),
           clientIds: Object.keys(session.authorizations ?? {}),
+          userAgent: row.user_agent ?? undefined,
+          ip: row.ip ?? undefined,
         };
       })
       .sort((a, b) => b.signedInAt - a.signedInAt);
+  }
+
+  async recordSignIn(sessionUid: string, accountId: string, device: { userAgent?: string; ip?: string }, at: number): Promise<void> {
+    await this.db('session_devices')
+      .insert({ session_uid: sessionUid, account_id: accountId, user_agent: device.userAgent?.slice(0, 512) ?? null, ip: device.ip?.slice(0, 64) ?? null, signed_in_at: at })
+      .onConflict('session_uid')
+      .merge(['account_id', 'user_agent', 'ip', 'signed_in_at']);
   }
 
   async disconnect(accountId: string, clientId: string, now: number): Promise<boolean> {
@@ -89,13 +100,14 @@ export class KnexConnectionStore implements ConnectionStore {
     return this.db.transaction(async (trx) => {
       const q = trx('oidc_payloads').where({ account_id: accountId, type: 'Session' });
       if (uids) q.whereIn('uid', uids);
-      const sessions: { id: string; payload: string }[] = await q.select('id', 'payload');
+      const sessions: { id: string; uid: string; payload: string }[] = await q.select('id', 'uid', 'payload');
       if (sessions.length === 0) return 0;
       // every app signed in through an ended session is owed a logout token (back-channel logout)
       const owed = sessions.flatMap(({ payload }) => Object.entries((JSON.parse(payload) as SessionPayload).authorizations ?? {})
         .filter(([, authorization]) => typeof authorization.sid === 'string')
         .map(([clientId, authorization]) => ({ account_id: accountId, client_id: clientId, sid: authorization.sid!, next_attempt_at: now, created_at: now })));
       if (owed.length) await trx('backchannel_logouts').insert(owed);
+      await trx('session_devices').where({ account_id: accountId }).whereIn('session_uid', sessions.map(({ uid }) => uid)).delete();
       return Number(await trx('oidc_payloads').where({ type: 'Session' }).whereIn('id', sessions.map(({ id }) => id)).delete());
     });
   }

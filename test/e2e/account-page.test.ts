@@ -172,16 +172,20 @@ for (const kind of DB_KINDS) {
         const email = nextEmail('sessions');
         const laptop = await device(options);
         await openAccount(laptop, email, lang, name);
-        const other = await device(DESKTOP);
+        // the other browser: a phone when this one is a desktop, and the other way round
+        const other = await device(options === DESKTOP ? PHONE : DESKTOP);
         await openAccount(other, email, 'en');
 
         await laptop.reload();
         const sessions = laptop.locator('#sessions li');
         expect(await sessions.count()).to.equal(2);
+        // each named by the browser it signed in from, in the page's language
+        const on = lang === 'de' ? 'auf' : 'on';
+        expect(await laptop.locator('#sessions').innerText()).to.include(`Safari ${on} iPhone`).and.include(`Chrome ${on} Linux`);
         await expectNoHorizontalScroll(laptop, 'the account page with two sessions');
         await shoot(laptop, name, 'two sessions');
         // the other browser's session: the one not marked as this one
-        await sessions.filter({ hasNot: laptop.locator('.badge') }).getByRole('button', { name: words.signOut, exact: true }).click();
+        await sessions.filter({ hasNot: laptop.locator('.badge') }).locator('button').click();
         await laptop.locator('#sessions .notice').waitFor();
         expect(await laptop.locator('#sessions .notice').innerText()).to.match(words.ended);
         expect(await sessions.count()).to.equal(1);
