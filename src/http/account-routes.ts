@@ -140,6 +140,10 @@ function linkRefusals({ templates }: Pick<HttpDeps, 'templates'>) {
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500 || error.code === 'csrf_failed') throw error;
       ctx.status = error.status;
+      // the account is gone: there is no account page to go back to (opening it would sign up anew)
+      if (error.code === 'account_deletion_used') {
+        return renderPage(ctx, templates, 'account/deleted', { title: t(ctx, templates, 'account.deleted.title'), used: true });
+      }
       const heading = t(ctx, templates, 'error.title');
       renderPage(ctx, templates, 'account/link-refused', {
         title: heading,

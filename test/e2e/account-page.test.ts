@@ -263,7 +263,9 @@ for (const kind of DB_KINDS) {
 
         // the link is spent: the account it names is gone
         await page.goto(link);
-        expect(await page.locator('main').innerText()).to.match(lang === 'de' ? /bereits gelöscht/ : /already been deleted/);
+        expect(await heading(page)).to.equal(words.deleted);
+        expect(await page.locator('main').innerText()).to.match(lang === 'de' ? /bereits verwendet/ : /already used/);
+        expect(await page.locator('main a').count(), 'no way back into an account that is gone').to.equal(0);
         await shoot(page, name, 'link used again');
       });
     }
