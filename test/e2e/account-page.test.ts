@@ -269,5 +269,31 @@ for (const kind of DB_KINDS) {
         await shoot(page, name, 'link used again');
       });
     }
+
+    it('the sign-in email, as it arrived through the outbox: both parts carry the same link and code; its HTML in English on a desktop and German on a phone', async () => {
+      for (const { label, options, lang } of VIEWS) {
+        const name = `sign-in email ${kind} ${label}`;
+        const email = nextEmail('mail');
+        const page = await device(options);
+        await page.goto(`${server.issuer}/account`);
+        await page.locator('input#email').fill(email);
+        await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
+        await page.locator('#match-number').waitFor();
+        const mail = await server.smtp.waitFor(email);
+        const { link, code } = loginDetails(mail);
+        const html = mail.parsed.html as string;
+        const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map(([, href]) => href.replace(/&amp;/g, '&').replace(/&#x3D;/g, '='));
+        expect(hrefs).to.deep.equal([link, link]);
+
+        const mailView = await device(options);
+        await mailView.setContent(html);
+        const shown = await mailView.locator('body').innerText();
+        expect(shown).to.include(link).and.include(code).and.include('Sesame');
+        expect(shown.match(/\b\d{6}\b/g)).to.deep.equal([code]);
+        expect(await mailView.getByRole('link', { name: lang === 'de' ? 'Anmelden' : 'Sign in', exact: true }).getAttribute('href')).to.equal(link);
+        await expectNoHorizontalScroll(mailView, 'the sign-in email');
+        await shoot(mailView, name, 'html part');
+      }
+    });
   });
 }
