@@ -57,7 +57,9 @@ export function accountRoutes(deps: HttpDeps): Router {
 
   router.get('/signed-out', async (ctx) => {
     const cancelled = ctx.query.cancelled !== undefined;
-    renderPage(ctx, templates, 'account/signed-out', { title: t(ctx, templates, cancelled ? 'account.cancelled.title' : 'account.signed_out.title'), cancelled });
+    const everywhere = ctx.query.everywhere !== undefined;
+    const title = cancelled ? 'account.cancelled.title' : everywhere ? 'account.signed_out_everywhere.title' : 'account.signed_out.title';
+    renderPage(ctx, templates, 'account/signed-out', { title: t(ctx, templates, title), cancelled, everywhere });
   });
 
   // a new address is confirmed from that address; the person must have signed in recently (privileged)
@@ -96,7 +98,7 @@ export function accountRoutes(deps: HttpDeps): Router {
   router.post('/sessions/sign-out-everywhere', formBody, gate, async (ctx) => {
     await connections.signOutEverywhere(signedIn(ctx).account.id, requester(ctx));
     ctx.status = 303;
-    ctx.redirect('/account/signed-out');
+    ctx.redirect('/account/signed-out?everywhere=1');
   });
 
   router.post('/delete', formBody, gate, async (ctx) => {

@@ -12,13 +12,13 @@ const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 const TEXT = {
   en: {
     emailMe: 'Email me a sign-in link', account: 'Your account', allow: 'Allow', disconnect: 'Disconnect', disconnected: /app was disconnected/,
-    signOut: 'Sign out', everywhere: 'Sign out everywhere', signedOut: 'You are signed out', thisBrowser: 'This browser', ended: /browser was signed out/,
+    signOut: 'Sign out', everywhere: 'Sign out everywhere', signedOutEverywhere: 'You are signed out everywhere', thisBrowser: 'This browser', ended: /browser was signed out/,
     changeAddress: 'Change your email address', sendLink: 'Send a confirmation link', sent: /We sent a link to/, confirmAddress: 'Confirm the new address', addressChanged: 'Email address changed',
     deleteAccount: 'Delete my account…', deletionSent: /within an hour/, confirmDelete: 'Delete my account', deleted: 'Your account was deleted', noApps: 'No apps are connected',
   },
   de: {
     emailMe: 'Anmeldelink per E-Mail senden', account: 'Ihr Konto', allow: 'Erlauben', disconnect: 'Trennen', disconnected: /App wurde getrennt/,
-    signOut: 'Abmelden', everywhere: 'Überall abmelden', signedOut: 'Sie sind abgemeldet', thisBrowser: 'Dieser Browser', ended: /Browser wurde abgemeldet/,
+    signOut: 'Abmelden', everywhere: 'Überall abmelden', signedOutEverywhere: 'Sie sind überall abgemeldet', thisBrowser: 'Dieser Browser', ended: /Browser wurde abgemeldet/,
     changeAddress: 'E-Mail-Adresse ändern', sendLink: 'Bestätigungslink senden', sent: /Wir haben einen Link an/, confirmAddress: 'Neue Adresse bestätigen', addressChanged: 'E-Mail-Adresse geändert',
     deleteAccount: 'Mein Konto löschen …', deletionSent: /innerhalb einer Stunde/, confirmDelete: 'Mein Konto löschen', deleted: 'Ihr Konto wurde gelöscht', noApps: 'keine Apps verbunden',
   },
@@ -196,8 +196,8 @@ for (const kind of DB_KINDS) {
         await other.locator('input#email').waitFor();
 
         await laptop.getByRole('button', { name: words.everywhere }).click();
-        await laptop.waitForURL(`${server.issuer}/account/signed-out`);
-        expect(await heading(laptop)).to.equal(words.signedOut);
+        await laptop.waitForURL(`${server.issuer}/account/signed-out?everywhere=1`);
+        expect(await heading(laptop)).to.equal(words.signedOutEverywhere);
         await shoot(laptop, name, 'signed out everywhere');
         const account = await server.sesame.accounts.get(email);
         expect(await db()('oidc_payloads').where({ account_id: account.id, type: 'Session' })).to.deep.equal([]);
