@@ -20,6 +20,9 @@ export interface SignedIn {
 const FLOW_COOKIE = 'sesame.account';
 const FLOW_MAX_AGE_MS = 60 * 60 * 1000;
 
+/** Where a script puts the page's CSRF token (`SignedIn.csrf`) when it posts no form. */
+export const CSRF_HEADER = 'X-CSRF-Token';
+
 /**
  * How recent a sign-in must be for the changes that could hand the account to someone else (a new
  * address): Kratos' `privileged_session_max_age`, 15 minutes by default there too. Older sessions
@@ -37,7 +40,8 @@ type Deps = Pick<HttpDeps, 'provider' | 'accounts' | 'csrf' | 'config'>;
  * browser and this session. `privileged`: the sign-in must be at most PRIVILEGED_MAX_AGE_SECONDS
  * old. Handlers read `ctx.state.signedIn` (`signedIn(ctx)`).
  *
- * Formed bodies must be parsed before (formBody), so that the CSRF field can be read.
+ * A form's body must be parsed before (formBody), so that its CSRF field can be read; a script
+ * may send the token in the X-CSRF-Token header instead.
  */
 export function accountSession(deps: Deps, options: { privileged?: boolean } = {}): Middleware {
   const { provider, accounts, csrf } = deps;
@@ -47,8 +51,9 @@ export function accountSession(deps: Deps, options: { privileged?: boolean } = {
     const account = session && (await accounts.findById(session.accountId));
     if (!session || !account || account.status !== 'active') return startSignIn(ctx, deps);
     const purpose = `account:${session.uid}`;
-    // before anything else a POST does, even sending it to sign in again
-    if (ctx.method === 'POST') csrf.verify(ctx, purpose, field(ctx.request.body, 'csrf'));
+    // before anything else a POST does, even sending it to sign in again; a script's fetch() (the
+    // passkey ceremonies) may send the token as a header instead of a form field
+    if (ctx.method === 'POST') csrf.verify(ctx, purpose, field(ctx.request.body, 'csrf') ?? (ctx.get(CSRF_HEADER) || undefined));
     if (options.privileged && Date.now() / 1000 - session.loginTs > PRIVILEGED_MAX_AGE_SECONDS) {
       return startSignIn(ctx, deps, { maxAgeSeconds: PRIVILEGED_MAX_AGE_SECONDS });
     }

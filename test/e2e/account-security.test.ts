@@ -113,6 +113,11 @@ for (const kind of DB_KINDS) {
         expect(res.status, `csrf ${csrf}`).to.equal(403);
       }
       expect(await grants()).to.have.length.greaterThan(0);
+      // a script's POST: the token in the X-CSRF-Token header, and only this session's
+      const scripted = await browser.send('/account/sessions/sign-out', { form: { session: 'none-such' }, headers: { 'x-csrf-token': otherToken } });
+      expect(scripted.status).to.equal(403);
+      const scriptedOwn = await browser.send('/account/sessions/sign-out', { form: { session: 'none-such' }, headers: { 'x-csrf-token': disconnect.fields.csrf } });
+      expect(scriptedOwn.status).to.equal(303);
 
       // a browser without a session is sent to sign in; nothing changes either
       const stranger = new Browser(server.issuer);
