@@ -295,5 +295,23 @@ for (const kind of DB_KINDS) {
         await shoot(mailView, name, 'html part');
       }
     });
+
+    it('the page in the other two combinations (desktop German, phone English), with an app and two browsers', async function () {
+      if (kind !== 'sqlite') this.skip(); // looks only: the storage is covered by the tests above on both databases
+      for (const { label, options, lang } of [
+        { label: 'desktop, German', options: { ...DESKTOP, locale: 'de-DE' }, lang: 'de' as const },
+        { label: 'phone, English', options: PHONE, lang: 'en' as const },
+      ]) {
+        const email = nextEmail('looks');
+        const page = await device(options);
+        await connectApp(page, email, lang);
+        await openAccount(await device(options === PHONE ? DESKTOP : PHONE), email, 'en');
+        await openAccount(page, email, lang);
+        expect(await page.locator('#sessions li').count()).to.equal(2);
+        expect(await page.locator('#apps').innerText()).to.include('Photo Album');
+        await expectNoHorizontalScroll(page, `the account page (${label})`);
+        await shoot(page, `account ${kind} ${label} overview`, 'account page');
+      }
+    });
   });
 }
