@@ -49,7 +49,7 @@ export function accountRoutes(deps: HttpDeps): Router {
   };
 
   router.get('/', gate, async (ctx) => {
-    const done = typeof ctx.query.done === 'string' ? DONE[ctx.query.done] : undefined;
+    const done = typeof ctx.query.done === 'string' && Object.hasOwn(DONE, ctx.query.done) ? DONE[ctx.query.done] : undefined;
     await renderAccount(ctx, done ? { section: done.section, notice: t(ctx, templates, done.key, { email: signedIn(ctx).account.email }) } : {});
   });
 

@@ -126,6 +126,13 @@ for (const kind of DB_KINDS) {
       expect(res.headers.get('location')).to.match(/^\/auth\?/);
       expect(await sessionsOf(account.id)).to.have.length(2);
 
+      // what ?done= says comes from a fixed list; anything else is ignored
+      for (const done of ['constructor', '__proto__', '<script>', 'disconnected&x=1']) {
+        const shown = await browser.get(`/account?done=${encodeURIComponent(done)}`);
+        expect(shown.status, done).to.equal(200);
+        expect(shown.body).not.to.include('<script>');
+      }
+
       const done = await browser.submit(page, '/account/apps/disconnect');
       expect(done.body).to.include('The app was disconnected');
       expect(await grants()).to.have.length(1); // the account page's own grant, not listed
