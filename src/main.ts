@@ -18,7 +18,7 @@ import { consoleTransport, senderDomain, smtpTransport, type MailTransport } fro
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
-import { createLogger, type Logger } from './shared/logger.js';
+import { createLogger, knexLog, type Logger } from './shared/logger.js';
 import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
@@ -30,6 +30,7 @@ import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
+import { explainOpenFailure } from './store/database-open.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
@@ -63,12 +64,14 @@ export interface Core {
 }
 
 export async function openCore(config: Config, logger = createLogger(config.logLevel)): Promise<Core> {
-  const db = openDatabase(config.database);
+  const source = { dataDir: config.dataDir };
+  const db = openDatabase(config.database, { ...source, log: knexLog(logger) });
   try {
     await migrate(db);
   } catch (error) {
     await db.destroy();
-    throw error;
+    // one line naming the setting, the place and the cause (not the driver's stack)
+    throw explainOpenFailure(config.database, source, error);
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
   const audit = new AuditLog(new KnexAuditStore(db), logger);

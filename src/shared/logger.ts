@@ -16,3 +16,23 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+/**
+ * knex's `log` option: what knex would print with console.log (pool warnings, deprecations) as
+ * log lines. A connection that could not be made is reported by whoever asked for it (a request's
+ * 503, start-up's one line); knex's own copy of it, with its stack, is for debugging only.
+ */
+export function knexLog(logger: Logger): { warn(m: unknown): void; error(m: unknown): void; debug(m: unknown): void; deprecate(m: string): void } {
+  const log = logger.child({ source: 'knex' });
+  const text = (message: unknown) => (typeof message === 'string' ? message : JSON.stringify(message));
+  return {
+    warn: (message) => {
+      const line = text(message);
+      if (line.startsWith('Acquire connection error')) log.debug({ detail: line }, 'knex could not make a connection');
+      else log.warn(line);
+    },
+    error: (message) => log.error(text(message)),
+    debug: (message) => log.debug(text(message)),
+    deprecate: (message) => log.warn(text(message)),
+  };
+}
