@@ -18,7 +18,8 @@ import { consoleTransport, senderDomain, smtpTransport, type MailTransport } fro
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
-import { createLogger, knexLog, type Logger } from './shared/logger.js';
+import { createLogger, knexLog, serverLogger, type Logger } from './shared/logger.js';
+import { logProcessOutput } from './shared/process-log.js';
 import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
@@ -321,8 +322,10 @@ async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
  * printed the notices and says when all workers listen; only worker 0 runs the sweeper.
  */
 export async function serve(config: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
-  const sesame = await createSesame(config);
-  const { logger } = sesame;
+  const logger = serverLogger(config.logLevel, { readable: config.env === 'development' });
+  // before oidc-provider is loaded: it prints its notices with console.warn
+  logProcessOutput(logger);
+  const sesame = await createSesame(config, { logger });
   if (!worker) for (const notice of config.notices) logger.warn(notice);
   const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
   try {

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -15,6 +16,19 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     },
     destination,
   );
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The server's logger: JSON lines (one per event, for a log collector), or in development lines
+ * for a person at a terminal (pino-pretty, loaded only then). Synchronous either way, so the last
+ * line before the process stops is not lost.
+ */
+export function serverLogger(level: string, { readable }: { readable: boolean }): Logger {
+  if (!readable) return createLogger(level);
+  const pretty = require('pino-pretty') as typeof import('pino-pretty').PinoPretty;
+  return createLogger(level, pretty({ sync: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
 }
 
 /**
