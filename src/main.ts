@@ -9,6 +9,7 @@ import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
+import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
@@ -197,7 +198,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
-    provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+    provider.on('server_error', (ctx, error) => logFailure(ctx.state.log ?? logger, error, ctx.path));
     provider.on('end_session.success', (ctx) => {
       void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
     });
