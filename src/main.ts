@@ -128,6 +128,12 @@ export interface Sesame extends Core {
   demoUrl?: string;
 }
 
+/**
+ * A sign-in's mail that has failed to go out for this long is "delayed" on its waiting page: a
+ * relay that hiccups once and takes the retry a few seconds later is not worth a word.
+ */
+const MAIL_DELAYED_AFTER_MS = 15_000;
+
 /** How long a client read is reused: client changes take effect within this on every instance. */
 const CLIENT_CACHE_MS = 2000;
 
@@ -166,9 +172,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   });
   const outbox = new OutboxWorker(outboxStore, transport, logger, {
     onRelayFailure: (stage) => metrics.mailRelayFailures.inc({ stage }),
+    onRelayState: (health) => metrics.relayState(health.state === 'failing' ? health.since : undefined),
     ...options.outbox,
   }, audit);
   audit.observe((event) => countAuditEvent(metrics, event));
+  const delayedAfterMs = options.outbox?.delayedAfterMs ?? MAIL_DELAYED_AFTER_MS;
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
   const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
@@ -215,9 +223,9 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
+      readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
-      mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',
+      waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),
     });
   };
 
