@@ -73,6 +73,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
     ctx.status = view.status;
+    ctx.state.failure = { error: view.code, description: view.english };
     if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
     return localizedMessage(ctx, templates, view);
   }

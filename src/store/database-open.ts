@@ -157,7 +157,7 @@ function sqliteCause(code: string): string | undefined {
 /** Whether a failed migration run on SQLite can succeed by trying again (another process at it), or never will. */
 export function isPermanentSqliteFailure(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? '');
-  return code !== '' && sqliteCause(code) !== undefined || ['EACCES', 'EROFS', 'ENOSPC', 'ENOENT', 'EPERM'].includes(code);
+  return (code !== '' && sqliteCause(code) !== undefined) || ['EACCES', 'EROFS', 'ENOSPC', 'ENOENT', 'EPERM'].includes(code);
 }
 
 function fileSystemCause(error: unknown): string {
