@@ -38,7 +38,7 @@ export function requestLog(logger: Logger, metrics: Metrics): Middleware {
       ctx.state.log.info({
         method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(seconds * 1000),
         ip: ctx.ip, userAgent: ctx.get('User-Agent').slice(0, 300) || undefined,
-        ...(failure ? { error: failure.error, errorDescription: failure.description } : {}),
+        ...(failure ? { reason: failure.error, reasonDescription: failure.description } : {}),
       }, 'request');
     }
   };

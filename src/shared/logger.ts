@@ -28,7 +28,7 @@ const require = createRequire(import.meta.url);
 export function serverLogger(level: string, { readable }: { readable: boolean }): Logger {
   if (!readable) return createLogger(level);
   const pretty = require('pino-pretty') as typeof import('pino-pretty').PinoPretty;
-  return createLogger(level, pretty({ sync: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' }));
+  return createLogger(level, pretty({ sync: true, colorize: Boolean(process.stdout.isTTY), translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service', singleLine: true }));
 }
 
 /**

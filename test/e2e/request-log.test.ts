@@ -14,8 +14,8 @@ interface RequestLine {
   status: number;
   ip?: string;
   userAgent?: string;
-  error?: string;
-  errorDescription?: string;
+  reason?: string;
+  reasonDescription?: string;
 }
 
 const UA = 'RequestLogTest/1.0 (+https://example.test)';
@@ -46,7 +46,7 @@ describe('request logs: client address (as trusted), user agent, and why a 4xx',
       const line = await lineFor(lines, '/healthz');
       expect(line.ip).to.match(/^(::ffff:)?127\.0\.0\.1$/);
       expect(line.userAgent).to.equal(UA);
-      expect(line).not.to.have.property('error');
+      expect(line).not.to.have.property('reason');
     } finally {
       await server.close();
     }
@@ -68,17 +68,17 @@ describe('request logs: client address (as trusted), user agent, and why a 4xx',
       const token = await fetch(`${server.issuer}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&client_id=nobody' });
       expect(token.status).to.be.within(400, 499);
       const tokenLine = await lineFor(lines, '/token');
-      expect(tokenLine.error).to.equal((await token.json() as { error: string }).error);
-      expect(tokenLine.errorDescription).to.be.a('string').and.not.equal('');
+      expect(tokenLine.reason).to.equal((await token.json() as { error: string }).error);
+      expect(tokenLine.reasonDescription).to.be.a('string').and.not.equal('');
 
       const auth = await fetch(`${server.issuer}/auth?client_id=nobody&response_type=code&scope=openid`, { headers: { accept: 'text/html' } });
       expect(auth.status).to.equal(400);
       const authLine = await lineFor(lines, '/auth');
-      expect(authLine.error).to.equal('invalid_client');
+      expect(authLine.reason).to.equal('invalid_client');
 
       const page = await fetch(`${server.issuer}/interaction/no-such-uid`, { headers: { accept: 'text/html' } });
       expect(page.status).to.be.within(400, 499);
-      expect((await lineFor(lines, '/interaction/no-such-uid')).error).to.be.a('string').and.not.equal('');
+      expect((await lineFor(lines, '/interaction/no-such-uid')).reason).to.be.a('string').and.not.equal('');
     } finally {
       await server.close();
     }
