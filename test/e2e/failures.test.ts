@@ -123,6 +123,26 @@ describe('start-up failures explain themselves in one line', function () {
   });
 });
 
+describe('configuration problems: all of them in one pass, before anything opens', function () {
+  this.timeout(30_000);
+
+  it('sesame serve lists the short keys, the http ISSUER, the bad MAIL_FROM and the missing SMTP_URL together', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sesame-config-pass-'));
+    try {
+      const dataDir = join(dir, 'data');
+      const result = await runCli(['serve'], { DATA_DIR: dataDir, ISSUER: 'http://id.example.test', COOKIE_KEYS: 'short', HMAC_SECRETS: 'short', MAIL_FROM: 'no-reply' }, { timeoutMs: 20_000 });
+      expect(result.code, result.stderr).to.equal(2);
+      for (const problem of [/COOKIE_KEYS\.0: each key must be at least 32 characters/, /HMAC_SECRETS\.0: each secret must be at least 32 characters/, /ISSUER: must be https in production/, /MAIL_FROM: must be an address/, /SMTP_URL: required in production/]) {
+        expect(result.stderr).to.match(problem);
+      }
+      expect(result.stderr).not.to.match(/\n\s+at /);
+      expect(existsSync(dataDir), 'nothing opened or created').to.equal(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a PostgreSQL outage at run time (sesame serve, through a proxy the test cuts)', function () {
   this.timeout(90_000);
 
