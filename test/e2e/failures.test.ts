@@ -176,6 +176,8 @@ describe('a PostgreSQL outage at run time (sesame serve, through a proxy the tes
       await proxy.restore();
       await eventually(async () => expect((await fetch(`${base}/readyz`)).status).to.equal(200), 20_000);
 
+      // from the first line on (oidc-provider's notices at start too), not only since the cut
+      for (const line of server.output.slice(0, before).split('\n').filter(Boolean)) expect(() => JSON.parse(line), `not a JSON log line: ${line}`).not.to.throw();
       const lines = server.output.slice(before).split('\n').filter(Boolean);
       const parsed = lines.map((line) => {
         try {
