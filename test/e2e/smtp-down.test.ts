@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Browser as Chromium } from 'playwright-core';
 import { closeChromium, launchChromium, newDevice } from '../support/chromium.js';
 import { freePort } from '../support/cli.js';
+import { DB_KINDS } from '../support/databases.js';
 import { discover, registerClient, startAuthorization, type client } from '../support/relying-party.js';
 import { eventually, ScriptedSmtp } from '../support/smtp-peers.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -22,7 +23,7 @@ async function readyz(server: TestServer): Promise<{ status: number; body: Recor
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-describe('SMTP down: the operator and the person waiting see it', function () {
+for (const kind of DB_KINDS) describe(`SMTP down: the operator and the person waiting see it (${kind})`, function () {
   this.timeout(90_000);
   let server: TestServer;
   let config: client.Configuration;
@@ -33,7 +34,7 @@ describe('SMTP down: the operator and the person waiting see it', function () {
   before(async () => {
     // Sesame's relay: a port where nothing listens yet
     smtpPort = await freePort();
-    server = await startTestServer('sqlite', { SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, METRICS_TOKEN }, { outbox: { delayedAfterMs: DELAYED_AFTER_MS } });
+    server = await startTestServer(kind, { SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, METRICS_TOKEN }, { outbox: { delayedAfterMs: DELAYED_AFTER_MS } });
     config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
   });
   after(async () => {
