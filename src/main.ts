@@ -206,7 +206,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
-    provider.on('server_error', (ctx, error) => logFailure(ctx.state.log ?? logger, error, ctx.path));
+    provider.on('server_error', (ctx, error) => logFailure(ctx.state.log ?? logger, error, ctx));
     provider.on('end_session.success', (ctx) => {
       void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
     });

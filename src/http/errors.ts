@@ -18,9 +18,9 @@ export function errorHandler(templates: Templates, logger: Logger): Middleware {
       await next();
     } catch (error) {
       const view = toView(error);
-      if (view.status >= 500) logFailure(ctx.state.log ?? logger, error, ctx.path);
+      if (view.status >= 500) logFailure(ctx.state.log ?? logger, error, ctx);
       ctx.status = view.status;
-      ctx.state.failure = { error: view.code, description: view.english };
+      ctx.state.failure ??= { error: view.code, description: view.english };
       if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
       ctx.set('Cache-Control', 'no-store');
       if (ctx.accepts('html', 'json') === 'json') {

@@ -64,10 +64,14 @@ function routeOf(ctx: Context): string {
 
 const EMAIL = /[^\s@<>"']+@[^\s@<>"']+/g;
 
-/** A 4xx's error code and description: noted by the page that showed it, or the JSON error body. */
+/**
+ * A 4xx's error code and description: noted by the page that showed it, or the JSON error body;
+ * and for a 503 of an unavailable database, its reason (see log-failure.ts).
+ */
 export function failureOf(ctx: Context): Failure | undefined {
-  if (ctx.status < 400 || ctx.status >= 500) return undefined;
   const noted = ctx.state.failure as Failure | undefined;
+  if (ctx.status === 503 && noted?.error === 'database_unavailable') return noted;
+  if (ctx.status < 400 || ctx.status >= 500) return undefined;
   const body = ctx.body as { error?: unknown; error_description?: unknown } | undefined;
   const failure = noted ?? (body && typeof body === 'object' && !Buffer.isBuffer(body) && typeof body.error === 'string'
     ? { error: body.error, description: typeof body.error_description === 'string' ? body.error_description : undefined }

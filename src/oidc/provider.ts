@@ -165,7 +165,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
     },
     renderError: async (ctx, out) => {
       // for the request's log line (src/http/request-log.ts): the page itself is HTML
-      ctx.state.failure = { error: out.error, description: out.error_description };
+      ctx.state.failure ??= { error: out.error, description: out.error_description };
       const locale = localeOf(ctx);
       ctx.type = 'html';
       ctx.body = templates.page('error', {
