@@ -12,6 +12,7 @@ import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
+import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
@@ -23,7 +24,8 @@ import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ACCOUNT_CLIENT_ID } from './oidc/account-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
-import { createLogger, type Logger } from './shared/logger.js';
+import { createLogger, knexLog, serverLogger, type Logger } from './shared/logger.js';
+import { logProcessOutput } from './shared/process-log.js';
 import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
@@ -36,6 +38,7 @@ import { KnexConnectionStore } from './store/connection-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
+import { explainOpenFailure } from './store/database-open.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexMailQueue } from './store/mail-queue.js';
@@ -70,12 +73,14 @@ export interface Core {
 }
 
 export async function openCore(config: Config, logger = createLogger(config.logLevel)): Promise<Core> {
-  const db = openDatabase(config.database);
+  const source = { dataDir: config.dataDir };
+  const db = openDatabase(config.database, { ...source, log: knexLog(logger) });
   try {
     await migrate(db);
   } catch (error) {
     await db.destroy();
-    throw error;
+    // one line naming the setting, the place and the cause (not the driver's stack)
+    throw explainOpenFailure(config.database, source, error);
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
   const audit = new AuditLog(new KnexAuditStore(db), logger);
@@ -133,6 +138,12 @@ export interface Sesame extends Core {
 /** How long the emailed link that deletes an account works. */
 const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
 
+/**
+ * A sign-in's mail that has failed to go out for this long is "delayed" on its waiting page: a
+ * relay that hiccups once and takes the retry a few seconds later is not worth a word.
+ */
+const MAIL_DELAYED_AFTER_MS = 15_000;
+
 /** How long a client read is reused: client changes take effect within this on every instance. */
 const CLIENT_CACHE_MS = 2000;
 
@@ -171,9 +182,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   });
   const outbox = new OutboxWorker(outboxStore, transport, logger, {
     onRelayFailure: (stage) => metrics.mailRelayFailures.inc({ stage }),
+    onRelayState: (health) => metrics.relayState(health.state === 'failing' ? health.since : undefined),
     ...options.outbox,
   }, audit);
   audit.observe((event) => countAuditEvent(metrics, event));
+  const delayedAfterMs = options.outbox?.delayedAfterMs ?? MAIL_DELAYED_AFTER_MS;
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
   const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
@@ -212,7 +225,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
-    provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+    provider.on('server_error', (ctx, error) => logFailure(ctx.state.log ?? logger, error, ctx));
     provider.on('end_session.success', (ctx) => {
       void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
     });
@@ -236,9 +249,9 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
+      readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
-      mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',
+      waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),
     });
   };
 
@@ -344,8 +357,10 @@ async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
  * printed the notices and says when all workers listen; only worker 0 runs the sweeper.
  */
 export async function serve(config: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
-  const sesame = await createSesame(config);
-  const { logger } = sesame;
+  const logger = serverLogger(config.logLevel, { readable: config.env === 'development' });
+  // before oidc-provider is loaded: it prints its notices with console.warn
+  logProcessOutput(logger);
+  const sesame = await createSesame(config, { logger });
   if (!worker) for (const notice of config.notices) logger.warn(notice);
   const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
   try {

@@ -17,6 +17,7 @@ import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
 import type { Context } from 'koa';
 import type { Csrf } from './csrf.js';
+import type { RelayHealth } from '../mail/outbox.js';
 
 /** What the HTTP layer is given by the composition root. */
 export interface HttpDeps {
@@ -30,8 +31,8 @@ export interface HttpDeps {
   templates: Templates;
   csrf: Csrf;
   logger: Logger;
-  /** whether this instance can serve: database reachable and its schema current */
-  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** whether this instance can serve (database reachable, its schema current), and whether mail goes out */
+  readiness: () => Promise<{ ready: boolean; reason?: string; mail?: RelayHealth }>;
   audit: AuditLog;
   metrics: Metrics;
   emailChanges: EmailChangeService;
@@ -52,8 +53,8 @@ export interface HttpDeps {
   clientAuth: ClientAuthThrottle;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
   demoClientId?: string;
-  /** whether the email of this login request was given up (the waiting page says so) */
-  mailGivenUp: (loginRequestId: string) => Promise<boolean>;
+  /** whether the email of this login request was given up or is delayed (the waiting page says so) */
+  waitingMail: (loginRequestId: string) => Promise<'failed' | 'delayed' | undefined>;
   /** commits (true) or rolls back the request's writes to oidc-provider's state; true when there were any */
   finishUnitOfWork: (commit: boolean) => Promise<boolean>;
 }

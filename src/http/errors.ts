@@ -3,6 +3,7 @@ import { errors as oidcErrors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable } from '../shared/database-errors.js';
+import { logFailure } from './log-failure.js';
 import type { Templates } from '../shared/templates.js';
 import { renderPage, t } from './pages.js';
 
@@ -17,10 +18,9 @@ export function errorHandler(templates: Templates, logger: Logger): Middleware {
       await next();
     } catch (error) {
       const view = toView(error);
-      if (view.status >= 500) {
-        (ctx.state.log ?? logger).error({ err: error, path: ctx.path }, 'request failed');
-      }
+      if (view.status >= 500) logFailure(ctx.state.log ?? logger, error, ctx);
       ctx.status = view.status;
+      ctx.state.failure ??= { error: view.code, description: view.english };
       if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
       ctx.set('Cache-Control', 'no-store');
       if (ctx.accepts('html', 'json') === 'json') {

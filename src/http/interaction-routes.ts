@@ -21,7 +21,7 @@ const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid', 
  * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
  * the interaction from its cookie, switch on the prompt, finish with interactionResult.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, mailGivenUp }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   const { messages } = templates;
 
@@ -73,6 +73,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
     ctx.status = view.status;
+    ctx.state.failure = { error: view.code, description: view.english };
     if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
     return localizedMessage(ctx, templates, view);
   }
@@ -179,8 +180,10 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       throw new AppError('not_found', 404, 'No sign-in of this browser is waiting here.');
     }
     const status = login.statusOf(request);
-    // the email will not come (its address was refused): the page says so instead of waiting on
-    ctx.body = status === 'pending' && (await mailGivenUp(request.id)) ? { status, mail: 'failed' } : { status };
+    // the email will not come (its address was refused), or is late (our relay is down): the page
+    // says so instead of waiting on in silence
+    const mail = status === 'pending' ? await waitingMail(request.id) : undefined;
+    ctx.body = mail ? { status, mail } : { status };
   });
 
   router.post('/email', formBody, async (ctx) => {

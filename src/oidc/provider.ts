@@ -167,6 +167,8 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       return fetch(url, options);
     },
     renderError: async (ctx, out) => {
+      // for the request's log line (src/http/request-log.ts): the page itself is HTML
+      ctx.state.failure ??= { error: out.error, description: out.error_description };
       const locale = localeOf(ctx);
       ctx.type = 'html';
       ctx.body = templates.page('error', {

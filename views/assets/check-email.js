@@ -6,6 +6,7 @@
   if (status) {
     const { statusUrl, continueUrl } = status.dataset;
     const final = ['completed', 'expired', 'superseded', 'locked', 'denied'];
+    const delayed = document.getElementById('mail-delayed');
     let delay = 1500;
     const poll = async () => {
       try {
@@ -13,6 +14,8 @@
         if (res.ok) {
           const { status: state, mail } = await res.json();
           if (state === 'approved') { window.location.assign(continueUrl); return; }
+          // our mail relay is failing: the email is late, not lost (it is retried); waiting goes on
+          if (delayed) delayed.hidden = !(state === 'pending' && mail === 'delayed');
           // the email was given up (the address was refused): no link or code will come
           const undeliverable = state === 'pending' && mail === 'failed';
           if (final.includes(state) || undeliverable) {
