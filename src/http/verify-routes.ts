@@ -102,7 +102,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     if (!matched && left) {
       await record(ctx, 'login.failed', request, { reason: 'number_wrong' });
       ctx.status = 403;
-      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_wrong', { left }));
+      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_wrong', { count: left }));
     }
     if (!matched) {
       await record(ctx, 'login.denied', request, { reason: 'number_mismatch' });

@@ -214,7 +214,7 @@ export class LoginService {
       throw codeLocked();
     }
     const left = this.settings.codeMaxAttempts - attempts;
-    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { left } });
+    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { count: left } });
   }
 
   async status(interactionUid: string, now = Date.now()): Promise<LoginStatus> {
