@@ -47,7 +47,7 @@ export interface ErrorNext {
 }
 
 function renderErrorPage(ctx: Context, templates: Templates, view: ErrorView): void {
-  const app = ctx.state.app as { clientName?: string; appUrl?: string } | undefined;
+  const app = ctx.state.app as { clientName?: string; logoUri?: string; appUrl?: string } | undefined;
   const next = (ctx.state.errorNext ?? {}) as ErrorNext;
   const heading = !next.signedIn ? t(ctx, templates, view.headingKey)
     : app?.clientName ? t(ctx, templates, 'error.signed_in.title', { app: app.clientName }) : t(ctx, templates, 'check.completed.title');
@@ -60,6 +60,7 @@ function renderErrorPage(ctx: Context, templates: Templates, view: ErrorView): v
     otherDevice: next.otherDevice,
     restart: view.restart && !next.resend && !next.signedIn && !next.otherDevice,
     clientName: app?.clientName,
+    logoUri: app?.logoUri,
     appUrl: app?.appUrl,
   });
 }
@@ -134,6 +135,9 @@ interface ErrorView {
 
 export const BUSY_RETRY_AFTER_SECONDS = 2;
 
+/** The errors of a real sign-in link that no longer works (as against an unknown one). */
+export const DEAD_LINKS: ReadonlySet<string> = new Set(['link_expired', 'link_used', 'link_superseded', 'link_stopped', 'link_locked']);
+
 export function toView(error: unknown): ErrorView {
   if (isDatabaseUnavailable(error)) return busyView();
   if (error instanceof AppError) {
@@ -141,7 +145,7 @@ export function toView(error: unknown): ErrorView {
     return {
       status: error.status,
       code: server ? 'server_error' : error.code,
-      headingKey: server ? 'error.server.title' : 'error.title',
+      headingKey: server ? 'error.server.title' : DEAD_LINKS.has(error.code) ? 'error.link.title' : 'error.title',
       key: server ? 'error.server_error' : error.key,
       params: { ...error.params },
       english: server ? 'Please try again in a moment.' : error.message,

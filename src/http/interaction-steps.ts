@@ -100,7 +100,7 @@ export function explainEndedInteraction(login: LoginService, findClient: (client
         const request = await login.latest(uid).catch(() => undefined);
         if (request && login.isSameBrowser(request, deviceSecret(ctx))) {
           const client = await findClient(request.clientId).catch(() => undefined);
-          ctx.state.app = { clientId: request.clientId, clientName: client?.name ?? request.clientId, appUrl: appHome(client?.redirectUris) } satisfies ClientView;
+          ctx.state.app = { clientId: request.clientId, clientName: client?.name ?? request.clientId, logoUri: client?.logoUri, appUrl: appHome(client?.redirectUris) } satisfies ClientView;
           if (request.status === 'completed') ctx.state.errorNext = { signedIn: true } satisfies ErrorNext;
         }
       }

@@ -10,11 +10,9 @@ import { audited, type HttpDeps } from './context.js';
 import { deviceSecret } from './device-cookie.js';
 import { renderPage, t } from './pages.js';
 import { appHome } from '../clients/app-home.js';
-import type { ErrorNext } from './errors.js';
+import { DEAD_LINKS, type ErrorNext } from './errors.js';
 import { interactionPurpose } from './interaction-steps.js';
 
-/** The errors of a real link that no longer works (as against an unknown one, or a throttled look-up). */
-const DEAD_LINK = new Set(['link_expired', 'link_used', 'link_superseded', 'link_stopped', 'link_locked']);
 
 /**
  * The link in the email. GET (and HEAD, which koa-router answers with the GET handler) only
@@ -58,7 +56,7 @@ export function verifyRoutes({ provider, login, findClient, templates, csrf, aud
     try {
       await next();
     } catch (error) {
-      if (error instanceof AppError && DEAD_LINK.has(error.code)) await explainDeadLink(ctx).catch(() => undefined);
+      if (error instanceof AppError && DEAD_LINKS.has(error.code)) await explainDeadLink(ctx).catch(() => undefined);
       throw error;
     }
   };
@@ -67,7 +65,7 @@ export function verifyRoutes({ provider, login, findClient, templates, csrf, aud
     const token = ctx.method === 'POST' ? field(ctx.request.body, 'token') : ctx.query.t;
     const request = await login.requestOfLink(token, ctx.ip);
     const client = await findClient(request.clientId);
-    ctx.state.app = { clientName: client?.name ?? request.clientId, appUrl: appHome(client?.redirectUris) };
+    ctx.state.app = { clientName: client?.name ?? request.clientId, logoUri: client?.logoUri, appUrl: appHome(client?.redirectUris) };
     if (request.status === 'completed') {
       ctx.state.errorNext = { signedIn: true } satisfies ErrorNext;
       return;

@@ -7,6 +7,9 @@
   const wait = document.getElementById('wait');
   if (!wait || wait.dataset.state !== 'waiting') return;
   const { statusUrl, continueUrl } = wait.dataset;
+  // "this page goes on by itself": true now that this script runs
+  const waitingLine = document.getElementById('login-status');
+  if (waitingLine) waitingLine.hidden = false;
 
   const show = (state) => {
     const template = document.querySelector(`template[data-outcome="${state}"]`);
