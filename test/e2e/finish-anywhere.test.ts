@@ -95,7 +95,7 @@ for (const kind of DB_KINDS) {
       expect(refused.body).to.include('The numbers did not match');
       expect(await statusOf(asked)).to.equal('denied');
       const back = await asked.browser.get(asked.uidUrl);
-      expect(back.body).to.include('The numbers did not match').and.include('was stopped').and.include('Send a new email to');
+      expect(back.body).to.include('The numbers did not match').and.include('was stopped').and.include('Send a new email');
       expect((await phone.get(asked.link)).status).to.equal(410);
       expect((await typeNumber(phone, page, String(asked.matchNumber))).status, 'the right number is too late now').to.equal(410);
       // and the code died with it
