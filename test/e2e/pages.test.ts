@@ -4,6 +4,7 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { Messages } from '../../src/shared/i18n.js';
 import { localesDir } from '../../src/shared/paths.js';
 import { closeChromium, DESKTOP, launchChromium, newDevice, PHONE, reportScreenshots, shoot, watchErrors } from '../support/chromium.js';
+import { Browser as HttpBrowser } from '../support/browser.js';
 import { client, discover, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -379,5 +380,21 @@ describe('development: another host name than the issuer\'s', function () {
     expect(other.location).to.equal(`${server.issuer}/interaction/abc?x=1`);
     expect((await get('/healthz', `localhost:${port}`)).status).to.equal(200);
     expect((await get('/nope', `127.0.0.1:${port}`)).status, 'the issuer\'s own host is served').to.equal(404);
+    // never a host of the request's choosing
+    expect((await get('//evil.example/x', 'evil.example')).location).to.equal(`${server.issuer}//evil.example/x`);
+  });
+
+  it('a finished sign-in says so to the browser that asked, and to no other', async () => {
+    const rp = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+    const browser = new HttpBrowser(server.issuer);
+    const form = await browser.get((await startAuthorization(rp)).url.toString());
+    const waiting = await browser.submit(form, /\/email$/, { email: 'finished@example.com' });
+    const { link } = loginDetails(await server.smtp.waitFor('finished@example.com'));
+    const done = await browser.submit(await browser.get(link), '/login/verify');
+    expect(done.location).to.match(/code=/);
+    const again = await browser.get(waiting.url);
+    expect(again.body).to.include('You are signed in to Test App').and.include('Back to Test App');
+    const stranger = await new HttpBrowser(server.issuer).get(waiting.url);
+    expect(stranger.body).to.include('interaction_expired').and.not.include('Test App').and.not.include('You are signed in');
   });
 });
