@@ -296,7 +296,7 @@ function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
   if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
   if (request.status === 'denied') throw gone('link_stopped', 'This sign-in was stopped, so this link no longer works.');
-  if (request.status === 'locked') throw gone('link_locked', 'Too many wrong codes were typed, so this link no longer works.');
+  if (request.status === 'locked') throw gone('link_locked', 'Too many wrong codes were typed for this sign-in, so it was stopped for your safety.');
   throw linkUsed();
 }
 

@@ -139,6 +139,7 @@ describe('the pages people see, in Chromium (sqlite)', function () {
         expect(await page.locator('#wait-notice').innerText()).to.equal(say(v, 'check.notice.sent', { email, number: matchNumber }));
         expect(((await page.locator('#match-number').textContent()) ?? '').trim(), 'the number stays').to.equal(matchNumber);
         expect((await requestOf(email)).match_number).to.equal(Number(matchNumber));
+        await page.waitForLoadState('load');
         await shoot(page, name, 'new email sent');
       });
 
