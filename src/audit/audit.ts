@@ -15,6 +15,7 @@ export const AUDIT_TYPES = [
   'login.completed',
   'login.failed',
   'logout',
+  'consent.granted',
   'token.revoked',
   'logout.backchannel_sent',
   'logout.backchannel_failed',

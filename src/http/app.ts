@@ -8,7 +8,8 @@ import { assets, brandCss } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
-import { databaseUnavailable, errorHandler } from './errors.js';
+import { databaseUnavailable, errorHandler, notFoundPage } from './errors.js';
+import { issuerHostFirst } from './dev-host.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
@@ -33,6 +34,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
+  if (config.env === 'development') provider.use(issuerHostFirst(config.issuer));
   provider.use(fromMemory(logger, deps.metrics));
   provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
@@ -40,6 +42,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(unknownMethods());
   provider.use(databaseUnavailable(templates));
   provider.use(errorHandler(templates, logger));
+  provider.use(notFoundPage(templates));
   // inside the error handler: a failed commit is answered by it like any other failure
   provider.use(unitOfWork(deps.finishUnitOfWork));
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
