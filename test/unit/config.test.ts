@@ -156,7 +156,7 @@ describe('loadConfig', () => {
       expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite'), setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
       expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
       expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite'), setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
-      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite', busyTimeoutMs: 5000 });
+      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
     });
 
     it('refuses other schemes and an empty sqlite path, naming DATABASE_URL', () => {
