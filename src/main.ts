@@ -7,6 +7,7 @@ import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { Config } from './config/config.js';
+import { databaseLabel } from './config/database-label.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
@@ -343,7 +344,7 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   }
   else {
     const demo = sesame.demoUrl ? ` (try the demo app: ${sesame.demoUrl})` : '';
-    logger.info({ issuer: config.issuer, port: config.port, database: config.database.client, demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
+    logger.info({ issuer: config.issuer, port: config.port, database: databaseLabel(config.database), demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config, Mode } from '../config/config.js';
+import { databaseLabel } from '../config/database-label.js';
 import { createLogger } from '../shared/logger.js';
 import { workerExecArgv } from './memory.js';
 
@@ -91,5 +92,5 @@ export async function superviseWorkers(config: Config): Promise<void> {
   await fork(0);
   await Promise.all(Array.from({ length: config.workers - 1 }, (_, i) => fork(i + 1)));
   const demo = demoUrl ? `; try the demo app: ${demoUrl}` : '';
-  logger.info({ issuer: config.issuer, port: config.port, workers: config.workers, demo: demoUrl }, `Sesame listening: ${config.issuer} (${config.workers} worker processes${demo})`);
+  logger.info({ issuer: config.issuer, port: config.port, database: databaseLabel(config.database), workers: config.workers, demo: demoUrl }, `Sesame listening: ${config.issuer} (${config.workers} worker processes${demo})`);
 }
