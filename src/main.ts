@@ -17,6 +17,7 @@ import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
+import { revokedAccount } from './oidc/revoked-account.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -207,7 +208,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       void audit.record({ type: 'logout.backchannel_failed', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out', reason: error instanceof Error ? error.message : String(error) } });
     });
     provider.on('grant.revoked', (ctx, grantId) => {
-      void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
+      void audit.record({ type: 'token.revoked', accountId: revokedAccount(ctx), clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,

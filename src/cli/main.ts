@@ -79,7 +79,9 @@ Commands:
   audit [--account ID] [--client ID] [--email ADDRESS] [--type TYPE]
         [--since WHEN] [--until WHEN] [--limit N] [--json]
                                  security events, newest first (WHEN: ISO date
-                                 or 15m, 24h, 7d back from now)
+                                 or 15m, 24h, 7d back from now); --email: the
+                                 events naming the address and those of the
+                                 accounts it belongs or belonged to
   admin-tokens create --name NAME --scope read|write|register [--scope …]
               [--expires-in 30d] [--json]
                                  a bearer token for the admin API (read, write)

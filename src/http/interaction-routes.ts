@@ -64,11 +64,11 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
 
   /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
   async function pageError(ctx: Context, error: unknown, uid: string): Promise<string> {
+    // wrong codes and lock-outs name the address and request they were typed for: `sesame audit --email` finds them
     if (error instanceof AppError && error.code === 'rate_limited') {
-      const email = typeof error.params.email === 'string' ? error.params.email : undefined;
-      await audit.record(audited(ctx, { type: 'login.throttled', email, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
+      await audit.record(audited(ctx, { type: 'login.throttled', ...error.about, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
     } else if (error instanceof AppError && error.code.startsWith('code_')) {
-      await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
+      await audit.record(audited(ctx, { type: 'login.failed', ...error.about, details: { reason: error.code, interaction: uid } }));
     }
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
