@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import type { Mode } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { databaseLabel, databaseSetting } from '../config/database-label.js';
@@ -212,6 +213,11 @@ async function run(argv: string[]): Promise<number> {
 async function server(mode: Extract<Mode, 'production' | 'development'>): Promise<number> {
   if (mode === 'development' && cluster.isPrimary) process.stdout.write(DEV_BANNER);
   const config = loadConfig({ mode });
+  // the server creates a database where there is none: said, so that a DATA_DIR or DATABASE_URL
+  // other than the one meant does not go unnoticed (the start-up line names the database too)
+  if (cluster.isPrimary && config.database.client === 'sqlite' && !existsSync(config.database.filename!)) {
+    process.stderr.write(`sesame: no database at ${databaseLabel(config.database)} (${databaseSetting(config.database)}) yet: creating it\n`);
+  }
   if (config.workers > 1 && cluster.isPrimary) {
     await superviseWorkers(config);
   } else {

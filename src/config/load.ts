@@ -114,7 +114,8 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
     const generated = createDevSecrets(dataDir);
     cookieKeys ??= generated.cookieKeys;
     hmacSecrets ??= generated.hmacSecrets;
-    notices.push(`secrets not set: using development secrets kept in ${devSecretsPath(dataDir)}`);
+    // said apart from reading them: a DATA_DIR other than the one meant starts over, never silently
+    notices.push(`secrets not set: new development secrets generated and kept in ${devSecretsPath(dataDir)}`);
   }
   return deepFreeze({
     ...build(settings, { mode, rules, issuer: issuer!, dataDir, database, dkim: dkimSettings, notices }),

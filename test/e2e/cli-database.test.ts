@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knex, { type Knex } from 'knex';
-import { runCli, type CliResult } from '../support/cli.js';
+import { runCli, ServerProcess, type CliResult } from '../support/cli.js';
 import { createTestDatabase, DB_KINDS, pgAdminUrl, type TestDatabase } from '../support/databases.js';
 import { TEST_SECRETS } from '../support/test-server.js';
 
@@ -121,6 +121,27 @@ describe('the CLI never creates a database by itself', function () {
     expect(migrated.stderr).to.include(`sesame: no database at SQLite ${file} (DATA_DIR, DATABASE_URL not set) yet: creating it`);
     expect(existsSync(file)).to.equal(true);
     expect((await runCli(['clients', 'list'], env)).code).to.equal(0);
+  });
+
+  it('sesame dev on a DATA_DIR without a database says that it creates one, and that it generated new secrets', async () => {
+    const dataDir = join(root, 'fresh-dev');
+    const server = new ServerProcess({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0' });
+    try {
+      await server.waitFor(/Sesame listening/, 45_000);
+      expect(server.output).to.include(`sesame: no database at SQLite ${join(dataDir, 'sesame.sqlite')} (DATA_DIR, DATABASE_URL not set) yet: creating it`);
+      expect(server.output).to.include(`new development secrets generated and kept in ${join(dataDir, 'dev-secrets.json')}`);
+    } finally {
+      await server.stop();
+    }
+    // the next start finds both: nothing is said about creating
+    const again = new ServerProcess({ DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: '0' });
+    try {
+      await again.waitFor(/Sesame listening/, 45_000);
+      expect(again.output).not.to.include('creating it').and.not.include('new development secrets');
+      expect(again.output).to.include(`using development secrets kept in ${join(dataDir, 'dev-secrets.json')}`);
+    } finally {
+      await again.stop();
+    }
   });
 
   it('PostgreSQL: a database that does not exist is named by host, port and name, never with the password; migrate does not create it', async () => {
