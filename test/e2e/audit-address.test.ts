@@ -45,7 +45,7 @@ for (const kind of DB_KINDS) {
     const described = (events: Listed[]) => events.map((e) => [e.type, e.details?.reason ?? ''].join(' ').trim());
 
     before(async () => {
-      server = await startTestServer(kind, { LOGIN_CODE_MAX_ATTEMPTS: '2' });
+      server = await startTestServer(kind, { LOGIN_CODE_MAX_ATTEMPTS: '2', RATE_LIMIT_CODE_ATTEMPTS_EMAIL: '2/3600' });
       env = cliEnv(server);
       config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
     });
@@ -63,6 +63,9 @@ for (const kind of DB_KINDS) {
       const wrong = second.code === '000000' ? '111111' : '000000';
       expect((await second.browser.submit(second.checkEmail, /\/code$/, { code: wrong })).status).to.equal(400);
       expect((await second.browser.submit(second.checkEmail, /\/code$/, { code: wrong })).status).to.equal(429);
+      // the address's code budget is spent: even the right code of a new request is refused
+      const budget = await ask();
+      expect((await budget.browser.submit(budget.checkEmail, /\/code$/, { code: budget.code })).status).to.equal(429);
 
       // a request replaced by a newer one (a new email asked for on the same page), whose link is then opened
       const third = await ask();
@@ -91,6 +94,7 @@ for (const kind of DB_KINDS) {
         'login.failed link_used',
         'login.failed code_invalid',
         'login.failed code_locked',
+        'login.failed code_budget',
         'login.failed link_superseded',
         'login.denied not_me',
         'login.failed link_stopped',
