@@ -233,6 +233,10 @@ function fail(error: unknown, argv: string[]): number {
     process.stderr.write(`${error.message}\n`);
     return 2;
   }
+  if (error instanceof DatabaseNotReady) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return 2;
+  }
   if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
     // the usage of the command that was called, not the whole manual
     const words = argv.filter((arg) => !arg.startsWith('-')).slice(0, 2);
@@ -240,7 +244,7 @@ function fail(error: unknown, argv: string[]): number {
     process.stderr.write(`error: ${(error as Error).message}\n\n${usage}${usage === USAGE ? '' : `\n(sesame help: every command)\n`}`);
     return 2;
   }
-  if (error instanceof SigningKeyUnreadable || error instanceof DatabaseNotReady) {
+  if (error instanceof SigningKeyUnreadable) {
     process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }

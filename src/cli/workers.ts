@@ -1,8 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config, Mode } from '../config/config.js';
-import { databaseLabel } from '../config/database-label.js';
 import { createLogger } from '../shared/logger.js';
 import { workerExecArgv } from './memory.js';
+import { databaseLabel } from '../config/database-label.js';
 
 /** Which worker this process is (0 … WORKERS-1), set by the supervisor in the worker's environment. */
 export const WORKER_INDEX_ENV = 'SESAME_WORKER_INDEX';
