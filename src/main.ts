@@ -17,7 +17,6 @@ import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
-import { revokedAccount } from './oidc/revoked-account.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -39,6 +38,7 @@ import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
+import { revokedAccount } from './oidc/revoked-account.js';
 import { finishUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
