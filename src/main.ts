@@ -1,22 +1,27 @@
 import type { Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
+import { AccountDeletion } from './accounts/account-deletion.js';
 import { AccountService } from './accounts/account-service.js';
+import { AccountConnections } from './accounts/connections.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
 import { AdminTokens, allows, tokenActor } from './admin/admin-tokens.js';
 import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
+import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
 import { databaseLabel } from './config/database-label.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
+import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
+import { ACCOUNT_CLIENT_ID } from './oidc/account-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
 import { createLogger, type Logger } from './shared/logger.js';
@@ -28,11 +33,13 @@ import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
+import { KnexConnectionStore } from './store/connection-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
 import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
+import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
@@ -125,6 +132,9 @@ export interface Sesame extends Core {
   demoUrl?: string;
 }
 
+/** How long the emailed link that deletes an account works. */
+const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
+
 /** How long a client read is reused: client changes take effect within this on every instance. */
 const CLIENT_CACHE_MS = 2000;
 
@@ -179,8 +189,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   );
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
-  const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
-  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient), payloadSecrets(core));
+  const cachedClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
+  // the account page's client lives in the provider's configuration, not in the clients table (oidc/account-client.ts)
+  const accountPage = { name: config.brand.productName, redirectUris: [] } as unknown as ClientRecord;
+  const findClient = (clientId: string) => (clientId === ACCOUNT_CLIENT_ID ? Promise.resolve(accountPage) : cachedClient(clientId));
+  const adapter = createAdapterFactory(db, providerClientSource(clients, cachedClient), payloadSecrets(core));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
     const actor = await adminTokens.verify(token);
@@ -192,6 +205,12 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return Boolean(record?.enabled) && clients.verifySecret(record!, secret);
   };
   const csrf = new Csrf(config.secrets.hmacSecrets);
+  const connections = new AccountConnections(new KnexConnectionStore(db), audit, new Set([ACCOUNT_CLIENT_ID]));
+  const deletion = new AccountDeletion(new KnexAccountStore(db), hasher, accountDeletionMailComposer(templates, config.brand), new KnexMailQueue(db, core.mailBox), audit, {
+    issuer: config.issuer,
+    ttlSeconds: ACCOUNT_DELETION_TTL_SECONDS,
+  });
+  deletion.onMailQueued(() => outbox.wake());
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
@@ -207,11 +226,18 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('backchannel.error', (ctx, error, client, accountId, sid) => {
       void audit.record({ type: 'logout.backchannel_failed', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out', reason: error instanceof Error ? error.message : String(error) } });
     });
+    // a sign-in finished in this browser: the account page names its session by the browser
+    provider.on('interaction.ended', (ctx) => {
+      const { session, result } = ctx.oidc;
+      if (!result?.login || !session?.uid || !session.accountId) return;
+      connections.recordSignIn(session.uid, session.accountId, { userAgent: ctx.get('User-Agent') || undefined, ip: ctx.ip })
+        .catch((error: unknown) => logger.warn({ err: error }, 'the device of a new session was not recorded'));
+    });
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', accountId: revokedAccount(ctx), clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
-      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
       readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
       mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',

@@ -35,6 +35,10 @@ export const AUDIT_TYPES = [
   'admin.account.renamed',
   'account.email_change_requested',
   'account.email_changed',
+  'account.app_disconnected',
+  'account.signed_out',
+  'account.deletion_requested',
+  'account.deleted',
   'admin.token.created',
   'admin.token.revoked',
 ] as const;

@@ -3,6 +3,7 @@ import type { Context, Middleware } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { adminApi } from './admin-routes.js';
+import { accountRoutes } from './account-routes.js';
 import { assets, brandCss } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
@@ -49,7 +50,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(postAsGet());
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());
-  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];
+  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps), accountRoutes(deps)];
   if (deps.demoClientId) routers.push(demoRoutes(deps, deps.demoClientId));
   provider.use(ownRoutes(routers));
   return provider;

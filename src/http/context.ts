@@ -1,5 +1,7 @@
 import type { Provider } from 'oidc-provider';
+import type { AccountDeletion } from '../accounts/account-deletion.js';
 import type { AccountService } from '../accounts/account-service.js';
+import type { AccountConnections } from '../accounts/connections.js';
 import type { EmailChangeService } from '../accounts/email-change-service.js';
 import type { AdminTokens } from '../admin/admin-tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
@@ -33,6 +35,10 @@ export interface HttpDeps {
   audit: AuditLog;
   metrics: Metrics;
   emailChanges: EmailChangeService;
+  /** the account page: apps connected to an account and its sessions */
+  connections: AccountConnections;
+  /** the account page: deleting an account, confirmed by email */
+  deletion: AccountDeletion;
   /** whether a bearer token may register a client at /reg (Dynamic Client Registration) */
   mayRegister: InitialAccessCheck;
   /** whether a secret is a client's current one (RFC 7592 updates may carry it) */

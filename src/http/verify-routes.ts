@@ -3,7 +3,7 @@ import type { Context, Next } from 'koa';
 import type { LoginRequest } from '../login/login-request.js';
 import { formatTime } from '../mail/login-mail.js';
 import { AppError } from '../shared/errors.js';
-import { describeUserAgent } from '../shared/user-agent.js';
+import { deviceName } from '../shared/user-agent.js';
 import { field, formBody } from './body.js';
 import type { AuditType } from '../audit/audit.js';
 import { audited, type HttpDeps } from './context.js';
@@ -79,7 +79,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     renderPage(ctx, templates, 'login/other-device', {
       title: t(ctx, templates, 'other.title'),
       clientName: app,
-      device: request.requesterUa ? describeUserAgent(request.requesterUa) : t(ctx, templates, 'mail.unknown_device'),
+      device: deviceName(request.requesterUa ?? undefined, (key, params) => t(ctx, templates, key, params)),
       place: request.requesterIp ?? t(ctx, templates, 'mail.unknown_place'),
       time: formatTime(request.createdAt, ctx.state.locale),
       action: '/login/verify',

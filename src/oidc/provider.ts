@@ -5,6 +5,7 @@ import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
 import { CookieSigner, derivedKey, randomId, type KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
+import { accountClientMetadata } from './account-client.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
 import { compareHashedClientSecrets } from './patches.js';
@@ -27,6 +28,8 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
   const configuration: Configuration = {
     adapter: adapter as unknown as Configuration['adapter'],
     jwks,
+    // the account page's own client (account-client.ts); every other client is in the database
+    clients: [accountClientMetadata(config.issuer, config.brand.productName)],
     cookies: {
       // keygrip's interface, cheaper (see CookieSigner); also signs our own pages' cookies
       keys: new CookieSigner(config.secrets.cookieKeys),
