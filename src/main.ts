@@ -10,6 +10,7 @@ import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
+import { databaseLabel } from './config/database-label.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { logFailure } from './http/log-failure.js';
@@ -47,6 +48,7 @@ import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
+import { revokedAccount } from './oidc/revoked-account.js';
 import { finishUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
@@ -245,7 +247,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
         .catch((error: unknown) => logger.warn({ err: error }, 'the device of a new session was not recorded'));
     });
     provider.on('grant.revoked', (ctx, grantId) => {
-      void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
+      void audit.record({ type: 'token.revoked', accountId: revokedAccount(ctx), clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
       config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
@@ -384,7 +386,7 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   }
   else {
     const demo = sesame.demoUrl ? ` (try the demo app: ${sesame.demoUrl})` : '';
-    logger.info({ issuer: config.issuer, port: config.port, database: config.database.client, demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
+    logger.info({ issuer: config.issuer, port: config.port, database: databaseLabel(config.database), demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -69,6 +69,7 @@ export interface StoredAuditEvent extends AuditEvent {
 export interface AuditQuery {
   accountId?: string;
   clientId?: string;
+  /** events about the address: those naming it, and those of an account it belongs or belonged to */
   email?: string;
   type?: string;
   actor?: string;

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import type { Mode } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import { databaseLabel, databaseSetting } from '../config/database-label.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import type { Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
@@ -14,6 +17,7 @@ import { DEV_BANNER } from './dev-banner.js';
 import { keysCommand } from './keys.js';
 import { tuneHeap } from './memory.js';
 import { didYouMean } from './suggest.js';
+import { DatabaseNotReady } from './database-not-ready.js';
 import { commandsOf, subcommandsOf, usageFor } from './usage.js';
 import { UsageError } from './usage-error.js';
 import { superviseWorkers, WORKER_INDEX_ENV } from './workers.js';
@@ -28,7 +32,8 @@ Commands:
   dev                            start the server for development (what npm
                                  start runs): generated secrets, mail printed to
                                  the console, the demo app; never in production
-  migrate                        apply database migrations and exit
+  migrate                        apply database migrations and exit (creates
+                                 the SQLite file if there is none)
   clients add --name NAME [--redirect-uri URI …]
               [--post-logout-redirect-uri URI …] [--logo-uri URL]
               [--public] [--first-party] [--auth-method METHOD]
@@ -76,7 +81,9 @@ Commands:
   audit [--account ID] [--client ID] [--email ADDRESS] [--type TYPE]
         [--since WHEN] [--until WHEN] [--limit N] [--json]
                                  security events, newest first (WHEN: ISO date
-                                 or 15m, 24h, 7d back from now)
+                                 or 15m, 24h, 7d back from now); --email: the
+                                 events naming the address and those of the
+                                 accounts it belongs or belonged to
   admin-tokens create --name NAME --scope read|write|register [--scope …]
               [--expires-in 30d] [--json]
                                  a bearer token for the admin API (read, write)
@@ -88,7 +95,10 @@ Commands:
 
 Configuration comes from environment variables (see README.md). The commands
 other than serve and dev use the server's COOKIE_KEYS and HMAC_SECRETS, or the
-development secrets that sesame dev keeps in DATA_DIR.
+development secrets that sesame dev keeps in DATA_DIR. Each names on stderr the
+database (DATABASE_URL, or DATA_DIR) and issuer it works on, and stops if that
+database does not exist or is not migrated: only migrate, serve and dev create
+one.
 `;
 
 const print = (text: string) => process.stdout.write(text);
@@ -97,15 +107,35 @@ const print = (text: string) => process.stdout.write(text);
 const openCore: typeof import('../main.js').openCore = async (...args) => (await import('../main.js')).openCore(...args);
 
 /** Commands other than the server: the server's secrets, none of its issuer or mail rules. */
-const commandConfig = () => loadConfig({ mode: 'cli' });
+function commandConfig(): Config {
+  const config = loadConfig({ mode: 'cli' });
+  // on stderr, so that what a command prints on stdout stays machine-readable
+  process.stderr.write(`sesame: database ${databaseLabel(config.database)} (${databaseSetting(config.database)}), issuer ${config.issuer}\n`);
+  return config;
+}
+
+// loaded on demand, like main.js: the check opens the database (knex), which --help never needs
+const databaseCheck = () => import('./database-check.js');
 
 async function withCore(command: (core: Core) => Promise<number>): Promise<number> {
-  const core = await openCore(commandConfig());
+  const config = commandConfig();
+  await (await databaseCheck()).requireReadyDatabase(config.database);
+  const core = await openCore(config);
   try {
     return await command(core);
   } finally {
     await core.close();
   }
+}
+
+/** `sesame migrate`: the one command besides the server that creates a database. */
+async function migrateCommand(): Promise<number> {
+  const config = commandConfig();
+  await (await databaseCheck()).prepareMigration(config.database, (line) => process.stderr.write(`sesame: ${line}\n`));
+  const core = await openCore(config);
+  await core.close();
+  process.stdout.write('migrations applied\n');
+  return 0;
 }
 
 /** The version in package.json (the CLI reads it only for --version). */
@@ -154,12 +184,8 @@ async function run(argv: string[]): Promise<number> {
       return server('production');
     case 'dev':
       return server('development');
-    case 'migrate': {
-      const core = await openCore(commandConfig());
-      await core.close();
-      process.stdout.write('migrations applied\n');
-      return 0;
-    }
+    case 'migrate':
+      return migrateCommand();
     case 'clients':
       return withCore((core) => clientsCommand(core, rest, print));
     case 'audit':
@@ -188,6 +214,11 @@ async function run(argv: string[]): Promise<number> {
 async function server(mode: Extract<Mode, 'production' | 'development'>): Promise<number> {
   if (mode === 'development' && cluster.isPrimary) process.stdout.write(DEV_BANNER);
   const config = loadConfig({ mode });
+  // the server creates a database where there is none: said, so that a DATA_DIR or DATABASE_URL
+  // other than the one meant does not go unnoticed (the start-up line names the database too)
+  if (cluster.isPrimary && config.database.client === 'sqlite' && !existsSync(config.database.filename!)) {
+    process.stderr.write(`sesame: no database at ${databaseLabel(config.database)} (${databaseSetting(config.database)}) yet: creating it\n`);
+  }
   if (config.workers > 1 && cluster.isPrimary) {
     await superviseWorkers(config);
   } else {
@@ -201,6 +232,10 @@ async function server(mode: Extract<Mode, 'production' | 'development'>): Promis
 function fail(error: unknown, argv: string[]): number {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof DatabaseNotReady) {
+    process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }
   if (error instanceof UsageError || (error as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {

@@ -3,6 +3,7 @@ import type { Config, Mode } from '../config/config.js';
 import { serverLogger } from '../shared/logger.js';
 import { logProcessOutput } from '../shared/process-log.js';
 import { workerExecArgv } from './memory.js';
+import { databaseLabel } from '../config/database-label.js';
 
 /** Which worker this process is (0 … WORKERS-1), set by the supervisor in the worker's environment. */
 export const WORKER_INDEX_ENV = 'SESAME_WORKER_INDEX';
@@ -93,5 +94,5 @@ export async function superviseWorkers(config: Config): Promise<void> {
   await fork(0);
   await Promise.all(Array.from({ length: config.workers - 1 }, (_, i) => fork(i + 1)));
   const demo = demoUrl ? `; try the demo app: ${demoUrl}` : '';
-  logger.info({ issuer: config.issuer, port: config.port, workers: config.workers, demo: demoUrl }, `Sesame listening: ${config.issuer} (${config.workers} worker processes${demo})`);
+  logger.info({ issuer: config.issuer, port: config.port, database: databaseLabel(config.database), workers: config.workers, demo: demoUrl }, `Sesame listening: ${config.issuer} (${config.workers} worker processes${demo})`);
 }

@@ -46,6 +46,8 @@ export interface DatabaseConfig {
   readonly busyTimeoutMs?: number;
   /** PostgreSQL connection string */
   readonly url?: string;
+  /** the setting it comes from: DATABASE_URL, or (that not set) DATA_DIR's sesame.sqlite */
+  readonly setting?: 'DATABASE_URL' | 'DATA_DIR';
 }
 
 export interface Config {

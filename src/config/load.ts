@@ -107,7 +107,8 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
     const generated = createDevSecrets(dataDir);
     cookieKeys ??= generated.cookieKeys;
     hmacSecrets ??= generated.hmacSecrets;
-    notices.push(`secrets not set: using development secrets kept in ${devSecretsPath(dataDir)}`);
+    // said apart from reading them: a DATA_DIR other than the one meant starts over, never silently
+    notices.push(`secrets not set: new development secrets generated and kept in ${devSecretsPath(dataDir)}`);
   }
   return deepFreeze({
     ...build(settings, { mode, rules, issuer: issuer!, dataDir, database, dkim: dkimSettings, notices }),
@@ -226,25 +227,25 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
 }
 
 function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: string, problems: string[]): Omit<DatabaseConfig, 'busyTimeoutMs'> {
-  if (!value) return { client: 'sqlite', filename: join(dataDir, 'sesame.sqlite') };
+  if (!value) return { client: 'sqlite', filename: join(dataDir, 'sesame.sqlite'), setting: 'DATA_DIR' };
   if (/^postgres(ql)?:\/\//.test(value)) {
     try {
       new URL(value);
     } catch {
       problems.push('DATABASE_URL: not a valid postgres:// URL');
     }
-    return { client: 'postgres', url: value };
+    return { client: 'postgres', url: value, setting: 'DATABASE_URL' };
   }
   if (value.startsWith('sqlite:')) {
     const path = value.replace(/^sqlite:(\/\/)?/, '');
     if (!path) problems.push('DATABASE_URL: sqlite:// needs a file path, e.g. sqlite://./data/sesame.sqlite');
-    return { client: 'sqlite', filename: isAbsolute(path) ? path : resolve(cwd, path) };
+    return { client: 'sqlite', filename: isAbsolute(path) ? path : resolve(cwd, path), setting: 'DATABASE_URL' };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
     problems.push('DATABASE_URL: must be postgres://…, sqlite://<path> or a file path');
     return { client: 'sqlite' };
   }
-  return { client: 'sqlite', filename: resolve(cwd, value) };
+  return { client: 'sqlite', filename: resolve(cwd, value), setting: 'DATABASE_URL' };
 }
 
 /** DKIM signing: all three settings or none; the key may be PEM text or the path of a PEM file. */

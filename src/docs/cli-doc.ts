@@ -21,7 +21,16 @@ commands other than \`serve\` and \`dev\` need no issuer or SMTP, but the server
 \`HMAC_SECRETS\`: from the environment, or else the development secrets that \`sesame dev\` keeps in
 \`DATA_DIR\`; they never make new ones.
 
-Exit codes: 0 success, 1 refused (the message says why), 2 usage or configuration error.
+Each command first prints on stderr the database it works on (the SQLite file, or PostgreSQL's
+\`host:port/name\`, never the password) and the issuer; stdout stays the command's own output. None
+but \`migrate\` (and the server) creates a database: a database that does not exist where
+\`DATABASE_URL\` (or \`DATA_DIR\`) points, that was never migrated, lacks this version's
+migrations or was migrated by a newer version is named, with the setting and what to do, and the
+command exits 2. \`migrate\` creates a missing SQLite file (and says so); a PostgreSQL database must
+exist.
+
+Exit codes: 0 success, 1 refused (the message says why), 2 usage or configuration error, or a
+database that is missing or not migrated.
 \`sesame COMMAND --help\` shows one command's usage; \`sesame --version\` the version.
 
 What the commands are for, in context: [registering apps](connecting-apps/README.md),

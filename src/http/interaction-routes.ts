@@ -57,11 +57,11 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
   async function pageError(ctx: Context, error: unknown): Promise<string> {
     const { uid } = interactionOf(ctx);
+    // wrong codes and lock-outs name the address and request they were typed for: `sesame audit --email` finds them
     if (error instanceof AppError && error.code === 'rate_limited') {
-      const email = typeof error.params.email === 'string' ? error.params.email : undefined;
-      await audit.record(audited(ctx, { type: 'login.throttled', email, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
+      await audit.record(audited(ctx, { type: 'login.throttled', ...error.about, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
     } else if (error instanceof AppError && error.code.startsWith('code_')) {
-      await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
+      await audit.record(audited(ctx, { type: 'login.failed', ...error.about, details: { reason: error.code, interaction: uid } }));
     }
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
@@ -224,7 +224,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       // the request is over (expired, stopped, replaced, too many wrong codes): back to the page,
       // which says so and offers a new email
       if (error instanceof AppError && (error.code === 'code_expired' || error.code === 'code_locked') && ctx.accepts('html', 'json') === 'html') {
-        if (error.code === 'code_locked') await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
+        if (error.code === 'code_locked') await audit.record(audited(ctx, { type: 'login.failed', ...error.about, details: { reason: error.code, interaction: uid } }));
         ctx.status = 303;
         return ctx.redirect(`/interaction/${uid}`);
       }

@@ -34,13 +34,20 @@ export function verifyRoutes({ provider, login, findClient, templates, csrf, aud
   const record = (ctx: Context, type: AuditType, request: LoginRequest, details: Record<string, string>) =>
     audit.record(audited(ctx, { type, email: request.email, clientId: request.clientId, loginRequestId: request.id, details }));
 
-  /** Failed look-ups are audited too (guessing, used or expired links), then answered by the error handler. */
+  /**
+   * Failed look-ups are audited too (guessing, used or expired links), then answered by the error
+   * handler; a link that was real (used, expired, replaced, stopped) names its address and request.
+   */
   const auditFailures = async (ctx: Context, next: Next) => {
     try {
       await next();
     } catch (error) {
       if (error instanceof AppError && (error.code.startsWith('link_') || error.code === 'rate_limited')) {
-        await audit.record(audited(ctx, { type: error.code === 'rate_limited' ? 'login.throttled' : 'login.failed', details: { reason: error.code, ...(error.code === 'rate_limited' ? { limit: 'verify-ip' } : {}) } }));
+        await audit.record(audited(ctx, {
+          type: error.code === 'rate_limited' ? 'login.throttled' : 'login.failed',
+          ...error.about,
+          details: { reason: error.code, ...(error.code === 'rate_limited' ? { limit: 'verify-ip' } : {}) },
+        }));
       }
       throw error;
     }

@@ -5,7 +5,7 @@ import type { LoginMailDetails } from '../mail/login-mail.js';
 import type { MailMessage } from '../mail/message.js';
 import { randomInt } from 'node:crypto';
 import { KeyedHasher, randomCode, randomToken } from '../shared/crypto.js';
-import { AppError, gone, notFound } from '../shared/errors.js';
+import { AppError, gone, notFound, type ErrorSubject } from '../shared/errors.js';
 import { normalizeEmail } from '../accounts/email-address.js';
 import type { LoginRequest, LoginRequestStore } from './login-request.js';
 import { ipKey } from './ip-key.js';
@@ -86,7 +86,7 @@ export class LoginService {
       ...rule('mail', limits.mailGlobal),
       ...(await this.afterStop(address, now)),
     ], now);
-    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0], email);
+    if (!decision.allowed) throw tooManyEmails(decision.retryAfterMs, decision.key.split(':')[0], email, input.clientId);
 
     const token = randomToken(32);
     const code = randomCode();
@@ -162,14 +162,14 @@ export class LoginService {
       if (!/^\d{1,4}$/.test(typed)) throw new AppError('number_missing', 400, 'Type the number shown on the page where you asked to sign in.');
       const max = this.settings.matchMaxAttempts;
       const attempts = await this.store.countAttempt('match', request.id, max, now);
-      if (attempts === undefined) throw linkUsed();
+      if (attempts === undefined) throw linkUsed(request);
       if (Number(typed) !== request.matchNumber) {
         if (attempts < max) return { request, sameBrowser, matched: false, left: max - attempts };
         await this.stop(request, now);
         return { request, sameBrowser, matched: false, left: 0 };
       }
     }
-    if (!(await this.store.approve(request.id, now))) throw linkUsed();
+    if (!(await this.store.approve(request.id, now))) throw linkUsed(request);
     return { request, sameBrowser, matched: true };
   }
 
@@ -177,7 +177,7 @@ export class LoginService {
   async deny(token: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
     const request = await this.findByToken(token, ip, now);
     assertUsable(request, now);
-    if (!(await this.stop(request, now))) throw linkUsed();
+    if (!(await this.stop(request, now))) throw linkUsed(request);
     return request;
   }
 
@@ -205,26 +205,24 @@ export class LoginService {
    */
   async approveByCode(interactionUid: string, code: unknown, now = Date.now()): Promise<LoginRequest> {
     const request = await this.store.latestForInteraction(interactionUid);
-    if (!request || request.status !== 'pending' || request.expiresAt <= now) {
-      throw new AppError('code_expired', 410, 'This code has expired. Ask for a new email.');
-    }
+    if (!request || request.status !== 'pending' || request.expiresAt <= now) throw codeExpired(request);
     const budget = await this.limits.consume(rule(`code:${this.hasher.hash(RATE_KEY, request.email)}`, this.settings.rateLimits.codeAttemptsPerEmail), now);
     if (!budget.allowed) {
-      throw new AppError('code_budget', 429, 'Too many codes were tried for this address. Use the link in the email instead.', { retryAfterSeconds: Math.ceil(budget.retryAfterMs / 1000), params: { email: request.email } });
+      throw new AppError('code_budget', 429, 'Too many codes were tried for this address. Use the link in the email instead.', { retryAfterSeconds: Math.ceil(budget.retryAfterMs / 1000), about: subject(request) });
     }
     const attempts = await this.store.countAttempt('code', request.id, this.settings.codeMaxAttempts, now);
-    if (attempts === undefined) throw codeLocked();
+    if (attempts === undefined) throw codeLocked(request);
     const value = typeof code === 'string' ? code.replace(/\s+/g, '') : '';
     if (/^\d{6}$/.test(value) && this.hasher.verify(CODE, `${request.id}:${value}`, request.codeHash)) {
       if (await this.store.approve(request.id, now)) return request;
-      throw new AppError('code_expired', 410, 'This code has expired. Ask for a new email.');
+      throw codeExpired(request);
     }
     if (attempts >= this.settings.codeMaxAttempts) {
       await this.store.setStatus(request.id, 'pending', 'locked');
-      throw codeLocked();
+      throw codeLocked(request);
     }
     const left = this.settings.codeMaxAttempts - attempts;
-    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { count: left } });
+    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { count: left }, about: subject(request) });
   }
 
   /**
@@ -293,17 +291,21 @@ export class LoginService {
 
 function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' && request.expiresAt > now) return;
-  if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
-  if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
-  if (request.status === 'denied') throw gone('link_stopped', 'This sign-in was stopped, so this link no longer works.');
-  if (request.status === 'locked') throw gone('link_locked', 'Too many wrong codes were typed for this sign-in, so it was stopped for your safety.');
-  throw linkUsed();
+  const about = subject(request);
+  if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.', about);
+  if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.', about);
+  if (request.status === 'denied') throw gone('link_stopped', 'This sign-in was stopped, so this link no longer works.', about);
+  if (request.status === 'locked') throw gone('link_locked', 'Too many wrong codes were typed for this sign-in, so it was stopped for your safety.', about);
+  throw linkUsed(request);
 }
 
-function tooManyEmails(retryAfterMs: number, limit: string, email: string): AppError {
+/** A refusal about a known request names its address for the audit trail (the person never sees it). */
+const subject = (request: LoginRequest): ErrorSubject => ({ email: request.email, loginRequestId: request.id, clientId: request.clientId });
+
+function tooManyEmails(retryAfterMs: number, limit: string, email: string, clientId: string): AppError {
   const seconds = Math.ceil(retryAfterMs / 1000);
-  // limit and email are for the audit trail; no text shows them
-  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds, params: { limit, email } });
+  // limit is for the audit trail; no text shows it
+  return new AppError('rate_limited', 429, `Too many sign-in emails were asked for. Try again in ${seconds} s.`, { retryAfterSeconds: seconds, params: { limit }, about: { email, clientId } });
 }
 
 function tooManyGuesses(retryAfterMs: number): AppError {
@@ -316,5 +318,7 @@ function tooManyGuesses(retryAfterMs: number): AppError {
 }
 
 const linkInvalid = () => notFound('link_invalid', 'This sign-in link is not valid. Check that you copied the whole link.');
-const linkUsed = () => gone('link_used', 'This sign-in link has already been used.');
-const codeLocked = () => new AppError('code_locked', 429, 'Too many wrong codes. Ask for a new email.');
+const linkUsed = (request: LoginRequest) => gone('link_used', 'This sign-in link has already been used.', subject(request));
+const codeLocked = (request: LoginRequest) => new AppError('code_locked', 429, 'Too many wrong codes. Ask for a new email.', { about: subject(request) });
+const codeExpired = (request: LoginRequest | undefined) =>
+  new AppError('code_expired', 410, 'This code has expired. Ask for a new email.', { about: request && subject(request) });

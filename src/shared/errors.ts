@@ -11,12 +11,14 @@ export class AppError extends Error {
   /** the key of the text shown to people (views/locales), and its parameters; `message` is the English for logs and APIs */
   readonly key: string;
   readonly params: Readonly<Record<string, string | number>>;
+  /** whom and what a refusal is about, for the audit trail (`sesame audit --email`); never shown */
+  readonly about?: ErrorSubject;
 
   constructor(
     code: string,
     status: number,
     message: string,
-    options: { cause?: unknown; retryAfterSeconds?: number; key?: string; params?: Record<string, string | number> } = {},
+    options: { cause?: unknown; retryAfterSeconds?: number; key?: string; params?: Record<string, string | number>; about?: ErrorSubject } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'AppError';
@@ -26,11 +28,19 @@ export class AppError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.key = options.key ?? `error.${code}`;
     this.params = options.params ?? {};
+    this.about = options.about;
   }
+}
+
+/** The address, sign-in request and app a refused step belonged to. */
+export interface ErrorSubject {
+  readonly email?: string;
+  readonly loginRequestId?: string;
+  readonly clientId?: string;
 }
 
 export const badRequest = (code: string, message: string) => new AppError(code, 400, message);
 export const notFound = (code: string, message: string) => new AppError(code, 404, message);
-export const gone = (code: string, message: string) => new AppError(code, 410, message);
+export const gone = (code: string, message: string, about?: ErrorSubject) => new AppError(code, 410, message, { about });
 export const forbidden = (code: string, message: string) => new AppError(code, 403, message);
 export const conflict = (code: string, message: string) => new AppError(code, 409, message);

@@ -25,7 +25,14 @@ export class KnexAuditStore implements AuditStore {
     const q = this.db('audit_events').orderBy('id', 'desc').limit(Math.min(filter.limit ?? 100, 10_000));
     if (filter.accountId) q.where('account_id', filter.accountId);
     if (filter.clientId) q.where('client_id', filter.clientId);
-    if (filter.email) q.where('email', filter.email);
+    if (filter.email) {
+      const email = filter.email;
+      // events that name the address, and those that name only the account (a sign-out, a
+      // revocation, rows written before failures carried the address): the accounts the
+      // address has now, or had when a recorded event named both
+      q.where((about) => about.where('email', email).orWhereIn('account_id', this.db('accounts').select('id').where('email', email)
+        .union((seen) => seen.select('account_id').from('audit_events').where('email', email).whereNotNull('account_id'))));
+    }
     if (filter.type) q.where('type', filter.type);
     if (filter.actor) q.where('actor', filter.actor);
     if (filter.since !== undefined) q.where('at', '>=', filter.since);

@@ -93,7 +93,8 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     RATE_LIMIT_MAIL: 'off',
     RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
   };
-  // registered through the CLI, as an operator would (it also applies the migrations)
+  // set up and registered through the CLI, as an operator would (the other commands create no database)
+  await promisify(execFile)(process.execPath, [SESAME_CLI, 'migrate'], { env, cwd: ROOT });
   const { stdout } = await promisify(execFile)(process.execPath, [
     SESAME_CLI, 'clients', 'add', '--name', 'Bench App', '--redirect-uri', REDIRECT_URI, '--first-party', '--json',
   ], { env, cwd: ROOT });

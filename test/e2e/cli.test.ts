@@ -155,6 +155,7 @@ describe('the CLI guides', function () {
   this.timeout(30_000);
   const dataDir = mkdtempSync(join(tmpdir(), 'sesame-cli-guide-'));
   const env = { DATA_DIR: dataDir, ...TEST_SECRETS };
+  before(async () => expect((await runCli(['migrate'], env)).code).to.equal(0));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it('prints the usage of the command for --help and for a usage error, suggests the closest command, and tells its version', async () => {

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
       expect(config.host).to.equal('0.0.0.0');
       expect(config.trustProxy).to.equal(false);
       expect(config.dataDir).to.equal(join(cwd, 'data'));
-      expect(config.database).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'data', 'sesame.sqlite'), busyTimeoutMs: 5000 });
+      expect(config.database).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'data', 'sesame.sqlite'), setting: 'DATA_DIR', busyTimeoutMs: 5000 });
       expect(config.mail).to.deep.equal({ smtpUrl: undefined, from: 'Sesame <no-reply@localhost>', devDir: join(cwd, 'data', 'mail'), timeoutSeconds: 10, dkim: undefined });
       expect(config.shutdownGraceSeconds).to.equal(10);
       expect(config.metricsToken).to.equal(undefined);
@@ -147,16 +147,16 @@ describe('loadConfig', () => {
     const database = (value: string): Config['database'] => loadConfig({ mode: 'development', env: { DATABASE_URL: value }, cwd }).database;
 
     it('postgres:// and postgresql:// select PostgreSQL with the URL as is', () => {
-      expect(database('postgres://u@h/db')).to.deep.equal({ client: 'postgres', url: 'postgres://u@h/db', busyTimeoutMs: 5000 });
-      expect(database('postgresql://u:p@h:5433/db?sslmode=require')).to.deep.equal({ client: 'postgres', url: 'postgresql://u:p@h:5433/db?sslmode=require', busyTimeoutMs: 5000 });
+      expect(database('postgres://u@h/db')).to.deep.equal({ client: 'postgres', url: 'postgres://u@h/db', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
+      expect(database('postgresql://u:p@h:5433/db?sslmode=require')).to.deep.equal({ client: 'postgres', url: 'postgresql://u:p@h:5433/db?sslmode=require', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
     });
 
     it('sqlite:// and plain paths select SQLite with an absolute file name under cwd', () => {
-      expect(database('sqlite://./x.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'x.sqlite'), busyTimeoutMs: 5000 });
-      expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite'), busyTimeoutMs: 5000 });
-      expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite', busyTimeoutMs: 5000 });
-      expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite'), busyTimeoutMs: 5000 });
-      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite', busyTimeoutMs: 5000 });
+      expect(database('sqlite://./x.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'x.sqlite'), setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
+      expect(database('sqlite:db/y.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'y.sqlite'), setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
+      expect(database('sqlite:///var/lib/sesame/z.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/var/lib/sesame/z.sqlite', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
+      expect(database('db/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: join(cwd, 'db', 'plain.sqlite'), setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
+      expect(database('/abs/plain.sqlite')).to.deep.equal({ client: 'sqlite', filename: '/abs/plain.sqlite', setting: 'DATABASE_URL', busyTimeoutMs: 5000 });
     });
 
     it('refuses other schemes and an empty sqlite path, naming DATABASE_URL', () => {
