@@ -7,7 +7,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 /** An app's back-channel logout endpoint: records each logout token; answers with the next status in `statuses` (then 200). */
 class LogoutReceiver {
@@ -61,19 +61,17 @@ async function signedIn(server: TestServer, backchannelUri: string, email: strin
 for (const kind of DB_KINDS) {
   describe(`back-channel logout when an operator disables or deletes an account (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let receiver: LogoutReceiver;
     let env: Record<string, string>;
     let backchannelUri: string;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       receiver = new LogoutReceiver();
       backchannelUri = await receiver.start();
       env = cliEnv(server);
     });
     after(async () => {
-      await server?.close();
       await receiver?.close();
     });
 
@@ -116,15 +114,13 @@ for (const kind of DB_KINDS) {
 
 describe('back-channel logout in production: no calls into the private network', function () {
   this.timeout(60_000);
-  let server: TestServer;
   let receiver: LogoutReceiver;
 
+  const server = withServer('sqlite', { OUTBOUND_ALLOW_PRIVATE: 'false' });
   before(async () => {
-    server = await startTestServer('sqlite', { OUTBOUND_ALLOW_PRIVATE: 'false' });
     receiver = new LogoutReceiver();
   });
   after(async () => {
-    await server?.close();
     await receiver?.close();
   });
 

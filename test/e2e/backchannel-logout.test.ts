@@ -6,7 +6,7 @@ import * as client from 'openid-client';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { POST_LOGOUT_URI, REDIRECT_URI, signInWithLink } from '../support/relying-party.js';
-import { startTestServer, testEnv, type TestServer } from '../support/test-server.js';
+import { withServer, testEnv } from '../support/test-server.js';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -64,13 +64,12 @@ class LogoutReceiver {
 }
 
 describe('back-channel logout (sqlite)', function () {
-  let server: TestServer;
   let receiver: LogoutReceiver;
   let config: client.Configuration;
   let clientId: string;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     receiver = await new LogoutReceiver().start();
     const { client: registered, clientSecret } = await server.sesame.clients.add({
       name: 'Back-channel App', redirectUris: [REDIRECT_URI], postLogoutRedirectUris: [POST_LOGOUT_URI], firstParty: true, backchannelLogoutUri: receiver.url,
@@ -80,7 +79,6 @@ describe('back-channel logout (sqlite)', function () {
   });
   after(async () => {
     await receiver?.close();
-    await server?.close();
   });
 
   async function signIn(email: string, scope = 'openid email', browser = new Browser(server.issuer)) {

@@ -9,19 +9,17 @@ import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { createServer } from 'node:net';
 import { createTestDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer, cliEnv, TEST_SECRETS } from '../support/test-server.js';
+import { startTestServer, withServer, cliEnv, TEST_SECRETS } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame clients, run as a user would (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let env: Record<string, string>;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       env = cliEnv(server);
     });
-    after(() => server?.close());
 
     it('registers a public first-party client that a running server accepts at once', async () => {
       const added = await runCli(['clients', 'add', '--name', 'CLI App', '--redirect-uri', REDIRECT_URI, '--public', '--first-party'], env);

@@ -6,7 +6,7 @@ import { client, discover, exchangeCode, registerClient, signInWithLink, startAu
 import { eventually } from '../support/smtp-peers.js';
 import { armStatementFault, disarmStatementFault } from '../support/statement-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, withServer, type TestServer } from '../support/test-server.js';
 
 interface Answer {
   status: number;
@@ -110,16 +110,14 @@ const CANNOT_WRITE: Record<DbKind, [string, () => Error][]> = {
 for (const kind of DB_KINDS) {
   describe(`a database that cannot write (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let ask: ReturnType<typeof requests>;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       ask = requests(server, await prepare(server, `no-write-${kind}@example.com`));
     });
     after(async () => {
       disarmStatementFault();
-      await server?.close();
     });
 
     for (const [code, error] of CANNOT_WRITE[kind]) {

@@ -55,7 +55,7 @@ export function testEnv(
 }
 
 export interface TestServerOptions {
-  /** share another server's database (several instances); it is then not dropped on close */
+  /** share another server's database (several instances); it is then not dropped on close. Otherwise a fresh, migrated one. */
   database?: TestDatabase;
   /** the issuer's scheme; the server itself always listens on plain http */
   scheme?: 'http' | 'https';
@@ -68,7 +68,7 @@ export interface TestServerOptions {
 
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const smtp = await new SmtpSink().start();
-  const database = options.database ?? (await createTestDatabase(kind));
+  const database = options.database ?? (await createTestDatabase(kind, { migrated: true }));
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -94,4 +94,46 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
 /** The environment for running the CLI against a test server's database, as an operator would. */
 export function cliEnv(server: TestServer, env: Record<string, string> = {}): Record<string, string> {
   return { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS, ...env };
+}
+
+/**
+ * The usual fixture of a suite: a test server started in a `before` hook of the `describe` it is
+ * called in and closed in its `after` hook. What it returns stands for that server once started
+ * (read its properties inside hooks and tests, not while the suite is being declared).
+ *
+ *     for (const kind of DB_KINDS) {
+ *       describe(`something (${kind})`, function () {
+ *         const server = withServer(kind, { SIGNUP_POLICY: 'invite' });
+ *         it('…', async () => { await fetch(server.issuer); });
+ *       });
+ *     }
+ */
+export function withServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): TestServer {
+  let started: TestServer | undefined;
+  before(async () => {
+    started = await startTestServer(kind, env, options);
+  });
+  after(async () => {
+    await started?.close();
+    started = undefined;
+  });
+  const current = (): TestServer => {
+    if (!started) throw new Error('withServer: the server runs only between its suite\'s before and after hooks');
+    return started;
+  };
+  return {
+    get issuer() {
+      return current().issuer;
+    },
+    get sesame() {
+      return current().sesame;
+    },
+    get smtp() {
+      return current().smtp;
+    },
+    get database() {
+      return current().database;
+    },
+    close: () => current().close(),
+  };
 }
