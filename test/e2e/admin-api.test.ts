@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { adminApi, type ApiResponse } from '../support/admin-api.js';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
+import { CLIENT_CACHE_MS } from '../../src/main.js';
 import { DB_KINDS } from '../support/databases.js';
-import { eventually } from '../support/eventually.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { withServer, type TestServer, cliEnv } from '../support/test-server.js';
 
@@ -272,7 +272,8 @@ for (const kind of DB_KINDS) {
       expect(rotated.status).to.equal(200);
       const second = rotated.body.client_secret;
       expect(second).to.be.a('string').and.not.equal(first);
-      await eventually(() => expectOAuthError(signIn(first, `api-app2-${Date.now()}@example.com`), 'invalid_client'));
+      server.clock.advance(CLIENT_CACHE_MS);
+      await expectOAuthError(signIn(first, `api-app2-${Date.now()}@example.com`), 'invalid_client');
       expect((await signIn(second, 'api-app3@example.com')).access_token).to.be.a('string');
 
       const authStatus = async () => {
@@ -282,9 +283,11 @@ for (const kind of DB_KINDS) {
       };
       expect(await authStatus()).to.equal(303);
       expect((await api('POST', `/clients/${clientId}/disable`, { token: tokens.write })).body).to.include({ enabled: false });
-      await eventually(async () => expect(await authStatus()).to.equal(400));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(400);
       expect((await api('POST', `/clients/${clientId}/enable`, { token: tokens.write })).body).to.include({ enabled: true });
-      await eventually(async () => expect(await authStatus()).to.equal(303));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(303);
 
       const events = await server.sesame.audit.query({ clientId });
       expect(events.map((e) => e.type)).to.include.members(['admin.client.added', 'admin.client.secret_rotated', 'admin.client.disabled', 'admin.client.enabled']);

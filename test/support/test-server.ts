@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
 import type { OutboxOptions } from '../../src/mail/outbox.js';
 import type { Logger } from '../../src/shared/logger.js';
+import { TestClock } from './clock.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
 
@@ -19,6 +20,8 @@ export interface TestServer {
   sesame: Sesame;
   smtp: SmtpSink;
   database: TestDatabase;
+  /** the server's clock for its client cache and signing keys: `advance` it instead of waiting */
+  clock: TestClock;
   close(): Promise<void>;
 }
 
@@ -64,6 +67,8 @@ export interface TestServerOptions {
   logger?: Logger;
   /** the mail worker's timings and limits (the poll and back-off are 200 ms unless given) */
   outbox?: OutboxOptions;
+  /** how often the server re-reads the signing keys (KEYS_REFRESH_SECONDS unless given) */
+  keyRefreshMs?: number;
 }
 
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
@@ -73,7 +78,14 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env), mode: options.mode ?? 'test' });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
+  const clock = new TestClock();
+  const sesame = await createSesame(config, {
+    outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox },
+    backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 },
+    logger: options.logger,
+    now: clock.now,
+    keyRefreshMs: options.keyRefreshMs,
+  });
   server.on('request', sesame.callback);
   sesame.start();
   return {
@@ -81,6 +93,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
     sesame,
     smtp,
     database,
+    clock,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -133,6 +146,9 @@ export function withServer(kind: DbKind, env: Record<string, string> = {}, optio
     },
     get database() {
       return current().database;
+    },
+    get clock() {
+      return current().clock;
     },
     close: () => current().close(),
   };
