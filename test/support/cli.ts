@@ -58,7 +58,7 @@ export class ServerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  /** `sesame dev` itself (`command: 'serve'` for production), or (`npm: true`) the README's `npm start`, in its own process group */
+  /** `sesame dev` itself (`command: 'serve'` for production), or (`npm: true`) the README's `npm start`, in its own process group (it rebuilds dist/: never inside the suite, which runs from dist/) */
   constructor(env: Record<string, string>, options: { npm?: boolean; command?: 'dev' | 'serve'; nodeArgs?: string[] } = {}) {
     this.child = options.npm
       ? spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
