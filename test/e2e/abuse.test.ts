@@ -187,7 +187,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('holds across two instances sharing one database', async () => {
-        const database = await createTestDatabase(kind);
+        const database = await createTestDatabase(kind, { migrated: true });
         const env = { RATE_LIMIT_EMAIL_ALL: '1/900' };
         const a = await serverWithClient(kind, env, { database });
         const b = await startTestServer(kind, env, { database });

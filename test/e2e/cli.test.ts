@@ -219,7 +219,7 @@ describe('a server that cannot start', function () {
   });
 
   it('exits naming the key when none of HMAC_SECRETS opens the stored signing key', async () => {
-    const database = await createTestDatabase('sqlite');
+    const database = await createTestDatabase('sqlite', { migrated: true });
     try {
       await (await startTestServer('sqlite', {}, { database })).close();
       const env = { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' };

@@ -65,9 +65,11 @@ describe('PostgreSQL going away (through a proxy the test cuts)', function () {
   this.timeout(60_000);
 
   it('answers every request with 503 and Retry-After while it is down and /readyz says so; all recover when it is back', async () => {
-    const database = await createTestDatabase('postgres');
-    const proxy = await new TcpProxy({ host: '127.0.0.1', port: 5432 }).start();
+    const database = await createTestDatabase('postgres', { migrated: true });
+    // between the server and whichever PostgreSQL the suite runs against (TEST_PG_URL, the default address, or an embedded one)
     const url = new URL(database.url);
+    const proxy = await new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) }).start();
+    url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const server = await startTestServer('postgres', {}, { database: { ...database, url: url.toString() } });
     try {

@@ -15,7 +15,7 @@ for (const kind of DB_KINDS) {
     this.timeout(60_000);
 
     it('the pending link, the authorization code, the refresh token, the session and the signing key all survive restarts', async () => {
-      const database = await createTestDatabase(kind);
+      const database = await createTestDatabase(kind, { migrated: true });
       const sink = await new SmtpSink().start();
       const server = new RestartableServer({ port: await freePort(), database, smtpUrl: sink.url });
       try {

@@ -24,7 +24,7 @@ describe('two instances on one PostgreSQL database', function () {
   let n = 0;
 
   before(async () => {
-    database = await createTestDatabase('postgres');
+    database = await createTestDatabase('postgres', { migrated: true });
     // one SMTP server for both: either instance's worker may send a message queued by the other
     sink = await new SmtpSink().start();
     a = await startTestServer('postgres', { SMTP_URL: sink.url }, { database });
