@@ -29,11 +29,7 @@ class LogoutReceiver {
   }
 
   async waitForToken(timeoutMs = 10_000): Promise<string> {
-    const until = Date.now() + timeoutMs;
-    while (this.tokens.length === 0) {
-      if (Date.now() > until) throw new Error('no logout token arrived');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await eventually('a logout token', () => this.tokens.length > 0, timeoutMs);
     return this.tokens.shift()!;
   }
 
@@ -127,14 +123,9 @@ describe('back-channel logout in production: no calls into the private network',
   it('refuses to post a logout token to a loopback address (SSRF)', async () => {
     const { idToken } = await signedIn(server, await receiver.start(), 'guarded@example.com');
     await server.sesame.accounts.disable('guarded@example.com');
-    const until = Date.now() + 10_000;
-    let row: { status: string; last_error: string | null } | undefined;
-    while (Date.now() < until) {
-      row = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).whereNotNull('last_error').first();
-      if (row) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(row?.last_error).to.equal('fetch failed');
+    const row = await eventually('a failed delivery recorded', (): Promise<{ status: string; last_error: string | null } | undefined> =>
+      server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).whereNotNull('last_error').first());
+    expect(row.last_error).to.equal('fetch failed');
     expect(receiver.tokens).to.have.length(0);
   });
 });

@@ -10,7 +10,7 @@
  * Either fails after `timeoutMs` (10 s unless given) with the check's last error or value.
  */
 export async function eventually<T>(check: () => Promise<T> | T, timeoutMs?: number, everyMs?: number): Promise<T>;
-export async function eventually<T>(what: string, check: () => Promise<T> | T, timeoutMs?: number, everyMs?: number): Promise<NonNullable<T>>;
+export async function eventually<T>(what: string, check: () => Promise<T> | T, timeoutMs?: number, everyMs?: number): Promise<Truthy<T>>;
 export async function eventually<T>(...args: [string, () => Promise<T> | T, number?, number?] | [() => Promise<T> | T, number?, number?]): Promise<T> {
   const [what, check, timeoutMs = DEFAULT_TIMEOUT_MS, everyMs = DEFAULT_EVERY_MS] = typeof args[0] === 'string'
     ? (args as [string, () => Promise<T> | T, number?, number?])
@@ -32,6 +32,9 @@ export async function eventually<T>(...args: [string, () => Promise<T> | T, numb
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
+
+/** What a condition resolves to: its value, once it is not false, 0, '', null or undefined. */
+export type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_EVERY_MS = 50;
