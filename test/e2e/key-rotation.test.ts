@@ -6,6 +6,7 @@ import { runCli } from '../support/cli.js';
 import { createTestDatabase } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { SmtpSink } from '../support/smtp-sink.js';
 import { startTestServer, TEST_SECRETS, cliEnv } from '../support/test-server.js';
 
 describe('signing key rotation across two instances (postgres)', function () {
@@ -13,15 +14,17 @@ describe('signing key rotation across two instances (postgres)', function () {
 
   it('a key rotated through one instance is published and then used by the other; old ID tokens still verify', async () => {
     const database = await createTestDatabase('postgres', { migrated: true });
-    const a = await startTestServer('postgres', {}, { database });
-    // B re-reads the keys every 50 ms (KEYS_REFRESH_SECONDS in production): it finds the new key by itself
-    const b = await startTestServer('postgres', {}, { database, keyRefreshMs: 50 });
+    // one SMTP server for both: either instance's mail worker may send a message queued through the other
+    const sink = await new SmtpSink().start();
+    const a = await startTestServer('postgres', { SMTP_URL: sink.url }, { database });
+    // B re-reads the keys every 200 ms (KEYS_REFRESH_SECONDS in production): it finds the new key by itself
+    const b = await startTestServer('postgres', { SMTP_URL: sink.url }, { database, keyRefreshMs: 200 });
     try {
       const registered = await registerClient(a.sesame, { isPublic: true, firstParty: true });
       const onB = await discover(b.issuer, registered);
       const signIn = async (email: string) => {
         const start = await startAuthorization(onB);
-        const tokens = await exchangeCode(onB, start, await signInWithLink(new Browser(b.issuer), b.smtp, start, email));
+        const tokens = await exchangeCode(onB, start, await signInWithLink(new Browser(b.issuer), sink, start, email));
         return tokens.id_token!;
       };
       const before = await signIn('rotate1@example.com');
@@ -61,6 +64,7 @@ describe('signing key rotation across two instances (postgres)', function () {
     } finally {
       await a.close();
       await b.close();
+      await sink.close();
       await database.drop();
     }
   });

@@ -68,7 +68,8 @@ export class ServerProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  /** `timeoutMs`: how long a start may take on a busy machine (the suite runs two files at a time) */
+  async waitFor(pattern: RegExp, timeoutMs = 40_000): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const match = this.output.match(pattern);
