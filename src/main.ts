@@ -120,6 +120,15 @@ export interface SesameOptions {
   mailTransport?: MailTransport;
   outbox?: OutboxOptions;
   backchannel?: { pollIntervalMs?: number; baseBackoffMs?: number };
+  /**
+   * The time as the client cache and the signing keys' states see it (tests move it forward instead
+   * of waiting); oidc-provider and the stores keep the real time.
+   */
+  now?: () => number;
+  /** how long a client read is reused (default CLIENT_CACHE_MS) */
+  clientCacheMs?: number;
+  /** how often the signing keys are re-read (default KEYS_REFRESH_SECONDS) */
+  keyRefreshMs?: number;
 }
 
 export interface Sesame extends Core {
@@ -147,7 +156,7 @@ const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
 const MAIL_DELAYED_AFTER_MS = 15_000;
 
 /** How long a client read is reused: client changes take effect within this on every instance. */
-const CLIENT_CACHE_MS = 2000;
+export const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
@@ -202,7 +211,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   );
   // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
   // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
-  const cachedClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
+  const now = options.now ?? Date.now;
+  const cachedClient = shortCache((clientId) => clients.find(clientId), options.clientCacheMs ?? CLIENT_CACHE_MS, { now });
   // the account page's client lives in the provider's configuration, not in the clients table (oidc/account-client.ts)
   const accountPage = { name: config.brand.productName, redirectUris: [] } as unknown as ClientRecord;
   const findClient = (clientId: string) => (clientId === ACCOUNT_CLIENT_ID ? Promise.resolve(accountPage) : cachedClient(clientId));
@@ -262,11 +272,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // provider is built and takes the next request; requests under way finish on the old one.
   const keyStore = core.keys;
   const retireAfterMs = config.keys.retirementSeconds * 1000;
-  let keys = keySet(storedKeys, Date.now(), retireAfterMs);
+  let keys = keySet(storedKeys, now(), retireAfterMs);
   let provider = build(keys.jwks);
   let handler = provider.callback();
   const refreshKeys = async () => {
-    const next = keySet(await sealOutdatedKeys(keyStore, logger), Date.now(), retireAfterMs);
+    const next = keySet(await sealOutdatedKeys(keyStore, logger), now(), retireAfterMs);
     const expired = next.entries.filter((entry) => entry.state === 'expired').map((entry) => entry.key.kid);
     await keyStore.remove(expired);
     if (next.fingerprint === keys.fingerprint) return;
@@ -295,11 +305,21 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       outbox.start();
       backchannel.start();
       if (sweeper) stopSweeper = startSweeper(db, config.sweepIntervalSeconds, logger, config.auditRetentionDays);
-      keyTimer = setInterval(() => refreshKeys().catch((error) => logger.error({ err: error }, 'key refresh failed')), config.keys.refreshSeconds * 1000);
-      keyTimer.unref();
+      // the next refresh is scheduled when one ends: a slow database never has them pile up
+      const refreshEvery = options.keyRefreshMs ?? config.keys.refreshSeconds * 1000;
+      const scheduleRefresh = () => {
+        keyTimer = setTimeout(() => {
+          refreshKeys().catch((error) => logger.error({ err: error }, 'key refresh failed')).finally(() => {
+            if (keyTimer) scheduleRefresh();
+          });
+        }, refreshEvery);
+        keyTimer.unref();
+      };
+      scheduleRefresh();
     },
     async close() {
-      clearInterval(keyTimer);
+      clearTimeout(keyTimer);
+      keyTimer = undefined;
       stopSweeper?.();
       await outbox.stop();
       await backchannel.stop();

@@ -5,10 +5,10 @@
  * a moment ago is seen at once, and a failed read is not remembered. Changes made elsewhere (another
  * instance, the CLI) are seen after at most `ttlMs`.
  */
-export function shortCache<V>(load: (key: string) => Promise<V | undefined>, ttlMs: number, maxEntries = 1000): (key: string) => Promise<V | undefined> {
+export function shortCache<V>(load: (key: string) => Promise<V | undefined>, ttlMs: number, { maxEntries = 1000, now: clock = Date.now }: { maxEntries?: number; now?: () => number } = {}): (key: string) => Promise<V | undefined> {
   const entries = new Map<string, { at: number; value: Promise<V | undefined> }>();
   return (key) => {
-    const now = Date.now();
+    const now = clock();
     const hit = entries.get(key);
     if (hit && now - hit.at < ttlMs) return hit.value;
     if (hit) entries.delete(key);

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { compactVerify, createLocalJWKSet, decodeProtectedHeader } from 'jose';
 import { POST_LOGOUT_URI } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 import { checkEndpointsAtIssuer, checkEndSessionEndpoint } from './discovery-checks.js';
 import { confirmLogout, ConformanceRp, randomState, registerStaticClient } from './op-client.js';
 
@@ -66,18 +66,16 @@ class BackchannelReceiver {
  * official module asks: a backchannel_logout_uri (session required) and a post_logout_redirect_uri.
  */
 describe('conformance: Back-Channel Logout OP plan (client_secret_basic; sqlite)', function () {
-  let server: TestServer;
   let receiver: BackchannelReceiver;
   let rp: ConformanceRp;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     receiver = await new BackchannelReceiver().start();
     rp = await ConformanceRp.start(server, await registerStaticClient(server, { backchannelLogoutUri: receiver.url }));
   });
   after(async () => {
     await receiver?.close();
-    await server?.close();
   });
 
   it('oidcc-backchannel-logout-discovery-endpoint-verification', () => {

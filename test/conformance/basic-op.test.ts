@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
 import { REDIRECT_URI } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 import {
   checkTokenError, ConformanceRp, randomState, randomValue, registerStaticClient, skipModule, USER_INTERFACE_ERRORS, waitUntilEpochSecond,
   type AuthorizationRequest, type IdToken, type StaticClient,
@@ -24,7 +24,6 @@ const b64 = (text: string) => Buffer.from(text).toString('base64url');
  * one (see oidcc-ensure-request-without-nonce-succeeds-for-code-flow).
  */
 describe('conformance: Basic OP plan (code, client_secret_basic, no PKCE; sqlite)', function () {
-  let server: TestServer;
   let rp: ConformanceRp;
   let postClient: StaticClient;
   let secondClient: StaticClient;
@@ -34,8 +33,8 @@ describe('conformance: Basic OP plan (code, client_secret_basic, no PKCE; sqlite
   let served = '';
   let fetched = 0;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     rp = await ConformanceRp.start(server, await registerStaticClient(server));
     postClient = await registerStaticClient(server, { authMethod: 'client_secret_post' });
     secondClient = await registerStaticClient(server, { name: 'Conformance (second client)' });
@@ -48,7 +47,6 @@ describe('conformance: Basic OP plan (code, client_secret_basic, no PKCE; sqlite
   });
   after(async () => {
     await new Promise<void>((resolve) => requestServer?.close(() => resolve()));
-    await server?.close();
   });
 
   /** AbstractOIDCCSameAuthTwiceServerTest: the second ID token is of the same login as the first. */

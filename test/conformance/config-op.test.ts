@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { JSONWebKeySet } from 'jose';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 import { checkEndpointsAtIssuer, checkStringArray } from './discovery-checks.js';
 import { checkServerJwks, fetchDiscovery } from './op-client.js';
 
@@ -15,15 +15,13 @@ const LANGUAGE_TAG = /^[a-zA-Z]{2,3}(-[a-zA-Z]{4})?(-([a-zA-Z]{2}|\d{3}))?(-([a-
  * issuer); the test talks plain HTTP to the port behind the TLS terminator the issuer implies.
  */
 describe('conformance: Config OP plan (production, https issuer; sqlite)', function () {
-  let server: TestServer;
   /** where the test reaches the server: the issuer's host over plain HTTP */
   let address: string;
 
+  const server = withServer('sqlite', {}, { scheme: 'https', mode: 'production' });
   before(async () => {
-    server = await startTestServer('sqlite', {}, { scheme: 'https', mode: 'production' });
     address = server.issuer.replace(/^https:/, 'http:');
   });
-  after(() => server?.close());
 
   it('oidcc-discovery-endpoint-verification', async () => {
     // GetDynamicServerConfiguration, EnsureDiscoveryEndpointResponseStatusCodeIs200, CheckDiscoveryEndpointReturnedJsonContentType

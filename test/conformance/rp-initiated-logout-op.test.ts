@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Browser, Page } from '../support/browser.js';
 import { POST_LOGOUT_URI } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 import { checkEndpointsAtIssuer, checkEndSessionEndpoint } from './discovery-checks.js';
 import { confirmLogout, ConformanceRp, randomState, registerStaticClient, type FlowResult, type Params } from './op-client.js';
 
@@ -15,14 +15,12 @@ const b64 = (text: string) => Buffer.from(text).toString('base64url');
  * Logout §2: the OP SHOULD ask); the test presses "Sign out" where a person would.
  */
 describe('conformance: RP-Initiated Logout OP plan (client_secret_basic; sqlite)', function () {
-  let server: TestServer;
   let rp: ConformanceRp;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     rp = await ConformanceRp.start(server, await registerStaticClient(server));
   });
-  after(() => server?.close());
 
   /** AbstractOIDCCRpInitiatedLogout's first authorization (with the long state it uses throughout). */
   const signIn = (module: string): Promise<FlowResult> => rp.codeFlow({ email: emailFor(module), params: { state: randomState(128) } });

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/shared/logger.js';
 import { Browser, findForm, type Page } from '../support/browser.js';
 import { createTestDatabase, DB_KINDS } from '../support/databases.js';
 import { discover, registerClient, startAuthorization, type client } from '../support/relying-party.js';
+import { eventually } from '../support/eventually.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -43,9 +44,12 @@ for (const kind of DB_KINDS) {
 
       before(async () => {
         ({ server, config } = await serverWithClient(kind, { SIGNUP_POLICY: 'invite', RATE_LIMIT_EMAIL_ALL: '1/900' }));
-        await server.sesame.accounts.create('known1@example.com');
-        await server.sesame.accounts.create('disab1@example.com');
-        await server.sesame.db('accounts').where({ email: 'disab1@example.com' }).update({ status: 'disabled' });
+        // each test has its own addresses: one email per address per window (RATE_LIMIT_EMAIL_ALL)
+        for (const n of [1, 2]) {
+          await server.sesame.accounts.create(`known${n}@example.com`);
+          await server.sesame.accounts.create(`disab${n}@example.com`);
+          await server.sesame.db('accounts').where({ email: `disab${n}@example.com` }).update({ status: 'disabled' });
+        }
       });
       after(() => server?.close());
 
@@ -73,24 +77,28 @@ for (const kind of DB_KINDS) {
         expect(disabled).to.deep.equal(known);
         await server.smtp.waitFor('known1@example.com');
         // the same work was done for all three (one queued row each); two are never sent
-        const statuses = async () => (await server.sesame.db('mail_outbox').select('status').orderBy('id')).map((r) => r.status);
-        for (let i = 0; i < 50 && (await statuses()).some((status) => ['pending', 'sending'].includes(status)); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        const mine = ['known1@example.com', 'unkno1@example.com', 'disab1@example.com'];
+        const statuses = async () => (await server.sesame.db('mail_outbox').whereIn('recipient', mine).select('status').orderBy('id')).map((r) => r.status);
+        await eventually('every queued message settled', async () => !(await statuses()).some((status) => ['pending', 'sending'].includes(status)));
         expect(await statuses()).to.deep.equal(['sent', 'suppressed', 'suppressed']);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        // suppressed is final, and a message is marked sent only once the SMTP sink has taken it
         expect(server.smtp.countTo('unkno1@example.com') + server.smtp.countTo('disab1@example.com')).to.equal(0);
       });
 
       it('throttles known, unknown and disabled addresses alike', async () => {
-        // each address used its one email of the window in the test above
+        // each address uses its one email of the window first
+        for (const email of ['known2@example.com', 'unkno2@example.com', 'disab2@example.com']) {
+          expect((await postEmail(await openForm(server, config), email)).status, email).to.equal(303);
+        }
         const throttled = async (email: string) => {
           const res = await postEmail(await openForm(server, config), email);
           const retryAfter = Number(res.headers.get('retry-after'));
           const body = (await res.text()).replaceAll(email, 'EMAIL').replace(/\/interaction\/[\w-]+\//g, '/interaction/UID/').replace(/value="[\w-]{43}"/g, 'value="CSRF"');
           return { status: res.status, retryAfter, body };
         };
-        const known = await throttled('known1@example.com');
-        const unknown = await throttled('unkno1@example.com');
-        const disabled = await throttled('disab1@example.com');
+        const known = await throttled('known2@example.com');
+        const unknown = await throttled('unkno2@example.com');
+        const disabled = await throttled('disab2@example.com');
         expect(known.status).to.equal(429);
         for (const other of [unknown, disabled]) {
           expect(other.status).to.equal(429);
@@ -179,7 +187,7 @@ for (const kind of DB_KINDS) {
       });
 
       it('holds across two instances sharing one database', async () => {
-        const database = await createTestDatabase(kind);
+        const database = await createTestDatabase(kind, { migrated: true });
         const env = { RATE_LIMIT_EMAIL_ALL: '1/900' };
         const a = await serverWithClient(kind, env, { database });
         const b = await startTestServer(kind, env, { database });

@@ -3,23 +3,21 @@ import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, cliEnv } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame accounts, run as a user would (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let env: Record<string, string>;
     let config: client.Configuration;
     let clientId: string;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       env = cliEnv(server);
       ({ clientId } = await registerClient(server.sesame, { isPublic: true, firstParty: true }));
       config = await discover(server.issuer, { clientId });
     });
-    after(() => server?.close());
 
     const cli = async (...args: string[]) => {
       const result = await runCli(['accounts', ...args], env);

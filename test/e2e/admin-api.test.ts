@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import { adminApi, type ApiResponse } from '../support/admin-api.js';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
+import { CLIENT_CACHE_MS } from '../../src/main.js';
 import { DB_KINDS } from '../support/databases.js';
-import { eventually } from '../support/eventually.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 const HOUR = 3_600_000;
 
@@ -47,13 +47,12 @@ const ROUTES: RouteCase[] = [
 for (const kind of DB_KINDS) {
   describe(`admin API (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let api: ReturnType<typeof adminApi>;
     const tokens = { read: '', write: '', register: '', revoked: '', expired: '' };
     let writeId = '';
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       api = adminApi(server.issuer);
       const admin = server.sesame.adminTokens;
       tokens.read = (await admin.create({ name: 'reader', scopes: ['read'] })).token;
@@ -67,7 +66,6 @@ for (const kind of DB_KINDS) {
       // created two hours ago, valid for one
       tokens.expired = (await admin.create({ name: 'expired', scopes: ['write'], expiresInSeconds: 3600 }, Date.now() - 2 * HOUR)).token;
     });
-    after(() => server?.close());
 
     const expectError = (res: ApiResponse, status: number, error: string) => {
       expect(res.status, JSON.stringify(res.body)).to.equal(status);
@@ -274,7 +272,8 @@ for (const kind of DB_KINDS) {
       expect(rotated.status).to.equal(200);
       const second = rotated.body.client_secret;
       expect(second).to.be.a('string').and.not.equal(first);
-      await eventually(() => expectOAuthError(signIn(first, `api-app2-${Date.now()}@example.com`), 'invalid_client'));
+      server.clock.advance(CLIENT_CACHE_MS);
+      await expectOAuthError(signIn(first, `api-app2-${Date.now()}@example.com`), 'invalid_client');
       expect((await signIn(second, 'api-app3@example.com')).access_token).to.be.a('string');
 
       const authStatus = async () => {
@@ -284,9 +283,11 @@ for (const kind of DB_KINDS) {
       };
       expect(await authStatus()).to.equal(303);
       expect((await api('POST', `/clients/${clientId}/disable`, { token: tokens.write })).body).to.include({ enabled: false });
-      await eventually(async () => expect(await authStatus()).to.equal(400));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(400);
       expect((await api('POST', `/clients/${clientId}/enable`, { token: tokens.write })).body).to.include({ enabled: true });
-      await eventually(async () => expect(await authStatus()).to.equal(303));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(303);
 
       const events = await server.sesame.audit.query({ clientId });
       expect(events.map((e) => e.type)).to.include.members(['admin.client.added', 'admin.client.secret_rotated', 'admin.client.disabled', 'admin.client.enabled']);
@@ -356,11 +357,7 @@ for (const kind of DB_KINDS) {
 for (const kind of DB_KINDS) {
   describe(`admin tokens with the register scope are initial access tokens for Dynamic Client Registration (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
-    before(async () => {
-      server = await startTestServer(kind, { REGISTRATION_ENABLED: 'true' });
-    });
-    after(() => server?.close());
+    const server = withServer(kind, { REGISTRATION_ENABLED: 'true' });
 
     const register = (token: string) => fetch(`${server.issuer}/reg`, {
       method: 'POST',
@@ -391,13 +388,11 @@ for (const kind of DB_KINDS) {
 for (const kind of DB_KINDS) {
   describe(`admin API with ADMIN_API_ENABLED unset: there while an admin token is active (production, ${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let api: ReturnType<typeof adminApi>;
+    const server = withServer(kind, {}, { scheme: 'https', mode: 'production' });
     before(async () => {
-      server = await startTestServer(kind, {}, { scheme: 'https', mode: 'production' });
       api = adminApi(server.issuer.replace('https:', 'http:'));
     });
-    after(() => server?.close());
 
     it('answers 404 until a token exists, and again at once when the last one is revoked', async () => {
       const tokens = server.sesame.adminTokens;
@@ -426,11 +421,7 @@ for (const kind of DB_KINDS) {
 
 describe('admin API switched off (ADMIN_API_ENABLED=false)', function () {
   this.timeout(60_000);
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer('sqlite', { ADMIN_API_ENABLED: 'false' });
-  });
-  after(() => server?.close());
+  const server = withServer('sqlite', { ADMIN_API_ENABLED: 'false' });
 
   it('answers nothing under /admin/api, even with a valid token', async () => {
     const { token } = await server.sesame.adminTokens.create({ name: 'unused', scopes: ['read'] });
@@ -445,14 +436,12 @@ describe('admin API switched off (ADMIN_API_ENABLED=false)', function () {
 for (const kind of DB_KINDS) {
   describe(`sesame admin-tokens, run as a user would (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let env: Record<string, string>;
+    // on whatever tokens exist: a revoked token must get 401 even when it was the last one
+    const server = withServer(kind, { ADMIN_API_ENABLED: 'true' });
     before(async () => {
-      // on whatever tokens exist: a revoked token must get 401 even when it was the last one
-      server = await startTestServer(kind, { ADMIN_API_ENABLED: 'true' });
       env = cliEnv(server);
     });
-    after(() => server?.close());
 
     it('creates a token shown once, lists it without the secret, and revokes it at once', async () => {
       const api = adminApi(server.issuer);

@@ -6,7 +6,7 @@ import { Browser, findForm } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer, type TestServer } from '../support/test-server.js';
 
 /**
  * "A copy of the database signs no one in": a run that uses every kind of secret value, then a
@@ -16,7 +16,6 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
 for (const kind of DB_KINDS) {
   describe(`nothing usable at rest (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     /** every secret value the run handled, by what it is */
     const seen = new Map<string, string>();
     const remember = (what: string, value: string | undefined) => {
@@ -24,10 +23,7 @@ for (const kind of DB_KINDS) {
       seen.set(`${what} #${seen.size}`, value!);
     };
 
-    before(async () => {
-      server = await startTestServer(kind, { REGISTRATION_ENABLED: 'true' });
-    });
-    after(() => server?.close());
+    const server = withServer(kind, { REGISTRATION_ENABLED: 'true' });
 
     it('signs in, refreshes, approves on another device and with the code, registers an app and an admin token, and stores none of their secrets', async () => {
       const registered = await registerClient(server.sesame, { name: 'At Rest App' });

@@ -7,7 +7,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, type TestServer, cliEnv } from '../support/test-server.js';
 
 /** An app's back-channel logout endpoint: records each logout token; answers with the next status in `statuses` (then 200). */
 class LogoutReceiver {
@@ -29,11 +29,7 @@ class LogoutReceiver {
   }
 
   async waitForToken(timeoutMs = 10_000): Promise<string> {
-    const until = Date.now() + timeoutMs;
-    while (this.tokens.length === 0) {
-      if (Date.now() > until) throw new Error('no logout token arrived');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await eventually('a logout token', () => this.tokens.length > 0, timeoutMs);
     return this.tokens.shift()!;
   }
 
@@ -61,19 +57,17 @@ async function signedIn(server: TestServer, backchannelUri: string, email: strin
 for (const kind of DB_KINDS) {
   describe(`back-channel logout when an operator disables or deletes an account (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let receiver: LogoutReceiver;
     let env: Record<string, string>;
     let backchannelUri: string;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       receiver = new LogoutReceiver();
       backchannelUri = await receiver.start();
       env = cliEnv(server);
     });
     after(async () => {
-      await server?.close();
       await receiver?.close();
     });
 
@@ -116,29 +110,22 @@ for (const kind of DB_KINDS) {
 
 describe('back-channel logout in production: no calls into the private network', function () {
   this.timeout(60_000);
-  let server: TestServer;
   let receiver: LogoutReceiver;
 
+  const server = withServer('sqlite', { OUTBOUND_ALLOW_PRIVATE: 'false' });
   before(async () => {
-    server = await startTestServer('sqlite', { OUTBOUND_ALLOW_PRIVATE: 'false' });
     receiver = new LogoutReceiver();
   });
   after(async () => {
-    await server?.close();
     await receiver?.close();
   });
 
   it('refuses to post a logout token to a loopback address (SSRF)', async () => {
     const { idToken } = await signedIn(server, await receiver.start(), 'guarded@example.com');
     await server.sesame.accounts.disable('guarded@example.com');
-    const until = Date.now() + 10_000;
-    let row: { status: string; last_error: string | null } | undefined;
-    while (Date.now() < until) {
-      row = await server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).whereNotNull('last_error').first();
-      if (row) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(row?.last_error).to.equal('fetch failed');
+    const row = await eventually('a failed delivery recorded', (): Promise<{ status: string; last_error: string | null } | undefined> =>
+      server.sesame.db('backchannel_logouts').where({ account_id: idToken.sub }).whereNotNull('last_error').first());
+    expect(row.last_error).to.equal('fetch failed');
     expect(receiver.tokens).to.have.length(0);
   });
 });

@@ -4,24 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
+import { CLIENT_CACHE_MS } from '../../src/main.js';
 import { DB_KINDS } from '../support/databases.js';
-import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { createServer } from 'node:net';
 import { createTestDatabase } from '../support/databases.js';
-import { startTestServer, type TestServer, cliEnv, TEST_SECRETS } from '../support/test-server.js';
+import { startTestServer, withServer, cliEnv, TEST_SECRETS } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sesame clients, run as a user would (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let env: Record<string, string>;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       env = cliEnv(server);
     });
-    after(() => server?.close());
 
     it('registers a public first-party client that a running server accepts at once', async () => {
       const added = await runCli(['clients', 'add', '--name', 'CLI App', '--redirect-uri', REDIRECT_URI, '--public', '--first-party'], env);
@@ -72,7 +70,8 @@ for (const kind of DB_KINDS) {
       expect(second).not.to.equal(first);
       // an app that was not updated still uses the old secret
       const stale = await withSecret(first);
-      await eventually(() => expectOAuthError(signIn(stale, `managed2-${Date.now()}@example.com`), 'invalid_client'));
+      server.clock.advance(CLIENT_CACHE_MS);
+      await expectOAuthError(signIn(stale, `managed2-${Date.now()}@example.com`), 'invalid_client');
       await signIn(await withSecret(second), 'managed3@example.com');
 
       const authStatus = async (redirectUri = REDIRECT_URI) => {
@@ -81,18 +80,19 @@ for (const kind of DB_KINDS) {
         return (await fetch(url, { redirect: 'manual' })).status;
       };
       expect((await runCli(['clients', 'disable', clientId], env)).stdout).to.include('disabled');
-      await eventually(async () => expect(await authStatus()).to.equal(400));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(400);
       expect((await runCli(['clients', 'enable', clientId], env)).code).to.equal(0);
-      await eventually(async () => expect(await authStatus()).to.equal(303));
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(303);
 
       const other = 'http://127.0.0.1:9/other-callback';
       const updated = await runCli(['clients', 'update', clientId, '--name', 'Renamed', '--redirect-uri', other, '--no-first-party', '--json'], env);
       expect(updated.code, updated.stderr).to.equal(0);
       expect(JSON.parse(updated.stdout)).to.include({ client_name: 'Renamed', first_party: false });
-      await eventually(async () => {
-        expect(await authStatus()).to.equal(400);
-        expect(await authStatus(other)).to.equal(303);
-      });
+      server.clock.advance(CLIENT_CACHE_MS);
+      expect(await authStatus()).to.equal(400);
+      expect(await authStatus(other)).to.equal(303);
       const invalid = await runCli(['clients', 'update', clientId, '--redirect-uri', 'http://evil.example/cb'], env);
       expect(invalid.code).to.equal(1);
       expect(invalid.stderr).to.include('http is only allowed for loopback hosts');
@@ -220,7 +220,7 @@ describe('a server that cannot start', function () {
   });
 
   it('exits naming the key when none of HMAC_SECRETS opens the stored signing key', async () => {
-    const database = await createTestDatabase('sqlite');
+    const database = await createTestDatabase('sqlite', { migrated: true });
     try {
       await (await startTestServer('sqlite', {}, { database })).close();
       const env = { DATABASE_URL: database.url, DATA_DIR: database.dataDir, ...TEST_SECRETS, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' };

@@ -1,16 +1,12 @@
 import { expect } from 'chai';
 import { registerClient } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /** Failed client authentication slows the caller's address down (RATE_LIMIT_CLIENT_AUTH_FAILURES_IP). */
 describe('failed client authentication is throttled per client IP (sqlite)', function () {
   this.timeout(30_000);
-  let server: TestServer;
 
-  before(async () => {
-    server = await startTestServer('sqlite', { RATE_LIMIT_CLIENT_AUTH_FAILURES_IP: '3/900', TRUST_PROXY: 'true' });
-  });
-  after(() => server?.close());
+  const server = withServer('sqlite', { RATE_LIMIT_CLIENT_AUTH_FAILURES_IP: '3/900', TRUST_PROXY: 'true' });
 
   const post = (path: string, clientId: string, secret: string, ip: string) =>
     fetch(`${server.issuer}${path}`, {

@@ -6,7 +6,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 import { expectOAuthError, REDIRECT_URI } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, withServer, type TestServer } from '../support/test-server.js';
 
 interface ResourceServer {
   url: string;
@@ -43,7 +43,6 @@ async function startResourceServer(issuer: string, credentials: { clientId: stri
 
 /** Client credentials for a machine client (no person involved), and the token checked by an API through introspection. */
 describe('client credentials and introspection by a resource server (sqlite)', function () {
-  let server: TestServer;
   let api: ResourceServer;
   let machine: client.Configuration;
   let machineId: string;
@@ -52,8 +51,8 @@ describe('client credentials and introspection by a resource server (sqlite)', f
     client.discovery(new URL(server.issuer), clientId, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
   const callApi = (token?: string) => fetch(api.url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     const rs = await server.sesame.clients.add({ name: 'Orders API', grantTypes: ['client_credentials'] });
     api = await startResourceServer(server.issuer, { clientId: rs.client.clientId, clientSecret: rs.clientSecret! });
     const worker = await server.sesame.clients.add({ name: 'Billing worker', grantTypes: ['client_credentials'] });
@@ -62,7 +61,6 @@ describe('client credentials and introspection by a resource server (sqlite)', f
   });
   after(async () => {
     await api?.close();
-    await server?.close();
   });
 
   it('a machine client gets an access token with its secret, and the API accepts it after introspection', async () => {

@@ -3,20 +3,18 @@ import * as jose from 'jose';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, cliEnv } from '../support/test-server.js';
 
 /** Per-client settings operators choose: grant types, auth method, scopes, token lifetimes. */
 describe('per-client settings', function () {
   this.timeout(60_000);
-  let server: TestServer;
   let env: Record<string, string>;
   const insecure = { execute: [client.allowInsecureRequests] };
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     env = cliEnv(server);
   });
-  after(() => server?.close());
 
   it('a machine client registered with the CLI gets client-credentials tokens and introspects them; a sign-in client may not', async () => {
     const added = await runCli(['clients', 'add', '--name', 'Worker', '--grant-type', 'client_credentials', '--access-token-ttl', '300', '--json'], env);
@@ -97,11 +95,7 @@ describe('per-client settings', function () {
 
 describe('Dynamic Client Registration switched off (the default)', function () {
   this.timeout(30_000);
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer('sqlite');
-  });
-  after(() => server?.close());
+  const server = withServer('sqlite');
 
   it('has no registration endpoint', async () => {
     const response = await fetch(`${server.issuer}/reg`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: [REDIRECT_URI] }) });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Browser, findForm } from '../support/browser.js';
 import { freePort, ServerProcess } from '../support/cli.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, withServer } from '../support/test-server.js';
 
 /** The JSON shown in one of the demo page's <pre> blocks. */
 function shownJson(html: string, id: string): Record<string, unknown> {
@@ -21,12 +21,7 @@ function shownJson(html: string, id: string): Record<string, unknown> {
  */
 describe('the /demo relying app (sqlite)', function () {
   describe('in development', () => {
-    let server: TestServer;
-
-    before(async () => {
-      server = await startTestServer('sqlite', {}, { mode: 'development' });
-    });
-    after(() => server?.close());
+    const server = withServer('sqlite', {}, { mode: 'development' });
 
     it('registers its own public first-party client once, and signs in through the magic link to show the ID token claims and userinfo', async () => {
       expect(server.sesame.demoUrl).to.equal(`${server.issuer}/demo`);
@@ -118,12 +113,7 @@ describe('the /demo relying app (sqlite)', function () {
   });
 
   describe('in production', () => {
-    let server: TestServer;
-
-    before(async () => {
-      server = await startTestServer('sqlite', {}, { scheme: 'https', mode: 'production' });
-    });
-    after(() => server?.close());
+    const server = withServer('sqlite', {}, { scheme: 'https', mode: 'production' });
 
     it('is absent (404) and registers no client', async () => {
       expect(server.sesame.demoUrl).to.equal(undefined);

@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
-import { freePort, runCli, ServerProcess } from '../support/cli.js';
+import { projectRoot } from '../../src/shared/paths.js';
+import { CLI, freePort, runCli, ServerProcess } from '../support/cli.js';
 import { client, discover, exchangeCode, POST_LOGOUT_URI, REDIRECT_URI, startAuthorization } from '../support/relying-party.js';
 
 /**
@@ -78,16 +79,21 @@ describe('the development server, as started by npm start', function () {
     expect(server.output.split(token)).to.have.length(2);
   });
 
-  it('is what the README\'s npm start runs', async () => {
+  it('is what the README\'s npm start runs: the build, then this server', async () => {
+    // `npm start` would rebuild dist/ under the suite that runs from it: check that it is the build
+    // and then this command, and run the command
+    const { scripts } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(scripts.start.split(' && ')).to.deep.equal([scripts.build, 'node dist/src/cli/main.js dev']);
+    expect(relative(projectRoot, CLI)).to.equal(join('dist', 'src', 'cli', 'main.js'));
     const port = await freePort();
-    const viaNpm = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' }, { npm: true });
+    const started = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
     try {
-      await viaNpm.waitFor(/Sesame listening/, 45_000);
-      expect(viaNpm.output).to.include('DEVELOPMENT MODE');
+      await started.waitFor(/Sesame listening/, 45_000);
+      expect(started.output).to.include('DEVELOPMENT MODE');
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(health.status).to.equal(200);
     } finally {
-      await viaNpm.stop();
+      await started.stop();
     }
   });
 

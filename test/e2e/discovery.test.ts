@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as oauth from 'oauth4webapi';
 import { Browser } from '../support/browser.js';
 import { REDIRECT_URI, signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 type Metadata = Record<string, unknown>;
 
@@ -12,17 +12,15 @@ type Metadata = Record<string, unknown>;
  * this document, so a wrong entry is an interoperability (or a downgrade) bug.
  */
 describe('discovery document (sqlite)', function () {
-  let server: TestServer;
   let metadata: Metadata;
   const http = { [oauth.allowInsecureRequests]: true };
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     const res = await fetch(`${server.issuer}/.well-known/openid-configuration`);
     expect(res.status).to.equal(200);
     metadata = (await res.json()) as Metadata;
   });
-  after(() => server?.close());
 
   it('names the issuer and every endpoint at the issuer', () => {
     const at = (path: string) => `${server.issuer}${path}`;

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import { CLIENT_CACHE_MS } from '../../src/main.js';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { discover, exchangeCode, expectOAuthError, client, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer, cliEnv } from '../support/test-server.js';
+import { withServer, cliEnv } from '../support/test-server.js';
 
 interface Registration {
   client_id: string;
@@ -16,7 +17,6 @@ interface Registration {
 for (const kind of DB_KINDS) {
   describe(`Dynamic Client Registration, RFC 7591/7592 (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let initialToken: string;
     let initialTokenId: string;
     const app = { client_name: 'Self-registered', redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], scope: 'openid email offline_access' };
@@ -28,14 +28,13 @@ for (const kind of DB_KINDS) {
         body: JSON.stringify(body),
       });
 
+    const server = withServer(kind, { REGISTRATION_ENABLED: 'true' });
     before(async () => {
-      server = await startTestServer(kind, { REGISTRATION_ENABLED: 'true' });
       const env = cliEnv(server);
       const created = await runCli(['admin-tokens', 'create', '--name', 'self-service', '--scope', 'register', '--json'], env);
       expect(created.code, created.stderr).to.equal(0);
       ({ token: initialToken, id: initialTokenId } = JSON.parse(created.stdout) as { token: string; id: string });
     });
-    after(() => server?.close());
 
     it('refuses registration without an initial access token, with another scope, or revoked', async () => {
       const noToken = await register(app, null);
@@ -212,7 +211,7 @@ for (const kind of DB_KINDS) {
       const { call, metadataOf } = manager(registration);
       await server.sesame.clients.update(registration.client_id, { tokenLifetimes: { accessToken: 120 }, dpopBoundAccessTokens: true, scopes: ['openid', 'email'] });
       // past the client cache, so the app reads the restricted record
-      await new Promise((resolve) => setTimeout(resolve, 2100));
+      server.clock.advance(CLIENT_CACHE_MS);
       const current = metadataOf((await call('GET')).json);
       expect(current.scope).to.equal('openid email');
 

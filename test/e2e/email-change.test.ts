@@ -6,7 +6,7 @@ import { runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import type { ReceivedMail } from '../support/smtp-sink.js';
-import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
+import { withServer, TEST_SECRETS } from '../support/test-server.js';
 
 const ACTION = '/account/email/confirm';
 
@@ -20,17 +20,15 @@ function confirmLink(mail: ReceivedMail): string {
 for (const kind of DB_KINDS) {
   describe(`changing an account's email address (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let env: Record<string, string>;
     let config: client.Configuration;
     let counter = 0;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       env = { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ISSUER: server.issuer, ...TEST_SECRETS };
       config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
     });
-    after(() => server?.close());
 
     const unique = (name: string) => `${name}${++counter}@example.com`;
     const cli = (...args: string[]) => runCli(['accounts', ...args], env);

@@ -5,22 +5,20 @@ import { Browser, findForm, type Page } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization, type AuthorizationStart } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 const messages = new Messages(localesDir);
 
 for (const kind of DB_KINDS) {
   describe(`finishing the sign-in anywhere (${kind})`, function () {
     this.timeout(30_000);
-    let server: TestServer;
     let config: client.Configuration;
     let n = 0;
 
+    const server = withServer(kind, { RATE_LIMIT_EMAIL: '5/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '60' });
     before(async () => {
-      server = await startTestServer(kind, { RATE_LIMIT_EMAIL: '5/900', RATE_LIMIT_EMAIL_INTERVAL_SECONDS: '60' });
       config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
     });
-    after(() => server?.close());
 
     interface Asked { browser: Browser; start: AuthorizationStart; checkEmail: Page; email: string; link: string; code: string; matchNumber: number; uidUrl: string }
 

@@ -4,7 +4,7 @@ import express from 'express';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /**
  * An express 5 app as Auth.js' docs have it: `ExpressAuth` mounted under /auth with Sesame as a
@@ -33,11 +33,10 @@ async function startAuthJsApp(issuer: string, registerClient: (origin: string) =
 }
 
 describe('interop: Auth.js (@auth/express) web app (sqlite)', function () {
-  let server: TestServer;
   let app: RunningApp;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     app = await startAuthJsApp(server.issuer, async (origin) => {
       const { client: registered, clientSecret } = await server.sesame.clients.add({
         name: 'Auth.js App', redirectUris: [`${origin}/auth/callback/sesame`], firstParty: true,
@@ -47,7 +46,6 @@ describe('interop: Auth.js (@auth/express) web app (sqlite)', function () {
   });
   after(async () => {
     await app?.close();
-    await server?.close();
   });
 
   it('signs in through the magic link; the Auth.js session has the email from the ID token; signs out of the app', async () => {

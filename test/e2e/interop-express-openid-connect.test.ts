@@ -4,7 +4,7 @@ import expressOpenIdConnect from 'express-openid-connect';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 // a CommonJS module whose exports node cannot name statically: take them from its default export
 const { auth, requiresAuth } = expressOpenIdConnect;
@@ -43,11 +43,10 @@ async function startExpressOpenIdConnectApp(issuer: string, registerClient: (ori
 }
 
 describe('interop: express-openid-connect web app (sqlite)', function () {
-  let server: TestServer;
   let app: RunningApp;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     app = await startExpressOpenIdConnectApp(server.issuer, async (origin) => {
       const { client: registered, clientSecret } = await server.sesame.clients.add({
         name: 'Express OpenID Connect App', redirectUris: [`${origin}/callback`], postLogoutRedirectUris: [origin], firstParty: true,
@@ -57,7 +56,6 @@ describe('interop: express-openid-connect web app (sqlite)', function () {
   });
   after(async () => {
     await app?.close();
-    await server?.close();
   });
 
   it('signs in through the magic link, req.oidc.user has the email, /logout signs out at both', async () => {

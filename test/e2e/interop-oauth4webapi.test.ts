@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import * as oauth from 'oauth4webapi';
 import { Browser } from '../support/browser.js';
 import { REDIRECT_URI, signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /**
  * oauth4webapi, the low-level client (no hidden defaults): a public client (no secret) with PKCE,
@@ -11,16 +11,14 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
  * the published JWKS), the userinfo subject.
  */
 describe('interop: oauth4webapi (sqlite)', function () {
-  let server: TestServer;
   let as: oauth.AuthorizationServer;
   const http = { [oauth.allowInsecureRequests]: true };
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     const issuer = new URL(server.issuer);
     as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, http));
   });
-  after(() => server?.close());
 
   async function publicClient(name: string, options: { dpopBoundAccessTokens?: boolean } = {}): Promise<oauth.Client> {
     const { client } = await server.sesame.clients.add({ name, redirectUris: [REDIRECT_URI], isPublic: true, firstParty: true, ...options });

@@ -4,7 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { Browser } from '../support/browser.js';
 import { expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /**
  * openid-client (Node), configured as docs/connecting-apps/openid-client.md says: discovery from the
@@ -12,12 +12,7 @@ import { startTestServer, type TestServer } from '../support/test-server.js';
  * library itself (ID token signature, iss, aud, nonce, the `iss` authorization response parameter).
  */
 describe('interop: openid-client (sqlite)', function () {
-  let server: TestServer;
-
-  before(async () => {
-    server = await startTestServer('sqlite');
-  });
-  after(() => server?.close());
+  const server = withServer('sqlite');
 
   async function signIn(config: client.Configuration, email: string, browser = new Browser(server.issuer)) {
     const codeVerifier = client.randomPKCECodeVerifier();

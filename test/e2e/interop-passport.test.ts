@@ -8,7 +8,7 @@ import { Strategy, type VerifyFunction } from 'openid-client/passport';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
 import { signInWithLink } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 interface AppUser {
   sub: string;
@@ -86,15 +86,11 @@ async function startPassportOpenIdConnectApp(issuer: string, registerClient: (or
 }
 
 describe('interop: passport web app on express (sqlite)', function () {
-  let server: TestServer;
   const apps: RunningApp[] = [];
 
-  before(async () => {
-    server = await startTestServer('sqlite');
-  });
+  const server = withServer('sqlite');
   after(async () => {
     await Promise.all(apps.map((app) => app.close()));
-    await server?.close();
   });
 
   it('openid-client/passport: sign-in through the magic link, a session in the app, sign-out at both', async () => {

@@ -4,37 +4,43 @@ import { rotateSigningKey } from '../../src/oidc/signing-keys.js';
 import { Browser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { discover, exchangeCode, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
+import { SmtpSink } from '../support/smtp-sink.js';
 import { startTestServer, TEST_SECRETS, cliEnv } from '../support/test-server.js';
 
 describe('signing key rotation across two instances (postgres)', function () {
   this.timeout(60_000);
 
   it('a key rotated through one instance is published and then used by the other; old ID tokens still verify', async () => {
-    const database = await createTestDatabase('postgres');
-    const env = { KEYS_REFRESH_SECONDS: '1' };
-    const a = await startTestServer('postgres', env, { database });
-    const b = await startTestServer('postgres', env, { database });
+    const database = await createTestDatabase('postgres', { migrated: true });
+    // one SMTP server for both: either instance's mail worker may send a message queued through the other
+    const sink = await new SmtpSink().start();
+    const a = await startTestServer('postgres', { SMTP_URL: sink.url }, { database });
+    // B re-reads the keys every 200 ms (KEYS_REFRESH_SECONDS in production): it finds the new key by itself
+    const b = await startTestServer('postgres', { SMTP_URL: sink.url }, { database, keyRefreshMs: 200 });
     try {
       const registered = await registerClient(a.sesame, { isPublic: true, firstParty: true });
       const onB = await discover(b.issuer, registered);
       const signIn = async (email: string) => {
         const start = await startAuthorization(onB);
-        const tokens = await exchangeCode(onB, start, await signInWithLink(new Browser(b.issuer), b.smtp, start, email));
+        const tokens = await exchangeCode(onB, start, await signInWithLink(new Browser(b.issuer), sink, start, email));
         return tokens.id_token!;
       };
       const before = await signIn('rotate1@example.com');
       const oldKid = decodeProtectedHeader(before).kid;
 
-      // rotate through A's database handle, to sign after 2 s: published first...
-      const rotated = await rotateSigningKey(a.sesame.keys, 2);
+      // rotate through A's database handle, to sign after an hour: published first...
+      const rotated = await rotateSigningKey(a.sesame.keys, 3600);
       await b.sesame.refreshKeys();
       const published = await (await fetch(`${b.issuer}/jwks`)).json() as { keys: { kid: string }[] };
       expect(published.keys.map((k) => k.kid)).to.include.members([oldKid, rotated.kid]);
       expect(decodeProtectedHeader(await signIn('rotate2@example.com')).kid, 'not signing yet').to.equal(oldKid);
 
-      // ...then, once active, used by B (picked up by B's own refresh timer)
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // ...then, once active (the hour moved back in the database), used by B, picked up by B's own refresh timer
+      const providerBefore = b.sesame.provider;
+      await a.sesame.db('signing_keys').where({ kid: rotated.kid }).update({ activate_at: Date.now() });
+      await eventually('B rebuilt its provider with the new keys', () => b.sesame.provider !== providerBefore);
       const after = await signIn('rotate3@example.com');
       expect(decodeProtectedHeader(after).kid).to.equal(rotated.kid);
 
@@ -58,6 +64,7 @@ describe('signing key rotation across two instances (postgres)', function () {
     } finally {
       await a.close();
       await b.close();
+      await sink.close();
       await database.drop();
     }
   });

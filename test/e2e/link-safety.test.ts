@@ -3,21 +3,19 @@ import { Browser, findForm } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization, type RegisteredClient } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`the link and the code (${kind})`, function () {
-    let server: TestServer;
     let registered: RegisteredClient;
     let config: client.Configuration;
     let counter = 0;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       registered = await registerClient(server.sesame, { isPublic: true, firstParty: true });
       config = await discover(server.issuer, registered);
     });
-    after(() => server?.close());
 
     /** Starts a flow in a fresh browser and asks for a link; returns what the test needs next. */
     async function requestLink(email = `person${++counter}@example.com`, browser = new Browser(server.issuer)) {

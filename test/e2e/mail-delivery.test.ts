@@ -202,7 +202,7 @@ describe('mail delivery against a real SMTP peer', function () {
   });
 
   it('two instances on one PostgreSQL database with one SMTP server: every message is delivered exactly once', async () => {
-    const database = await createTestDatabase('postgres');
+    const database = await createTestDatabase('postgres', { migrated: true });
     const sink = await new SmtpSink().start();
     const env = { SMTP_URL: sink.url };
     const a = await serverWithClient('postgres', env, { database });

@@ -6,7 +6,7 @@ import { client, discover, exchangeCode, registerClient, signInWithLink, startAu
 import { eventually } from '../support/smtp-peers.js';
 import { armStatementFault, disarmStatementFault } from '../support/statement-faults.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, withServer, type TestServer } from '../support/test-server.js';
 
 interface Answer {
   status: number;
@@ -65,9 +65,11 @@ describe('PostgreSQL going away (through a proxy the test cuts)', function () {
   this.timeout(60_000);
 
   it('answers every request with 503 and Retry-After while it is down and /readyz says so; all recover when it is back', async () => {
-    const database = await createTestDatabase('postgres');
-    const proxy = await new TcpProxy({ host: '127.0.0.1', port: 5432 }).start();
+    const database = await createTestDatabase('postgres', { migrated: true });
+    // between the server and whichever PostgreSQL the suite runs against (TEST_PG_URL, the default address, or an embedded one)
     const url = new URL(database.url);
+    const proxy = await new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) }).start();
+    url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const server = await startTestServer('postgres', {}, { database: { ...database, url: url.toString() } });
     try {
@@ -110,16 +112,14 @@ const CANNOT_WRITE: Record<DbKind, [string, () => Error][]> = {
 for (const kind of DB_KINDS) {
   describe(`a database that cannot write (${kind})`, function () {
     this.timeout(60_000);
-    let server: TestServer;
     let ask: ReturnType<typeof requests>;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       ask = requests(server, await prepare(server, `no-write-${kind}@example.com`));
     });
     after(async () => {
       disarmStatementFault();
-      await server?.close();
     });
 
     for (const [code, error] of CANNOT_WRITE[kind]) {

@@ -5,7 +5,7 @@ import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, registerClient, type RegisteredClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /** Headers a client (or a misconfigured proxy) may use to pretend the request was for another host. */
 const SPOOFED_HOST = {
@@ -20,18 +20,16 @@ const nextEmail = (label: string) => `${label}-${++emailCounter}@example.com`;
 
 // Protocol rules that live in oidc-provider's configuration and do not depend on the database.
 describe('protocol security enforced by the provider configuration (sqlite)', function () {
-  let server: TestServer;
   let publicClient: RegisteredClient;
   let confidentialClient: RegisteredClient;
   let config: client.Configuration;
 
+  const server = withServer('sqlite');
   before(async () => {
-    server = await startTestServer('sqlite');
     publicClient = await registerClient(server.sesame, { isPublic: true, firstParty: true, name: 'Public App' });
     confidentialClient = await registerClient(server.sesame, { firstParty: true, name: 'Confidential App' });
     config = await discover(server.issuer, publicClient);
   });
-  after(() => server?.close());
 
   /** A hand-built /auth URL: `undefined` values leave the parameter out. */
   function authUrl(params: Record<string, string | undefined>): string {
@@ -321,17 +319,15 @@ describe('protocol security enforced by the provider configuration (sqlite)', fu
 // Spent codes and refresh tokens must revoke what they produced: that is state in the database.
 for (const kind of DB_KINDS) {
   describe(`replayed codes and refresh tokens revoke the grant (${kind})`, function () {
-    let server: TestServer;
     let registered: RegisteredClient;
     let config: client.Configuration;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       // confidential: it authenticates, so introspection answers it about its own tokens
       registered = await registerClient(server.sesame, { firstParty: true });
       config = await discover(server.issuer, registered);
     });
-    after(() => server?.close());
 
     async function signIn(label: string) {
       const start = await startAuthorization(config);

@@ -19,7 +19,7 @@ for (const kind of DB_KINDS) {
     let server: TestServer | undefined;
 
     before(async () => {
-      database = await createTestDatabase(kind);
+      database = await createTestDatabase(kind, { migrated: true });
     });
     afterEach(async () => {
       await server?.close();

@@ -4,16 +4,11 @@ import { Browser } from '../support/browser.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 for (const kind of DB_KINDS) {
   describe(`sign-in with a magic link, end to end (${kind})`, function () {
-    let server: TestServer;
-
-    before(async () => {
-      server = await startTestServer(kind);
-    });
-    after(() => server?.close());
+    const server = withServer(kind);
 
     it('signs a public first-party app in with code + PKCE, then userinfo, refresh, introspection, revocation and logout', async () => {
       const registered = await registerClient(server.sesame, { isPublic: true, firstParty: true });

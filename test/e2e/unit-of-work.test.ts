@@ -4,7 +4,7 @@ import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, signInWithLink, startAuthorization, type AuthorizationStart, type RegisteredClient } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { armStatementFault, disarmStatementFault } from '../support/statement-faults.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 /**
  * oidc-provider changes its state in several writes per request. Every position of those writes
@@ -27,18 +27,16 @@ const summary = (attempts: Attempt[]) => attempts.map((a) => `#${a.position} ${a
 for (const kind of DB_KINDS) {
   describe(`one unit of work per request (${kind})`, function () {
     this.timeout(120_000);
-    let server: TestServer;
     let registered: RegisteredClient;
     let config: client.Configuration;
 
+    const server = withServer(kind);
     before(async () => {
-      server = await startTestServer(kind);
       registered = await registerClient(server.sesame, { isPublic: true, firstParty: true });
       config = await discover(server.issuer, registered);
     });
     after(async () => {
       disarmStatementFault();
-      await server?.close();
     });
 
     const refresh = (refreshToken: string) => fetch(`${server.issuer}/token`, {

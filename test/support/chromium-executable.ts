@@ -55,6 +55,16 @@ export function chromiumExecutable(): Promise<ChromiumExecutable> {
   return found;
 }
 
+/**
+ * For the global setup of a parallel run: finds the browser once, before the workers start, so
+ * that a browser from the npm package is unpacked by one process and not by two at once (each
+ * worker then finds the unpacked files and reuses them). Prints nothing: a worker that launches
+ * the browser says which it is.
+ */
+export async function prepareChromium(): Promise<void> {
+  await find();
+}
+
 async function find(): Promise<ChromiumExecutable> {
   const given = process.env.CHROMIUM_PATH;
   if (given) {

@@ -58,7 +58,7 @@ export class ServerProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
 
-  /** `sesame dev` itself (`command: 'serve'` for production), or (`npm: true`) the README's `npm start`, in its own process group */
+  /** `sesame dev` itself (`command: 'serve'` for production), or (`npm: true`) the README's `npm start`, in its own process group (it rebuilds dist/: never inside the suite, which runs from dist/) */
   constructor(env: Record<string, string>, options: { npm?: boolean; command?: 'dev' | 'serve'; nodeArgs?: string[] } = {}) {
     this.child = options.npm
       ? spawn('npm', ['start', '--silent'], { cwd: projectRoot, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -68,7 +68,8 @@ export class ServerProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
   }
 
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  /** `timeoutMs`: how long a start may take on a busy machine (the suite runs two files at a time) */
+  async waitFor(pattern: RegExp, timeoutMs = 40_000): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const match = this.output.match(pattern);

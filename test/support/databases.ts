@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { migrate, openDatabase } from '../../src/store/db.js';
 import { DEFAULT_PG_URL } from './postgres-server.js';
 
 /**
@@ -24,30 +25,116 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, empty database: a SQLite file in a temp folder, or a new PostgreSQL database. */
-export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
+export interface TestDatabaseOptions {
+  /**
+   * Every migration applied, as a server leaves a database at its first start: a copy of the run's
+   * template (see `createTemplates`), so that a server started on it applies none. Otherwise
+   * (the default) the database is empty, for tests of the migrations themselves.
+   */
+  migrated?: boolean;
+}
+
+/** The name of the SQLite file in a test database's data directory. */
+const SQLITE_FILE = 'sesame.sqlite';
+
+/**
+ * Where global-fixtures.ts publishes the run's templates: environment variables, so that mocha's
+ * parallel workers (child processes started after the global setup) find them too.
+ */
+const TEMPLATE_ENV = { sqlite: 'TEST_SQLITE_TEMPLATE', postgres: 'TEST_PG_TEMPLATE' } as const;
+
+/** A fresh database: a SQLite file in a temp folder, or a new PostgreSQL database; empty unless `migrated`. */
+export async function createTestDatabase(kind: DbKind, { migrated = false }: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sesame-test-'));
-  if (kind === 'sqlite') {
-    return {
-      kind,
-      url: `sqlite://${join(dataDir, 'sesame.sqlite')}`,
-      dataDir,
-      drop: async () => rmSync(dataDir, { recursive: true, force: true }),
-    };
-  }
+  const template = migrated ? process.env[TEMPLATE_ENV[kind]] : undefined;
+  const database = kind === 'sqlite' ? sqliteDatabase(dataDir, template) : await postgresDatabase(dataDir, template);
+  // no template in this process (run without global-fixtures.ts): migrate this one instead
+  if (migrated && !template) await migrateDatabase(database);
+  return database;
+}
+
+function sqliteDatabase(dataDir: string, template: string | undefined): TestDatabase {
+  const filename = join(dataDir, SQLITE_FILE);
+  // a closed SQLite database is its one file (the WAL is checkpointed into it when the last connection closes)
+  if (template) copyFileSync(template, filename);
+  return { kind: 'sqlite', url: `sqlite://${filename}`, dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
+}
+
+async function postgresDatabase(dataDir: string, template: string | undefined): Promise<TestDatabase> {
   const name = `sesame_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${name}`);
-  const url = new URL(pgAdminUrl());
-  url.pathname = `/${name}`;
+  await adminQuery(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
   return {
-    kind,
-    url: url.toString(),
+    kind: 'postgres',
+    url: databaseUrl(name),
     dataDir,
     drop: async () => {
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+async function migrateDatabase(database: TestDatabase): Promise<void> {
+  const db = openDatabase(database.kind === 'sqlite'
+    ? { client: 'sqlite', filename: join(database.dataDir, SQLITE_FILE) }
+    : { client: 'postgres', url: database.url });
+  try {
+    await migrate(db);
+  } catch (error) {
+    await database.drop();
+    throw error;
+  } finally {
+    await db.destroy();
+  }
+}
+
+export interface Templates {
+  /** the environment variables that name the templates, for this process and its children */
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+/**
+ * Migrates one database per kind, once per run, for `createTestDatabase(kind, { migrated: true })`
+ * to copy: a file copy for SQLite, `CREATE DATABASE … TEMPLATE` for PostgreSQL. The PostgreSQL
+ * template takes no connections once migrated: PostgreSQL copies a database only while nobody is
+ * connected to it.
+ */
+export async function createTemplates(): Promise<Templates> {
+  const [sqlite, postgres] = await Promise.all([createTestDatabase('sqlite', { migrated: true }), createPostgresTemplate()]);
+  return {
+    env: { [TEMPLATE_ENV.sqlite]: join(sqlite.dataDir, SQLITE_FILE), [TEMPLATE_ENV.postgres]: postgres.name },
+    drop: async () => {
+      await sqlite.drop();
+      await postgres.drop();
+    },
+  };
+}
+
+async function createPostgresTemplate(): Promise<{ name: string; drop(): Promise<void> }> {
+  const name = `sesame_template_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${name}`);
+  const database: TestDatabase = {
+    kind: 'postgres',
+    url: databaseUrl(name),
+    dataDir: '',
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+  await migrateDatabase(database);
+  await adminQuery(`ALTER DATABASE ${name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+  return {
+    name,
+    drop: async () => {
+      await adminQuery(`ALTER DATABASE ${name} WITH IS_TEMPLATE false`);
+      await adminQuery(`DROP DATABASE IF EXISTS ${name}`);
+    },
+  };
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(pgAdminUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 async function adminQuery(sql: string): Promise<void> {

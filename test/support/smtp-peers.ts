@@ -111,17 +111,8 @@ export class SilentServer {
   }
 }
 
-/** Polls `check` until it returns a truthy value, at most `timeoutMs`; fails with `what` otherwise. */
-export async function eventually<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  for (;;) {
-    last = await check();
-    if (last) return last as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+/** Kept for the files that import it from here: the suite's one helper lives in eventually.ts. */
+export { eventually } from './eventually.js';
 
 /** An SMTP error reply a faulty relay gives, or nothing (go on). */
 export type Reply = { code: number; message: string } | undefined;

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createSesame, type Sesame } from '../../src/main.js';
 import type { OutboxOptions } from '../../src/mail/outbox.js';
 import type { Logger } from '../../src/shared/logger.js';
+import { TestClock } from './clock.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
 
@@ -19,6 +20,8 @@ export interface TestServer {
   sesame: Sesame;
   smtp: SmtpSink;
   database: TestDatabase;
+  /** the server's clock for its client cache and signing keys: `advance` it instead of waiting */
+  clock: TestClock;
   close(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export function testEnv(
 }
 
 export interface TestServerOptions {
-  /** share another server's database (several instances); it is then not dropped on close */
+  /** share another server's database (several instances); it is then not dropped on close. Otherwise a fresh, migrated one. */
   database?: TestDatabase;
   /** the issuer's scheme; the server itself always listens on plain http */
   scheme?: 'http' | 'https';
@@ -64,16 +67,25 @@ export interface TestServerOptions {
   logger?: Logger;
   /** the mail worker's timings and limits (the poll and back-off are 200 ms unless given) */
   outbox?: OutboxOptions;
+  /** how often the server re-reads the signing keys (KEYS_REFRESH_SECONDS unless given) */
+  keyRefreshMs?: number;
 }
 
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const smtp = await new SmtpSink().start();
-  const database = options.database ?? (await createTestDatabase(kind));
+  const database = options.database ?? (await createTestDatabase(kind, { migrated: true }));
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env), mode: options.mode ?? 'test' });
-  const sesame = await createSesame(config, { outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox }, backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 }, logger: options.logger });
+  const clock = new TestClock();
+  const sesame = await createSesame(config, {
+    outbox: { pollIntervalMs: 200, baseBackoffMs: 200, ...options.outbox },
+    backchannel: { pollIntervalMs: 200, baseBackoffMs: 200 },
+    logger: options.logger,
+    now: clock.now,
+    keyRefreshMs: options.keyRefreshMs,
+  });
   server.on('request', sesame.callback);
   sesame.start();
   return {
@@ -81,6 +93,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
     sesame,
     smtp,
     database,
+    clock,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -94,4 +107,49 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
 /** The environment for running the CLI against a test server's database, as an operator would. */
 export function cliEnv(server: TestServer, env: Record<string, string> = {}): Record<string, string> {
   return { DATABASE_URL: server.database.url, DATA_DIR: server.database.dataDir, ...TEST_SECRETS, ...env };
+}
+
+/**
+ * The usual fixture of a suite: a test server started in a `before` hook of the `describe` it is
+ * called in and closed in its `after` hook. What it returns stands for that server once started
+ * (read its properties inside hooks and tests, not while the suite is being declared).
+ *
+ *     for (const kind of DB_KINDS) {
+ *       describe(`something (${kind})`, function () {
+ *         const server = withServer(kind, { SIGNUP_POLICY: 'invite' });
+ *         it('…', async () => { await fetch(server.issuer); });
+ *       });
+ *     }
+ */
+export function withServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): TestServer {
+  let started: TestServer | undefined;
+  before(async () => {
+    started = await startTestServer(kind, env, options);
+  });
+  after(async () => {
+    await started?.close();
+    started = undefined;
+  });
+  const current = (): TestServer => {
+    if (!started) throw new Error('withServer: the server runs only between its suite\'s before and after hooks');
+    return started;
+  };
+  return {
+    get issuer() {
+      return current().issuer;
+    },
+    get sesame() {
+      return current().sesame;
+    },
+    get smtp() {
+      return current().smtp;
+    },
+    get database() {
+      return current().database;
+    },
+    get clock() {
+      return current().clock;
+    },
+    close: () => current().close(),
+  };
 }
