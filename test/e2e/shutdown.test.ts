@@ -20,6 +20,8 @@ describe('SIGTERM under load (sesame dev)', function () {
       DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, SHUTDOWN_GRACE_SECONDS: '5',
       RATE_LIMIT_IP: 'off', RATE_LIMIT_EMAIL: 'off', LOG_LEVEL: 'info', ...TEST_SECRETS,
     };
+    // the CLI creates no database: migrate it first, as an operator would
+    expect((await runCli(['migrate'], env)).code).to.equal(0);
     const added = await runCli(['clients', 'add', '--name', 'Load', '--redirect-uri', REDIRECT_URI, '--public', '--first-party', '--json'], env);
     expect(added.code, added.stderr).to.equal(0);
     const clientId = JSON.parse(added.stdout).client_id as string;

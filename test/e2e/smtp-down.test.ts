@@ -67,7 +67,8 @@ for (const kind of DB_KINDS) describe(`SMTP down: the operator and the person wa
     expect(ready.body.status).to.equal('ready');
     const mail = ready.body.mail as { status: string; since: string; failures: number; reason: string };
     expect(mail.status).to.equal('failing');
-    expect(mail.reason).to.include('ECONNREFUSED');
+    // the relay's port is closed: refused, or (a busy machine) no greeting in time
+    expect(mail.reason).to.match(/ECONNREFUSED|ETIMEDOUT|Greeting/);
     expect(mail.failures).to.be.at.least(1);
     expect(Date.parse(mail.since)).to.be.at.most(Date.now());
 
