@@ -131,10 +131,10 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
  * the load generator pins each simulated person and each endpoint worker to one of them: the
  * reference gets every core Sesame gets, with no coordination cost at all (an upper bound).
  */
-export async function startReference(count = 1, options: { cpuProfileDir?: string } = {}): Promise<ServerProcess> {
-  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess(options.cpuProfileDir)));
+export async function startReference(count = 1, options: { cpuProfileDir?: string; durableFile?: string } = {}): Promise<ServerProcess> {
+  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess(options.cpuProfileDir, options.durableFile)));
   return {
-    name: 'reference',
+    name: options.durableFile ? 'durable reference' : 'reference',
     shards: parts.map((p) => p.shard),
     pids: parts.map((p) => p.pid),
     log: () => parts.map((p) => p.log()).join('\n'),
@@ -149,9 +149,13 @@ function cpuProfileArgs(dir: string | undefined): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
-/** `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame */
-async function startReferenceProcess(cpuProfileDir?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...cpuProfileArgs(cpuProfileDir), REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame; `durableFile`: the durable
+ * reference, its processes sharing this SQLite file (as Sesame's workers share one database)
+ */
+async function startReferenceProcess(cpuProfileDir?: string, durableFile?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
+  const env = { ...inheritedEnv(), ...(durableFile ? { REFERENCE_DB: durableFile } : {}) };
+  const child = spawn(process.execPath, [...cpuProfileArgs(cpuProfileDir), REFERENCE], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
     let buffer = '';
