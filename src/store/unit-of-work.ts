@@ -16,7 +16,7 @@ import { requestScope, withRequestScope } from './request-memo.js';
  * dropped, so a retry finds everything as it was. A transaction held open from the first write to
  * the end of the request instead would hold SQLite's one write lock across the request's own work
  * and, under load, everyone else's work between its awaits, and every writer would queue behind it
- * (README, Benchmark). The guarded consume stays guarded: at the write, a token another request
+ * (docs/benchmark.md). The guarded consume stays guarded: at the write, a token another request
  * spent meanwhile changes no row, and the whole unit fails with InvalidGrant.
  */
 export class UnitOfWork {

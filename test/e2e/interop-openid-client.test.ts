@@ -7,7 +7,7 @@ import { expectOAuthError, POST_LOGOUT_URI, REDIRECT_URI, signInWithLink } from 
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 /**
- * openid-client (Node), configured as the README's "Connect your app" says: discovery from the
+ * openid-client (Node), configured as docs/connecting-apps/openid-client.md says: discovery from the
  * issuer, a confidential client, PKCE (S256), state and nonce. Every token is checked by the
  * library itself (ID token signature, iss, aud, nonce, the `iss` authorization response parameter).
  */

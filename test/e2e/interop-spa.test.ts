@@ -14,7 +14,7 @@ const OIDC_CLIENT_TS = join(projectRoot, 'node_modules', 'oidc-client-ts', 'dist
 
 /**
  * The app itself: plain pages and one script, using oidc-client-ts's browser build as an app would
- * load it. Settings are what the README's "Connect your app" gives for a single-page app.
+ * load it. Settings are what docs/connecting-apps/single-page-app.md gives.
  */
 function appScript(settings: { issuer: string; clientId: string }): string {
   return `

@@ -8,7 +8,7 @@ const OLD = TEST_SECRETS.HMAC_SECRETS;
 const NEW = 'rotated-hmac-secret-for-ids-0123456789abcdefgh';
 
 /**
- * Rotating HMAC_SECRETS as the README describes (add the new one second, put it first, drop the
+ * Rotating HMAC_SECRETS as docs/production.md describes (add the new one second, put it first, drop the
  * old one) while tokens, sessions and secrets hashed under the old one are in use: everything keeps
  * working while both are listed, and what was used meanwhile moved to the new secret.
  */
@@ -71,7 +71,7 @@ for (const kind of DB_KINDS) {
       expect(await silentSignIn(browser, registered), 'the session, saved again under the new secret').to.equal(true);
       const again = await client.refreshTokenGrant(config, refreshed.refresh_token!);
       expect(again.access_token, 'the refresh token issued under the new secret').to.be.a('string');
-      // as the README says: what was hashed only under the old secret is gone with it
+      // as docs/production.md says: what was hashed only under the old secret is gone with it
       await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token!), 'invalid_grant');
       expect(await server!.sesame.adminTokens.verify(admin.token), 'an admin token made under the old secret').to.equal(undefined);
       expect(await secretWorks(), 'a client secret not rotated meanwhile').to.equal(false);

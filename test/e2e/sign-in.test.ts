@@ -108,7 +108,7 @@ for (const kind of DB_KINDS) {
       expect(await client.fetchUserInfo(config, again.access_token, account.id)).to.not.have.property('name');
 
       // a scope Sesame does not know is left out of the grant (OAuth 2.0 §3.3); one the app is not
-      // registered for is refused, as the README says
+      // registered for is refused, as docs/connecting-apps/README.md says
       const unknown = await startAuthorization(config, { scope: 'openid phone', prompt: '' });
       const granted = await exchangeCode(config, unknown, (await browser.get(unknown.url.toString())).location!);
       expect(granted.scope?.split(' ')).to.deep.equal(['openid']);
