@@ -30,7 +30,7 @@ import { KnexAuditStore } from './store/audit-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
-import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
+import { closeDatabase, migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
@@ -67,7 +67,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
   try {
     await migrate(db);
   } catch (error) {
-    await db.destroy();
+    await closeDatabase(db);
     throw error;
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
@@ -95,7 +95,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
     close: async () => {
       await audit.flush();
-      await db.destroy();
+      await closeDatabase(db);
     },
   };
 }

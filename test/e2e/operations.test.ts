@@ -7,7 +7,7 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import sqlite3 from 'sqlite3';
 import { loadConfig } from '../../src/config/load.js';
 import { openCore, type Core } from '../../src/main.js';
-import { openDatabase } from '../../src/store/db.js';
+import { closeDatabase, openDatabase } from '../../src/store/db.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { migrationsDir } from '../../src/shared/paths.js';
 import { Browser, findForm, type Page } from '../support/browser.js';
@@ -724,7 +724,7 @@ async function migrateThreeAtOnce(kind: 'sqlite' | 'postgres', prepare?: (core: 
       try {
         await prepare({ db } as Core);
       } finally {
-        await db.destroy();
+        await closeDatabase(db);
       }
     }
     const results = await Promise.allSettled([openCore(config()), openCore(config()), openCore(config())]);
