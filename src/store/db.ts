@@ -135,6 +135,14 @@ export interface Write {
  * only, not for the request that made them.
  */
 export async function writeTogether(db: Db, writes: readonly Write[]): Promise<void> {
+  if (writes.length === 1) {
+    // one statement is atomic by itself: BEGIN and COMMIT around it would add two statements and
+    // nothing else (an authorization request's interaction, a client_credentials token)
+    const [write] = writes;
+    const changed = await fixedSql(db).changes(write.sql, write.bindings);
+    if (changed === 0 && write.mustChange) throw write.mustChange();
+    return;
+  }
   await transaction(db, async (sql) => {
     for (const write of writes) {
       const changed = await sql.changes(write.sql, write.bindings);
