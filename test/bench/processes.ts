@@ -93,6 +93,7 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     WORKERS: String(launch.workers),
     RATE_LIMIT_EMAIL: 'off',
     RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_EMAIL_ALL: 'off',
     RATE_LIMIT_MAIL: 'off',
     RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
   };
