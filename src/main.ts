@@ -23,7 +23,6 @@ import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
-import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
@@ -123,8 +122,6 @@ export interface Sesame extends Core {
   demoUrl?: string;
 }
 
-/** How long a client read is reused: client changes take effect within this on every instance. */
-const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
@@ -175,9 +172,10 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     rateLimits,
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, matchMaxAttempts: config.login.matchMaxAttempts, rateLimits: config.rateLimits },
   );
-  // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
-  // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
-  const findClient = shortCache((clientId) => clients.find(clientId), CLIENT_CACHE_MS);
+  // oidc-provider reads the client on nearly every request: each request reads it once (the store
+  // answers its later reads from the request memo), so a client disabled or changed through the CLI
+  // or another instance stops or changes at once everywhere (DESIGN: no cache may let a client work later)
+  const findClient = (clientId: string) => clients.find(clientId);
   const adapter = createAdapterFactory(db, providerClientSource(clients, findClient), payloadSecrets(core));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
