@@ -4,7 +4,9 @@
  * With V8's defaults the young generation takes two semi-spaces of 16 MiB each. V8 flags are given
  * only where Node supports them, on a process's command line before it starts (never set at run
  * time: Node's documentation warns that changing them after start can crash or lose data): the
- * documented start command sets NODE_OPTIONS (docs/production.md), and the supervisor starts its
+ * documented start command sets NODE_OPTIONS (docs/production.md: the semi-space limit below and
+ * --max-old-space-size=256, which also keeps V8 from letting the old generation grow far between
+ * full collections, as the run-time --heap-growing-percent did), and the supervisor starts its
  * workers with the limit below unless the operator gave one.
  */
 

@@ -61,7 +61,7 @@ const SECRETS = {
 };
 
 /** What `npm run serve` and docs/production.md's start command put in NODE_OPTIONS. */
-const START_NODE_OPTIONS = '--max-semi-space-size=8';
+const START_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=256';
 
 /**
  * Sesame as an operator runs it (the production build, `node dist/src/cli/main.js`) with one
