@@ -1,24 +1,31 @@
 import type { Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
+import { AccountDeletion } from './accounts/account-deletion.js';
 import { AccountService } from './accounts/account-service.js';
+import { AccountConnections } from './accounts/connections.js';
 import { EmailChangeService } from './accounts/email-change-service.js';
 import { AdminTokens, allows, tokenActor } from './admin/admin-tokens.js';
 import { AuditLog } from './audit/audit.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
+import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
+import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { LoginService } from './login/login-service.js';
+import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
+import { ACCOUNT_CLIENT_ID } from './oidc/account-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
 import { KeyedHasher, SecretBox } from './shared/crypto.js';
-import { createLogger, type Logger } from './shared/logger.js';
+import { createLogger, knexLog, serverLogger, type Logger } from './shared/logger.js';
+import { logProcessOutput } from './shared/process-log.js';
 import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
@@ -26,11 +33,14 @@ import { Templates } from './shared/templates.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
+import { KnexConnectionStore } from './store/connection-store.js';
 import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
+import { explainOpenFailure } from './store/database-open.js';
 import { closeDatabase, migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
+import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
@@ -62,12 +72,14 @@ export interface Core {
 }
 
 export async function openCore(config: Config, logger = createLogger(config.logLevel)): Promise<Core> {
-  const db = openDatabase(config.database);
+  const source = { dataDir: config.dataDir };
+  const db = openDatabase(config.database, { ...source, log: knexLog(logger) });
   try {
     await migrate(db);
   } catch (error) {
     await closeDatabase(db);
-    throw error;
+    // one line naming the setting, the place and the cause (not the driver's stack)
+    throw explainOpenFailure(config.database, source, error);
   }
   const hasher = new KeyedHasher(config.secrets.hmacSecrets);
   const audit = new AuditLog(new KnexAuditStore(db), logger);
@@ -122,6 +134,14 @@ export interface Sesame extends Core {
   demoUrl?: string;
 }
 
+/** How long the emailed link that deletes an account works. */
+const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
+
+/**
+ * A sign-in's mail that has failed to go out for this long is "delayed" on its waiting page: a
+ * relay that hiccups once and takes the retry a few seconds later is not worth a word.
+ */
+const MAIL_DELAYED_AFTER_MS = 15_000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
@@ -158,9 +178,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   });
   const outbox = new OutboxWorker(outboxStore, transport, logger, {
     onRelayFailure: (stage) => metrics.mailRelayFailures.inc({ stage }),
+    onRelayState: (health) => metrics.relayState(health.state === 'failing' ? health.since : undefined),
     ...options.outbox,
   }, audit);
   audit.observe((event) => countAuditEvent(metrics, event));
+  const delayedAfterMs = options.outbox?.delayedAfterMs ?? MAIL_DELAYED_AFTER_MS;
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
   const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
@@ -175,8 +197,11 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // oidc-provider reads the client on nearly every request: each request reads it once (the store
   // answers its later reads from the request memo), so a client disabled or changed through the CLI
   // or another instance stops or changes at once everywhere (DESIGN: no cache may let a client work later)
-  const findClient = (clientId: string) => clients.find(clientId);
-  const adapter = createAdapterFactory(db, providerClientSource(clients, findClient), payloadSecrets(core));
+  const readClient = (clientId: string) => clients.find(clientId);
+  // the account page's client lives in the provider's configuration, not in the clients table (oidc/account-client.ts)
+  const accountPage = { name: config.brand.productName, redirectUris: [] } as unknown as ClientRecord;
+  const findClient = (clientId: string) => (clientId === ACCOUNT_CLIENT_ID ? Promise.resolve(accountPage) : readClient(clientId));
+  const adapter = createAdapterFactory(db, providerClientSource(clients, readClient), payloadSecrets(core));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
     const actor = await adminTokens.verify(token);
@@ -188,10 +213,16 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     return Boolean(record?.enabled) && clients.verifySecret(record!, secret);
   };
   const csrf = new Csrf(config.secrets.hmacSecrets);
+  const connections = new AccountConnections(new KnexConnectionStore(db), audit, new Set([ACCOUNT_CLIENT_ID]));
+  const deletion = new AccountDeletion(new KnexAccountStore(db), hasher, accountDeletionMailComposer(templates, config.brand), new KnexMailQueue(db, core.mailBox), audit, {
+    issuer: config.issuer,
+    ttlSeconds: ACCOUNT_DELETION_TTL_SECONDS,
+  });
+  deletion.onMailQueued(() => outbox.wake());
   const demoClientId = config.env === 'development' ? await demoClient(clients, config.issuer, logger) : undefined;
   const build = (jwks: KeySet['jwks']) => {
     const provider = createProvider({ config, adapter, jwks, accounts, clientSecrets: hasher, templates });
-    provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider server error'));
+    provider.on('server_error', (ctx, error) => logFailure(ctx.state.log ?? logger, error, ctx));
     provider.on('end_session.success', (ctx) => {
       void audit.record({ type: 'logout', accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId });
     });
@@ -203,14 +234,21 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     provider.on('backchannel.error', (ctx, error, client, accountId, sid) => {
       void audit.record({ type: 'logout.backchannel_failed', accountId, clientId: client.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { sid, via: 'sign_out', reason: error instanceof Error ? error.message : String(error) } });
     });
+    // a sign-in finished in this browser: the account page names its session by the browser
+    provider.on('interaction.ended', (ctx) => {
+      const { session, result } = ctx.oidc;
+      if (!result?.login || !session?.uid || !session.accountId) return;
+      connections.recordSignIn(session.uid, session.accountId, { userAgent: ctx.get('User-Agent') || undefined, ip: ctx.ip })
+        .catch((error: unknown) => logger.warn({ err: error }, 'the device of a new session was not recorded'));
+    });
     provider.on('grant.revoked', (ctx, grantId) => {
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
-      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, adminTokens, signingKeys: core.keys,
-      readiness: () => readiness(db), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
+      readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
-      mailGivenUp: async (loginRequestId) => (await outboxStore.deliveryOf(loginRequestId)) === 'failed',
+      waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),
     });
   };
 
@@ -316,8 +354,10 @@ async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
  * printed the notices and says when all workers listen; only worker 0 runs the sweeper.
  */
 export async function serve(config: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
-  const sesame = await createSesame(config);
-  const { logger } = sesame;
+  const logger = serverLogger(config.logLevel, { readable: config.env === 'development' });
+  // before oidc-provider is loaded: it prints its notices with console.warn
+  logProcessOutput(logger);
+  const sesame = await createSesame(config, { logger });
   if (!worker) for (const notice of config.notices) logger.warn(notice);
   const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
   try {

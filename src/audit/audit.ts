@@ -15,6 +15,7 @@ export const AUDIT_TYPES = [
   'login.completed',
   'login.failed',
   'logout',
+  'consent.granted',
   'token.revoked',
   'logout.backchannel_sent',
   'logout.backchannel_failed',
@@ -35,6 +36,10 @@ export const AUDIT_TYPES = [
   'admin.account.renamed',
   'account.email_change_requested',
   'account.email_changed',
+  'account.app_disconnected',
+  'account.signed_out',
+  'account.deletion_requested',
+  'account.deleted',
   'admin.token.created',
   'admin.token.revoked',
 ] as const;

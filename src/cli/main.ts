@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import type { Core } from '../main.js';
 import { AppError } from '../shared/errors.js';
 import { SigningKeyUnreadable } from '../oidc/signing-keys.js';
+import { DatabaseOpenError } from '../store/database-open.js';
 import { accountsCommand } from './accounts.js';
 import { adminTokensCommand } from './admin-tokens.js';
 import { auditCommand } from './audit.js';
@@ -206,6 +207,11 @@ function fail(error: unknown, argv: string[]): number {
     const usage = usageFor(USAGE, words) ?? usageFor(USAGE, words.slice(0, 1)) ?? USAGE;
     process.stderr.write(`error: ${(error as Error).message}\n\n${usage}${usage === USAGE ? '' : `\n(sesame help: every command)\n`}`);
     return 2;
+  }
+  if (error instanceof DatabaseOpenError) {
+    // the setting, the place and the cause in one line; the driver's stack would only repeat it
+    process.stderr.write(`error: ${error.message}\n`);
+    return 1;
   }
   if (error instanceof SigningKeyUnreadable) {
     process.stderr.write(`error: ${error.message}\n`);

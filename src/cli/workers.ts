@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config, Mode } from '../config/config.js';
-import { createLogger } from '../shared/logger.js';
+import { serverLogger } from '../shared/logger.js';
+import { logProcessOutput } from '../shared/process-log.js';
 import { workerExecArgv } from './memory.js';
 
 /** Which worker this process is (0 … WORKERS-1), set by the supervisor in the worker's environment. */
@@ -31,7 +32,8 @@ const SERVER_COMMANDS: Partial<Record<Mode, string>> = { production: 'serve', de
 export async function superviseWorkers(config: Config): Promise<void> {
   const command = SERVER_COMMANDS[config.env];
   if (!command) throw new Error(`no server command runs in ${config.env} mode`);
-  const logger = createLogger(config.logLevel).child({ supervisor: true });
+  const logger = serverLogger(config.logLevel, { readable: config.env === 'development' }).child({ supervisor: true });
+  logProcessOutput(logger);
   for (const notice of config.notices) logger.warn(notice);
   let stopping = false;
   const live = new Map<number, Worker>();

@@ -2,19 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import type { AdminApiSwitch, Config, DatabaseConfig, Mode } from './config.js';
+import { ConfigError } from './config-error.js';
 import { createDevSecrets, devSecretsPath, readDevSecrets } from './dev-secrets.js';
 import { closestName } from './did-you-mean.js';
 import { settingNames, settingsSchema, type Settings } from './settings.js';
 
-/** Thrown for every invalid setting; the message names the setting so start-up can print it as is. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.length === 1
-      ? `Invalid configuration: ${problems[0]}`
-      : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError } from './config-error.js';
 
 export interface LoadOptions {
   env?: Record<string, string | undefined>;

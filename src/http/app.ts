@@ -3,11 +3,13 @@ import type { Context, Middleware } from 'koa';
 import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { adminApi } from './admin-routes.js';
+import { accountRoutes } from './account-routes.js';
 import { assets, brandCss } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
-import { databaseUnavailable, errorHandler } from './errors.js';
+import { databaseUnavailable, errorHandler, notFoundPage } from './errors.js';
+import { issuerHostFirst } from './dev-host.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
@@ -32,6 +34,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
+  if (config.env === 'development') provider.use(issuerHostFirst(config.issuer));
   provider.use(fromMemory(logger, deps.metrics));
   provider.use(requestLog(logger, deps.metrics));
   provider.use(localeFromBrowser(templates.messages));
@@ -39,6 +42,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(unknownMethods());
   provider.use(databaseUnavailable(templates));
   provider.use(errorHandler(templates, logger));
+  provider.use(notFoundPage(templates));
   // inside the error handler: a failed commit is answered by it like any other failure
   provider.use(unitOfWork(deps.finishUnitOfWork));
   provider.use(registrationGuard(config.registration.enabled, deps.mayRegister, deps.isClientSecret, (ctx, type, clientId, actor) =>
@@ -49,7 +53,7 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(postAsGet());
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());
-  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps)];
+  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps), accountRoutes(deps)];
   if (deps.demoClientId) routers.push(demoRoutes(deps, deps.demoClientId));
   provider.use(ownRoutes(routers));
   return provider;

@@ -1,5 +1,7 @@
 import type { Provider } from 'oidc-provider';
+import type { AccountDeletion } from '../accounts/account-deletion.js';
 import type { AccountService } from '../accounts/account-service.js';
+import type { AccountConnections } from '../accounts/connections.js';
 import type { EmailChangeService } from '../accounts/email-change-service.js';
 import type { AdminTokens } from '../admin/admin-tokens.js';
 import type { AuditEvent, AuditLog } from '../audit/audit.js';
@@ -15,6 +17,7 @@ import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
 import type { Context } from 'koa';
 import type { Csrf } from './csrf.js';
+import type { RelayHealth } from '../mail/outbox.js';
 
 /** What the HTTP layer is given by the composition root. */
 export interface HttpDeps {
@@ -28,11 +31,15 @@ export interface HttpDeps {
   templates: Templates;
   csrf: Csrf;
   logger: Logger;
-  /** whether this instance can serve: database reachable and its schema current */
-  readiness: () => Promise<{ ready: boolean; reason?: string }>;
+  /** whether this instance can serve (database reachable, its schema current), and whether mail goes out */
+  readiness: () => Promise<{ ready: boolean; reason?: string; mail?: RelayHealth }>;
   audit: AuditLog;
   metrics: Metrics;
   emailChanges: EmailChangeService;
+  /** the account page: apps connected to an account and its sessions */
+  connections: AccountConnections;
+  /** the account page: deleting an account, confirmed by email */
+  deletion: AccountDeletion;
   /** whether a bearer token may register a client at /reg (Dynamic Client Registration) */
   mayRegister: InitialAccessCheck;
   /** whether a secret is a client's current one (RFC 7592 updates may carry it) */
@@ -46,8 +53,8 @@ export interface HttpDeps {
   clientAuth: ClientAuthThrottle;
   /** development only: the client of the built-in demo app at /demo (absent: no /demo) */
   demoClientId?: string;
-  /** whether the email of this login request was given up (the waiting page says so) */
-  mailGivenUp: (loginRequestId: string) => Promise<boolean>;
+  /** whether the email of this login request was given up or is delayed (the waiting page says so) */
+  waitingMail: (loginRequestId: string) => Promise<'failed' | 'delayed' | undefined>;
   /** commits (true) or rolls back the request's writes to oidc-provider's state; true when there were any */
   finishUnitOfWork: (commit: boolean) => Promise<boolean>;
 }

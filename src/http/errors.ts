@@ -3,6 +3,7 @@ import { errors as oidcErrors } from 'oidc-provider';
 import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { isDatabaseUnavailable } from '../shared/database-errors.js';
+import { logFailure } from './log-failure.js';
 import type { Templates } from '../shared/templates.js';
 import { renderPage, t } from './pages.js';
 
@@ -17,24 +18,68 @@ export function errorHandler(templates: Templates, logger: Logger): Middleware {
       await next();
     } catch (error) {
       const view = toView(error);
-      if (view.status >= 500) {
-        (ctx.state.log ?? logger).error({ err: error, path: ctx.path }, 'request failed');
-      }
+      if (view.status >= 500) logFailure(ctx.state.log ?? logger, error, ctx);
       ctx.status = view.status;
+      ctx.state.failure ??= { error: view.code, description: view.english };
       if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
       ctx.set('Cache-Control', 'no-store');
       if (ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: view.code, error_description: view.english };
         return;
       }
-      renderPage(ctx, templates, 'error', {
-        title: t(ctx, templates, view.headingKey),
-        heading: t(ctx, templates, view.headingKey),
-        message: localizedMessage(ctx, templates, view),
-        code: view.code,
-        restart: view.restart,
-      });
+      renderErrorPage(ctx, templates, view);
     }
+  };
+}
+
+/**
+ * The way on from an error, where a step before the error knew it (see verify-routes.ts and
+ * interaction-steps.ts): a new link from the sign-in still open in this browser, or the news that
+ * the sign-in already finished. The app (name, and where "back" leads) is in `ctx.state.app`.
+ */
+export interface ErrorNext {
+  /** this browser's sign-in is still open: a form there sends a new email */
+  resend?: { action: string; csrf: string };
+  /** the sign-in this link or page belonged to has finished: nothing is wrong */
+  signedIn?: boolean;
+  /** the link was opened on another device than the one that asked: the new email is asked for there */
+  otherDevice?: boolean;
+}
+
+function renderErrorPage(ctx: Context, templates: Templates, view: ErrorView): void {
+  const app = ctx.state.app as { clientName?: string; logoUri?: string; appUrl?: string } | undefined;
+  const next = (ctx.state.errorNext ?? {}) as ErrorNext;
+  const heading = !next.signedIn ? t(ctx, templates, view.headingKey)
+    : app?.clientName ? t(ctx, templates, 'error.signed_in.title', { app: app.clientName }) : t(ctx, templates, 'check.completed.title');
+  renderPage(ctx, templates, 'error', {
+    title: heading,
+    heading,
+    message: next.signedIn ? t(ctx, templates, 'error.signed_in') : localizedMessage(ctx, templates, view),
+    code: next.signedIn ? undefined : view.code,
+    resend: next.resend,
+    otherDevice: next.otherDevice,
+    restart: view.restart && !next.resend && !next.signedIn && !next.otherDevice,
+    clientName: app?.clientName,
+    logoUri: app?.logoUri,
+    appUrl: app?.appUrl,
+  });
+}
+
+/**
+ * A page for a path nobody answered (GET or HEAD, from a browser): the same design, in the
+ * person's language, instead of a bare "Not Found".
+ */
+export function notFoundPage(templates: Templates): Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.status !== 404 || ctx.body != null || (ctx.method !== 'GET' && ctx.method !== 'HEAD') || ctx.accepts('html', 'json') !== 'html') return;
+    ctx.status = 404;
+    renderPage(ctx, templates, 'error', {
+      title: t(ctx, templates, 'error.page_not_found.title'),
+      heading: t(ctx, templates, 'error.page_not_found.title'),
+      message: t(ctx, templates, 'error.page_not_found'),
+      code: 'not_found',
+    });
   };
 }
 
@@ -90,6 +135,9 @@ interface ErrorView {
 
 export const BUSY_RETRY_AFTER_SECONDS = 2;
 
+/** The errors of a real sign-in link that no longer works (as against an unknown one). */
+export const DEAD_LINKS: ReadonlySet<string> = new Set(['link_expired', 'link_used', 'link_superseded', 'link_stopped', 'link_locked']);
+
 export function toView(error: unknown): ErrorView {
   if (isDatabaseUnavailable(error)) return busyView();
   if (error instanceof AppError) {
@@ -97,7 +145,7 @@ export function toView(error: unknown): ErrorView {
     return {
       status: error.status,
       code: server ? 'server_error' : error.code,
-      headingKey: server ? 'error.server.title' : 'error.title',
+      headingKey: server ? 'error.server.title' : DEAD_LINKS.has(error.code) ? 'error.link.title' : 'error.title',
       key: server ? 'error.server_error' : error.key,
       params: { ...error.params },
       english: server ? 'Please try again in a moment.' : error.message,

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { errors as oidcErrors, type InteractionResults } from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
 import type { LoginRequest } from '../login/login-request.js';
 import { ACR_EMAIL } from '../oidc/provider.js';
 import { grantMissing, isFirstParty } from '../oidc/grants.js';
@@ -9,34 +9,27 @@ import { field, formBody, isMalformedField } from './body.js';
 import { audited, type HttpDeps } from './context.js';
 import { deviceSecret, ensureDeviceSecret } from './device-cookie.js';
 import { localizedMessage, toView } from './errors.js';
-import { preferLocales, renderPage, t } from './pages.js';
-
-type ClientView = { clientName?: string; logoUri?: string; clientId: string };
+import { checkCsrf, checkPrompt, explainEndedInteraction, interactionOf, interactionPurpose, loadInteraction } from './interaction-steps.js';
+import { renderPage, t } from './pages.js';
+import { renderWaitingPage, waitStateOf, type WaitingPage } from './waiting-page.js';
 
 /** Errors a person can fix on the same page: shown there, in their language, with the right status. */
 const SHOWN_ON_PAGE = new Set(['invalid_email', 'rate_limited', 'code_invalid', 'code_budget']);
 
+type Latest = { request: LoginRequest | undefined };
+
 /**
  * The hosted pages between oidc-provider's /auth and the app: enter email, check your email (code
- * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js: load
- * the interaction from its cookie, switch on the prompt, finish with interactionResult.
+ * entry, status polling, resend), consent. Shaped like oidc-provider's example/routes/koa.js, and
+ * each route a pipeline of steps as in its lib/actions: load the interaction from its cookie, check
+ * the form's CSRF token, check the prompt, then the route's own step.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, mailGivenUp }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail, findClient }: HttpDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
+  router.use(explainEndedInteraction(login, findClient));
   const { messages } = templates;
-
-  async function load(ctx: Context & { params: Record<string, string> }) {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    // the interaction cookie names the flow this browser is in; a URL for another flow is stale
-    if (details.uid !== ctx.params['uid']) throw new oidcErrors.SessionNotFound('interaction mismatch');
-    preferLocales(ctx, messages, details.params.ui_locales);
-    const client = await provider.Client.find(String(details.params.client_id));
-    if (!client) throw new AppError('client_unavailable', 400, 'The app that sent you here is no longer available.');
-    ctx.set('Cache-Control', 'no-store');
-    // every form of these pages ends, after its redirects, at the app's redirect URI
-    ctx.state.formTargets = [details.params.redirect_uri];
-    return { details, client, uid: details.uid };
-  }
+  const load = loadInteraction(provider, messages);
+  const checked = checkCsrf(csrf);
 
   async function finish(ctx: Context, result: InteractionResults, merge: boolean) {
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
@@ -44,10 +37,9 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     ctx.redirect(returnTo);
   }
 
-  const clientView = (client: ClientView) => ({ clientName: client.clientName ?? client.clientId, logoUri: client.logoUri });
-
   /** `latest`: the interaction's latest login request, when the handler has just read it. */
-  async function finishLogin(ctx: Context, uid: string, client: { [key: string]: unknown }, latest?: { request: LoginRequest | undefined }): Promise<boolean> {
+  async function finishLogin(ctx: Context, latest?: Latest): Promise<boolean> {
+    const { uid, client } = interactionOf(ctx);
     const done = await login.complete(uid, Date.now(), latest);
     if (!done) return false;
     await audit.record(audited(ctx, {
@@ -63,7 +55,8 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   }
 
   /** Shows a person-fixable error on the page it belongs to; anything else goes to the error handler. */
-  async function pageError(ctx: Context, error: unknown, uid: string): Promise<string> {
+  async function pageError(ctx: Context, error: unknown): Promise<string> {
+    const { uid } = interactionOf(ctx);
     if (error instanceof AppError && error.code === 'rate_limited') {
       const email = typeof error.params.email === 'string' ? error.params.email : undefined;
       await audit.record(audited(ctx, { type: 'login.throttled', email, details: { limit: String(error.params.limit ?? 'unknown'), interaction: uid } }));
@@ -73,99 +66,114 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
     if (!(error instanceof AppError) || !SHOWN_ON_PAGE.has(error.code) || ctx.accepts('html', 'json') === 'json') throw error;
     const view = toView(error);
     ctx.status = view.status;
+    ctx.state.failure = { error: view.code, description: view.english };
     if (view.retryAfter) ctx.set('Retry-After', String(view.retryAfter));
     return localizedMessage(ctx, templates, view);
   }
 
-  function renderEmailForm(ctx: Context, uid: string, client: ClientView, data: { email?: string; error?: string; notice?: string }) {
+  function renderEmailForm(ctx: Context, data: { email?: string; error?: string }) {
+    const { uid, app } = interactionOf(ctx);
     renderPage(ctx, templates, 'login/email', {
-      title: t(ctx, templates, 'email.title', { app: clientView(client).clientName }),
-      ...clientView(client),
+      title: t(ctx, templates, 'email.title', { app: app.clientName }),
+      ...app,
       action: `/interaction/${uid}/email`,
-      csrf: csrf.token(ctx, `interaction:${uid}`),
+      csrf: csrf.token(ctx, interactionPurpose(uid)),
       ...data,
     });
   }
 
-  async function renderCheckEmail(ctx: Context, uid: string, client: ClientView, error?: string, latest?: { request: LoginRequest | undefined }) {
+  /** The waiting page in the state of the latest request (read again unless just read). */
+  async function renderCheckEmail(ctx: Context, extra: Pick<WaitingPage, 'codeError' | 'resendError' | 'notice'> = {}, latest?: Latest) {
+    const { uid, app } = interactionOf(ctx);
     const request = latest ? latest.request : await login.latest(uid);
-    const interval = config.rateLimits.perEmail ? config.rateLimits.emailIntervalSeconds : 0;
-    const resendWait = request ? Math.max(0, Math.ceil((request.createdAt + interval * 1000 - Date.now()) / 1000)) : 0;
-    renderPage(ctx, templates, 'login/check-email', {
-      title: t(ctx, templates, 'check.title'),
-      ...clientView(client),
-      email: request?.email,
-      matchNumber: request?.matchNumber,
-      codeAction: `/interaction/${uid}/code`,
-      resendAction: `/interaction/${uid}/resend`,
-      resendWait,
-      statusUrl: `/interaction/${uid}/status`,
-      continueUrl: `/interaction/${uid}`,
-      changeUrl: `/interaction/${uid}?change=1`,
-      abortAction: `/interaction/${uid}/abort`,
-      csrf: csrf.token(ctx, `interaction:${uid}`),
-      error,
+    const status = login.statusOf(request);
+    const mailFailed = status === 'pending' && request !== undefined && (await waitingMail(request.id)) === 'failed';
+    const state = waitStateOf(login, request, status, mailFailed);
+    renderWaitingPage(ctx, templates, {
+      uid,
+      app,
+      request,
+      // approved and not finished (the address may not sign in): nothing more will happen here
+      state: state === 'none' || state === 'approved' ? 'expired' : state,
+      csrf: csrf.token(ctx, interactionPurpose(uid)),
+      resendWait: resendWait(request),
+      ...extra,
     });
   }
 
-  async function askForEmail(ctx: Context, uid: string, details: { exp: number }, client: ClientView, email: unknown) {
+  function resendWait(request: LoginRequest | undefined): number {
+    const interval = config.rateLimits.perEmail ? config.rateLimits.emailIntervalSeconds : 0;
+    return request ? Math.max(0, Math.ceil((request.createdAt + interval * 1000 - Date.now()) / 1000)) : 0;
+  }
+
+  async function askForEmail(ctx: Context, email: unknown, previous?: LoginRequest) {
+    const { uid, details, app } = interactionOf(ctx);
     const asked = await login.request({
       interactionUid: uid,
       interactionExpiresAt: details.exp * 1000,
-      clientId: client.clientId,
-      clientName: clientView(client).clientName,
+      clientId: app.clientId,
+      clientName: app.clientName,
       email,
       ip: ctx.ip,
       userAgent: ctx.get('User-Agent'),
       bindingSecret: ensureDeviceSecret(ctx),
       locale: ctx.state.locale,
+      matchNumber: login.numberToKeep(previous),
     });
     await audit.record(audited(ctx, {
-      type: 'login.requested', email: asked.email, clientId: client.clientId, loginRequestId: asked.request.id, details: { suppressed: asked.suppressed },
+      type: 'login.requested', email: asked.email, clientId: app.clientId, loginRequestId: asked.request.id, details: { suppressed: asked.suppressed },
     }));
     // to the worker once the answer is out: sending a mail costs CPU that withholding one does
     // not, and the answer's timing must not tell which addresses have an account
     const { outboxId } = asked;
     if (outboxId !== undefined) ctx.res.once('close', () => deliverMail(outboxId));
     ctx.status = 303;
-    ctx.redirect(`/interaction/${uid}`);
+    ctx.redirect(previous ? `/interaction/${uid}?sent=1` : `/interaction/${uid}`);
   }
 
-  router.get('/', async (ctx) => {
-    const { details, client, uid } = await load(ctx);
-    if (details.prompt.name === 'login') {
-      // one read of the latest login request serves the whole page; read again only after
-      // finishing an approved one was tried and failed (that may have changed it)
-      let latest = await login.latest(uid);
-      if (latest?.status === 'approved') {
-        if (await finishLogin(ctx, uid, client, { request: latest })) return;
-        latest = await login.latest(uid);
-      }
-      const status = login.statusOf(latest);
-      if (status === 'pending' && ctx.query.change === undefined) return renderCheckEmail(ctx, uid, client, undefined, { request: latest });
-      if (status === 'completed') {
-        return renderPage(ctx, templates, 'login/finished', { title: t(ctx, templates, 'finished.title'), ...clientView(client) });
-      }
-      const notice = status === 'denied' ? 'email.notice.denied'
-        : status === 'expired' || status === 'locked' || status === 'superseded' ? 'email.notice.stale'
-          : undefined;
-      return renderEmailForm(ctx, uid, client, { email: latest?.email ?? stringParam(details.params.login_hint), notice });
+  // ---- the login prompt ----
+
+  async function showLogin(ctx: Context) {
+    const { uid, details } = interactionOf(ctx);
+    // one read of the latest login request serves the whole page; read again only after
+    // finishing an approved one was tried and failed (that may have changed it)
+    let latest = await login.latest(uid);
+    if (latest?.status === 'approved') {
+      if (await finishLogin(ctx, { request: latest })) return;
+      latest = await login.latest(uid);
     }
-    if (details.prompt.name === 'consent') {
-      if (isFirstParty(client)) {
-        const { grantId } = await grantMissing(provider, details);
-        return finish(ctx, { consent: { grantId } }, true);
-      }
-      const info = details.prompt.details as { missingOIDCScope?: string[] };
-      return renderPage(ctx, templates, 'consent/consent', {
-        title: t(ctx, templates, 'consent.title', { app: clientView(client).clientName }),
-        ...clientView(client),
-        scopes: (info.missingOIDCScope ?? []).map((scope) => (messages.has(`consent.scope.${scope}`) ? `consent.scope.${scope}` : scope)),
-        action: `/interaction/${uid}/consent`,
-        abortAction: `/interaction/${uid}/abort`,
-        csrf: csrf.token(ctx, `interaction:${uid}`),
-      });
+    if (!latest || ctx.query.change !== undefined) {
+      return renderEmailForm(ctx, { email: latest?.email ?? stringParam(details.params.login_hint) });
     }
+    const pending = login.statusOf(latest) === 'pending';
+    // "I approved it, continue" pressed (the way on without JavaScript) while nothing is approved yet
+    const notice = pending && ctx.query.continue !== undefined ? 'not_yet' : pending && ctx.query.sent !== undefined ? 'sent' : undefined;
+    return renderCheckEmail(ctx, { notice }, { request: latest });
+  }
+
+  async function showConsent(ctx: Context) {
+    const { uid, details, client, app } = interactionOf(ctx);
+    if (isFirstParty(client)) {
+      const { grantId } = await grantMissing(provider, details);
+      return finish(ctx, { consent: { grantId } }, true);
+    }
+    const info = details.prompt.details as { missingOIDCScope?: string[] };
+    const account = details.session ? await accounts.findById(details.session.accountId) : undefined;
+    renderPage(ctx, templates, 'consent/consent', {
+      title: t(ctx, templates, 'consent.title', { app: app.clientName }),
+      ...app,
+      email: account?.email,
+      scopes: (info.missingOIDCScope ?? []).map((scope) => (messages.has(`consent.scope.${scope}`) ? `consent.scope.${scope}` : scope)),
+      action: `/interaction/${uid}/consent`,
+      abortAction: `/interaction/${uid}/abort`,
+      csrf: csrf.token(ctx, interactionPurpose(uid)),
+    });
+  }
+
+  router.get('/', load, async (ctx) => {
+    const { details } = interactionOf(ctx);
+    if (details.prompt.name === 'login') return showLogin(ctx);
+    if (details.prompt.name === 'consent') return showConsent(ctx);
     throw new AppError('unknown_prompt', 500, `unhandled prompt ${details.prompt.name}`);
   });
 
@@ -173,69 +181,68 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   // sign-in the interaction is gone, and the waiting tab must still learn that it is completed.
   router.get('/status', async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
-    const uid = ctx.params['uid'];
-    const request = await login.latest(uid);
+    const request = await login.latest(ctx.params['uid']);
     if (!request || !login.isSameBrowser(request, deviceSecret(ctx))) {
       throw new AppError('not_found', 404, 'No sign-in of this browser is waiting here.');
     }
     const status = login.statusOf(request);
-    // the email will not come (its address was refused): the page says so instead of waiting on
-    ctx.body = status === 'pending' && (await mailGivenUp(request.id)) ? { status, mail: 'failed' } : { status };
+    if (status === 'denied') {
+      ctx.body = { status, reason: login.stoppedBy(request) };
+      return;
+    }
+    // the email will not come (its address was refused), or is late (our relay is down): the page
+    // says so instead of waiting on in silence
+    const mail = status === 'pending' ? await waitingMail(request.id) : undefined;
+    ctx.body = mail ? { status, mail } : { status };
   });
 
-  router.post('/email', formBody, async (ctx) => {
-    const { details, client, uid } = await load(ctx);
-    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
-    if (details.prompt.name !== 'login') throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
+  router.post('/email', formBody, load, checked, checkPrompt('login'), async (ctx) => {
     const body = ctx.request.body;
     try {
-      await askForEmail(ctx, uid, details, client, isMalformedField(body, 'email') ? [] : field(body, 'email'));
+      await askForEmail(ctx, isMalformedField(body, 'email') ? [] : field(body, 'email'));
     } catch (error) {
-      renderEmailForm(ctx, uid, client, { email: field(body, 'email')?.slice(0, 254), error: await pageError(ctx, error, uid) });
+      renderEmailForm(ctx, { email: field(body, 'email')?.slice(0, 254), error: await pageError(ctx, error) });
     }
   });
 
-  router.post('/resend', formBody, async (ctx) => {
-    const { details, client, uid } = await load(ctx);
-    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
-    const latest = await login.latest(uid);
-    if (details.prompt.name !== 'login' || !latest) throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
+  router.post('/resend', formBody, load, checked, checkPrompt('login'), async (ctx) => {
+    const latest = await login.latest(interactionOf(ctx).uid);
+    if (!latest) throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
     try {
-      await askForEmail(ctx, uid, details, client, latest.email);
+      await askForEmail(ctx, latest.email, latest);
     } catch (error) {
-      await renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
+      await renderCheckEmail(ctx, { resendError: await pageError(ctx, error) });
     }
   });
 
-  router.post('/code', formBody, async (ctx) => {
-    const { client, uid } = await load(ctx);
-    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
+  router.post('/code', formBody, load, checked, async (ctx) => {
+    const { uid } = interactionOf(ctx);
     try {
       const approved = await login.approveByCode(uid, field(ctx.request.body, 'code'));
       await audit.record(audited(ctx, { type: 'login.approved', email: approved.email, clientId: approved.clientId, loginRequestId: approved.id, details: { method: 'code' } }));
     } catch (error) {
-      // the request is over (expired, stopped, replaced): back to the page that says so and offers a new email
-      if (error instanceof AppError && error.code === 'code_expired' && ctx.accepts('html', 'json') === 'html') {
+      // the request is over (expired, stopped, replaced, too many wrong codes): back to the page,
+      // which says so and offers a new email
+      if (error instanceof AppError && (error.code === 'code_expired' || error.code === 'code_locked') && ctx.accepts('html', 'json') === 'html') {
+        if (error.code === 'code_locked') await audit.record(audited(ctx, { type: 'login.failed', details: { reason: error.code, interaction: uid } }));
         ctx.status = 303;
         return ctx.redirect(`/interaction/${uid}`);
       }
-      return renderCheckEmail(ctx, uid, client, await pageError(ctx, error, uid));
+      return renderCheckEmail(ctx, { codeError: await pageError(ctx, error) });
     }
-    if (!(await finishLogin(ctx, uid, client))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
+    if (!(await finishLogin(ctx))) throw new AppError('login_unavailable', 403, 'This address cannot sign in here.');
   });
 
-  router.post('/consent', formBody, async (ctx) => {
-    const { details, uid } = await load(ctx);
-    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
-    if (details.prompt.name !== 'consent') throw new AppError('wrong_step', 400, 'This step of the sign-in is already done.');
+  router.post('/consent', formBody, load, checked, checkPrompt('consent'), async (ctx) => {
+    const { details, app } = interactionOf(ctx);
     const { grantId, scopes } = await grantMissing(provider, details);
-    await accounts.rememberConsent(details.session!.accountId, String(details.params.client_id), scopes);
+    const accountId = details.session!.accountId;
+    await accounts.rememberConsent(accountId, app.clientId, scopes);
+    await audit.record(audited(ctx, { type: 'consent.granted', accountId, clientId: app.clientId, details: { scopes: scopes.join(' ') } }));
     await finish(ctx, { consent: { grantId } }, true);
   });
 
-  router.post('/abort', formBody, async (ctx) => {
-    const { uid } = await load(ctx);
-    csrf.verify(ctx, `interaction:${uid}`, field(ctx.request.body, 'csrf'));
+  router.post('/abort', formBody, load, checked, async (ctx) => {
     await finish(ctx, { error: 'access_denied', error_description: 'The person cancelled the sign-in.' }, false);
   });
 

@@ -3,12 +3,16 @@ import type { Context, Next } from 'koa';
 import type { LoginRequest } from '../login/login-request.js';
 import { formatTime } from '../mail/login-mail.js';
 import { AppError } from '../shared/errors.js';
-import { describeUserAgent } from '../shared/user-agent.js';
+import { deviceName } from '../shared/user-agent.js';
 import { field, formBody } from './body.js';
 import type { AuditType } from '../audit/audit.js';
 import { audited, type HttpDeps } from './context.js';
 import { deviceSecret } from './device-cookie.js';
 import { renderPage, t } from './pages.js';
+import { appHome } from '../clients/app-home.js';
+import { DEAD_LINKS, type ErrorNext } from './errors.js';
+import { interactionPurpose } from './interaction-steps.js';
+
 
 /**
  * The link in the email. GET (and HEAD, which koa-router answers with the GET handler) only
@@ -17,7 +21,7 @@ import { renderPage, t } from './pages.js';
  * other device only with the number the original tab shows, typed. The approving device never gets a
  * session: the original tab, which holds the interaction, finishes the sign-in.
  */
-export function verifyRoutes({ login, findClient, templates, csrf, audit }: HttpDeps): Router {
+export function verifyRoutes({ provider, login, findClient, templates, csrf, audit }: HttpDeps): Router {
   const router = new Router({ prefix: '/login/verify' });
 
   // the token is in the URL: never leak it through Referer or a cache
@@ -42,11 +46,46 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     }
   };
 
+  /**
+   * A link that no longer works says what to do instead (the error handler renders it): in the
+   * browser whose sign-in is still open, send a new link from there; on another device, ask for
+   * one where the sign-in started; after the sign-in finished, nothing is wrong. And where the app
+   * is known, the way back to it.
+   */
+  const wayForward = async (ctx: Context, next: Next) => {
+    try {
+      await next();
+    } catch (error) {
+      if (error instanceof AppError && DEAD_LINKS.has(error.code)) await explainDeadLink(ctx).catch(() => undefined);
+      throw error;
+    }
+  };
+
+  async function explainDeadLink(ctx: Context) {
+    const token = ctx.method === 'POST' ? field(ctx.request.body, 'token') : ctx.query.t;
+    const request = await login.requestOfLink(token, ctx.ip);
+    const client = await findClient(request.clientId);
+    ctx.state.app = { clientName: client?.name ?? request.clientId, logoUri: client?.logoUri, appUrl: appHome(client?.redirectUris) };
+    if (request.status === 'completed') {
+      ctx.state.errorNext = { signedIn: true } satisfies ErrorNext;
+      return;
+    }
+    if (!login.isSameBrowser(request, deviceSecret(ctx))) {
+      ctx.state.errorNext = { otherDevice: true } satisfies ErrorNext;
+      return;
+    }
+    const uid = request.interactionUid;
+    const interaction = await provider.Interaction.find(uid);
+    if (interaction && !interaction.result && interaction.prompt?.name === 'login') {
+      ctx.state.errorNext = { resend: { action: `/interaction/${uid}/resend`, csrf: csrf.token(ctx, interactionPurpose(uid)) } } satisfies ErrorNext;
+    }
+  }
+
   async function clientName(request: LoginRequest): Promise<string> {
     return (await findClient(request.clientId))?.name ?? request.clientId;
   }
 
-  router.get('/', noLeak, auditFailures, async (ctx) => {
+  router.get('/', noLeak, auditFailures, wayForward, async (ctx) => {
     const token = ctx.query.t;
     const request = await login.inspectLink(token, ctx.ip);
     const app = await clientName(request);
@@ -72,7 +111,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     renderPage(ctx, templates, 'login/other-device', {
       title: t(ctx, templates, 'other.title'),
       clientName: app,
-      device: request.requesterUa ? describeUserAgent(request.requesterUa) : t(ctx, templates, 'mail.unknown_device'),
+      device: deviceName(request.requesterUa ?? undefined, (key, params) => t(ctx, templates, key, params)),
       place: request.requesterIp ?? t(ctx, templates, 'mail.unknown_place'),
       time: formatTime(request.createdAt, ctx.state.locale),
       action: '/login/verify',
@@ -83,7 +122,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     });
   }
 
-  router.post('/', noLeak, auditFailures, formBody, async (ctx) => {
+  router.post('/', noLeak, auditFailures, formBody, wayForward, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
     const token = field(body, 'token');
@@ -102,7 +141,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     if (!matched && left) {
       await record(ctx, 'login.failed', request, { reason: 'number_wrong' });
       ctx.status = 403;
-      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_wrong', { left }));
+      return renderOtherDevice(ctx, request, await clientName(request), String(token), t(ctx, templates, 'error.number_wrong', { count: left }));
     }
     if (!matched) {
       await record(ctx, 'login.denied', request, { reason: 'number_mismatch' });
@@ -119,7 +158,7 @@ export function verifyRoutes({ login, findClient, templates, csrf, audit }: Http
     renderPage(ctx, templates, 'login/approved', { title: t(ctx, templates, 'approved.title') });
   });
 
-  router.post('/deny', noLeak, auditFailures, formBody, async (ctx) => {
+  router.post('/deny', noLeak, auditFailures, formBody, wayForward, async (ctx) => {
     const body = ctx.request.body;
     csrf.verify(ctx, 'verify', field(body, 'csrf'));
     const request = await login.deny(field(body, 'token'), ctx.ip);

@@ -15,6 +15,8 @@ export interface LoginRequest {
   readonly tokenHash: string;
   readonly codeHash: string;
   readonly codeAttempts: number;
+  /** numbers typed on another device (read back from the store; a new request has none) */
+  readonly matchAttempts?: number;
   readonly bindingHash: string;
   readonly requesterIp: string | null;
   readonly requesterUa: string | null;

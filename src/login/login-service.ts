@@ -36,6 +36,8 @@ export interface LoginRequestInput {
   userAgent?: string;
   /** the secret in the requesting browser's binding cookie */
   bindingSecret: string;
+  /** a new email for the same sign-in keeps the number its page already shows (see `numberToKeep`) */
+  matchNumber?: number;
   /** language of the email and the approval page */
   locale?: string;
 }
@@ -102,7 +104,7 @@ export class LoginService {
       requesterIp: input.ip?.slice(0, 64) ?? null,
       requesterUa: input.userAgent?.slice(0, 512) ?? null,
       status: 'pending',
-      matchNumber: randomInt(10, 100),
+      matchNumber: input.matchNumber ?? randomInt(10, 100),
       locale: input.locale ?? 'en',
       createdAt: now,
       expiresAt,
@@ -122,6 +124,14 @@ export class LoginService {
     });
     const outboxId = await this.store.create(request, { ...mail, loginRequestId: id, expiresAt, suppressed: recipient === undefined });
     return { email, request, suppressed: recipient === undefined, outboxId };
+  }
+
+  /**
+   * The request of a link whatever its state (for the page that explains why it no longer works
+   * and what to do instead); an unknown token is link_invalid, counted like any other.
+   */
+  requestOfLink(token: unknown, ip: string | undefined, now = Date.now()): Promise<LoginRequest> {
+    return this.findByToken(token, ip, now);
   }
 
   /** Looks a link up without changing anything (GET and HEAD of the link). */
@@ -214,7 +224,21 @@ export class LoginService {
       throw codeLocked();
     }
     const left = this.settings.codeMaxAttempts - attempts;
-    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { left } });
+    throw new AppError('code_invalid', 400, `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`, { params: { count: left } });
+  }
+
+  /**
+   * The number a new email for this sign-in keeps: the waiting page shows it, and the person may
+   * already be typing it on the other device. A sign-in stopped on the other device ("This wasn't
+   * me", or wrong numbers typed too often) gets a fresh one: its number was guessed at.
+   */
+  numberToKeep(previous: LoginRequest | undefined): number | undefined {
+    return previous && previous.status !== 'denied' ? previous.matchNumber : undefined;
+  }
+
+  /** Why a denied request was stopped: the wrong number typed too often, or "This wasn't me". */
+  stoppedBy(request: LoginRequest): 'mismatch' | 'not_me' {
+    return (request.matchAttempts ?? 0) >= this.settings.matchMaxAttempts ? 'mismatch' : 'not_me';
   }
 
   async status(interactionUid: string, now = Date.now()): Promise<LoginStatus> {
@@ -272,6 +296,7 @@ function assertUsable(request: LoginRequest, now: number): void {
   if (request.status === 'pending' || request.status === 'expired') throw gone('link_expired', 'This sign-in link has expired.');
   if (request.status === 'superseded') throw gone('link_superseded', 'A newer sign-in link was sent; this one no longer works.');
   if (request.status === 'denied') throw gone('link_stopped', 'This sign-in was stopped, so this link no longer works.');
+  if (request.status === 'locked') throw gone('link_locked', 'Too many wrong codes were typed for this sign-in, so it was stopped for your safety.');
   throw linkUsed();
 }
 

@@ -1,5 +1,5 @@
 import type { Templates } from '../shared/templates.js';
-import { describeUserAgent } from '../shared/user-agent.js';
+import { deviceName } from '../shared/user-agent.js';
 import type { MailMessage } from './message.js';
 
 export interface LoginMailDetails {
@@ -34,7 +34,7 @@ export function loginMailComposer(templates: Templates, brand: MailBrand): (deta
       code: details.code,
       expiresInMinutes: details.expiresInMinutes,
       requestedAt: formatTime(details.requestedAt, details.locale),
-      device: details.userAgent ? describeUserAgent(details.userAgent) : messages.t(details.locale, 'mail.unknown_device'),
+      device: deviceName(details.userAgent, (key, params) => messages.t(details.locale, key, params)),
       place: details.ip ?? messages.t(details.locale, 'mail.unknown_place'),
     };
     return {

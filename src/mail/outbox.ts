@@ -54,6 +54,25 @@ export interface OutboxOptions {
   stopGraceMs?: number;
   /** our relay refused us (see SendFailure): operators must look */
   onRelayFailure?: (stage: RelayStage) => void;
+  /** the relay took a message (up) or a send failed for a reason other than its recipient (down) */
+  onRelayState?: (health: RelayHealth) => void;
+  /** how long a sign-in's mail may fail to go out before its waiting page says it is delayed */
+  delayedAfterMs?: number;
+}
+
+/**
+ * Whether mail goes out, as this worker last saw it: `failing` from the first send that failed
+ * (the relay down, timing out or refusing us) until one goes out again. A recipient refused by the
+ * relay says nothing against the relay.
+ */
+export interface RelayHealth {
+  readonly state: 'ok' | 'failing';
+  /** when the failures began (ms since the epoch) */
+  readonly since?: number;
+  /** sends failed since */
+  readonly failures: number;
+  /** the last failure, as the relay or the connection said it */
+  readonly reason?: string;
 }
 
 /**
@@ -80,6 +99,8 @@ export class OutboxWorker {
   readonly #leaseMs: number;
   readonly #stopGraceMs: number;
   readonly #onRelayFailure: (stage: RelayStage) => void;
+  readonly #onRelayState: (health: RelayHealth) => void;
+  #health: RelayHealth = { state: 'ok', failures: 0 };
   /** a send failed since the last success: messages may be waiting out a back-off */
   #backingOff = false;
   readonly #loop: PollingLoop;
@@ -105,11 +126,33 @@ export class OutboxWorker {
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#stopGraceMs = options.stopGraceMs ?? 10_000;
     this.#onRelayFailure = options.onRelayFailure ?? (() => {});
+    this.#onRelayState = options.onRelayState ?? (() => {});
     this.#loop = new PollingLoop(() => this.#pass(), options.pollIntervalMs ?? 2_000);
   }
 
   start(): void {
     this.#loop.start();
+  }
+
+  /** whether mail goes out (for /readyz and the metrics) */
+  health(): RelayHealth {
+    return this.#health;
+  }
+
+  #relayAnswered(): void {
+    if (this.#health.state === 'ok') return;
+    this.logger.info({ failures: this.#health.failures, since: new Date(this.#health.since!).toISOString() }, 'mail goes out again');
+    this.#setHealth({ state: 'ok', failures: 0 });
+  }
+
+  #relayFailed(reason: string): void {
+    const { state, since, failures } = this.#health;
+    this.#setHealth({ state: 'failing', since: state === 'failing' ? since : Date.now(), failures: failures + 1, reason });
+  }
+
+  #setHealth(health: RelayHealth): void {
+    this.#health = health;
+    this.#onRelayState(health);
   }
 
   /** Runs a pass now (called when a message is queued, so delivery does not wait for the next poll). */
@@ -205,6 +248,7 @@ export class OutboxWorker {
     } catch (error) {
       return this.#failed(item, error);
     }
+    this.#relayAnswered();
     await this.store.markSent(item.id, Date.now());
     this.logger.info({ outboxId: item.id, attempts: item.attempts }, 'mail sent');
     if (this.#backingOff) {
@@ -235,6 +279,8 @@ export class OutboxWorker {
   async #failed(item: OutboxItem, error: unknown): Promise<void> {
     const reason = describe(error);
     const failure = sendFailure(error);
+    if (failure.kind === 'recipient') this.#relayAnswered();
+    else this.#relayFailed(reason);
     if (failure.kind === 'relay') {
       this.#onRelayFailure(failure.stage);
       // an operator's problem (credentials, relay policy), not the person's: said loudly, and retried

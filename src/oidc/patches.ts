@@ -17,6 +17,9 @@ import Provider from 'oidc-provider';
  *    (`GRANT_NOT_ALLOWED`): that one answer is renamed `unauthorized_client` (RFC 6749 §5.2).
  * 5. A body parsed before oidc-provider's own parser (the registration guard reads RFC 7592
  *    updates first): oidc-provider then uses `ctx.request.body` instead of reading the stream.
+ * 6. The browser's session at Sesame, outside oidc-provider's own routes: the account page is
+ *    entered with it. Read as oidc-provider reads it, from its `_session` cookie
+ *    (`provider.cookieName('session')`, signed like its long cookies) and `Session.find`.
  */
 
 /** 1. */
@@ -42,6 +45,23 @@ export function pinOriginToIssuer(provider: Provider, issuer: string): void {
 /** 3. The state of the request being served (koa's `ctx.state`), if oidc-provider is serving one. */
 export function currentRequestState(): Record<string, unknown> | undefined {
   return (Provider as unknown as { ctx?: { state: Record<string, unknown> } }).ctx?.state;
+}
+
+/** 6. The signed-in session this request's browser holds at Sesame, if any (expired or signed-out ones are not found). */
+export async function browserSession(provider: Provider, ctx: { cookies: { get(name: string, options: { signed: boolean }): string | undefined } }): Promise<BrowserSession | undefined> {
+  const id = ctx.cookies.get(provider.cookieName('session'), { signed: true });
+  if (!id) return undefined;
+  const session = await provider.Session.find(id);
+  if (!session?.accountId || typeof session.loginTs !== 'number') return undefined;
+  return { uid: session.uid, accountId: session.accountId, loginTs: session.loginTs };
+}
+
+export interface BrowserSession {
+  /** stable for the session's life (its id changes at every sign-in, this does not) */
+  readonly uid: string;
+  readonly accountId: string;
+  /** when the person last proved the address, in seconds since the epoch */
+  readonly loginTs: number;
 }
 
 /** 4. */

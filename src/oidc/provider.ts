@@ -1,10 +1,12 @@
 import Provider, { errors, type Adapter, type Configuration, type JWK, type KoaContextWithOIDC, type SigningAlgorithm, type Client } from 'oidc-provider';
 import type { AccountService } from '../accounts/account-service.js';
+import { appHome } from '../clients/app-home.js';
 import { SCOPES, type TokenLifetimes } from '../clients/client.js';
 import { CLIENT_SECRET_PURPOSE } from '../clients/client-service.js';
 import type { Config } from '../config/config.js';
 import { CookieSigner, derivedKey, randomId, type KeyedHasher } from '../shared/crypto.js';
 import type { Templates } from '../shared/templates.js';
+import { accountClientMetadata } from './account-client.js';
 import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.js';
 import { grantLoader } from './grants.js';
 import { compareHashedClientSecrets } from './patches.js';
@@ -27,6 +29,8 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
   const configuration: Configuration = {
     adapter: adapter as unknown as Configuration['adapter'],
     jwks,
+    // the account page's own client (account-client.ts); every other client is in the database
+    clients: [accountClientMetadata(config.issuer, config.brand.productName)],
     cookies: {
       // keygrip's interface, cheaper (see CookieSigner); also signs our own pages' cookies
       keys: new CookieSigner(config.secrets.cookieKeys),
@@ -163,17 +167,27 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       if (config.outboundAllowPrivate) delete (options as { dispatcher?: unknown }).dispatcher;
       return fetch(url, options);
     },
+    // oidc-provider's errors that cannot go back to the app (an unknown app, a redirect_uri it did
+    // not register…): a page in the person's language (the app's ui_locales first), saying what
+    // happened in words, with oidc-provider's technical description for the app's developers
     renderError: async (ctx, out) => {
-      const locale = localeOf(ctx);
+      // for the request's log line (src/http/request-log.ts): the page itself is HTML
+      ctx.state.failure ??= { error: out.error, description: out.error_description };
+      const uiLocales = ctx.oidc?.params?.ui_locales;
+      const locale = (typeof uiLocales === 'string' && templates.messages.pick(uiLocales.split(' ').filter(Boolean))) || localeOf(ctx);
+      const t = (key: string, params?: Record<string, unknown>) => templates.messages.t(locale, key, params);
+      const client = ctx.oidc?.client;
+      const explained = `error.oidc.${out.error}`;
       ctx.type = 'html';
       ctx.body = templates.page('error', {
         locale,
-        title: templates.messages.t(locale, 'error.title'),
-        heading: templates.messages.t(locale, 'error.title'),
-        message: templates.messages.t(locale, 'error.oidc', { code: out.error }),
-        // oidc-provider's own description is technical English, for the app's developers
+        title: t('error.oidc.title'),
+        heading: t('error.oidc.title'),
+        message: templates.messages.has(explained) ? t(explained) : t('error.oidc', { code: out.error }),
         detail: out.error_description,
         code: out.error,
+        clientName: client?.clientName ?? client?.clientId,
+        appUrl: appHome(client?.redirectUris),
       });
     },
   };

@@ -23,17 +23,37 @@ export class Messages {
     return [...this.#catalogs.keys()];
   }
 
+  /** Whether English has the text, as one string or in plural forms (`key.one`, `key.other`…). */
   has(key: string): boolean {
-    return key in this.#catalogs.get(DEFAULT_LOCALE)!;
+    const english = this.#catalogs.get(DEFAULT_LOCALE)!;
+    return key in english || `${key}.other` in english;
   }
 
   catalog(locale: string): Readonly<Record<string, string>> {
     return this.#catalogs.get(locale) ?? this.#catalogs.get(DEFAULT_LOCALE)!;
   }
 
+  /**
+   * The text of `key` in the language, with its {placeholders} filled in. A text that depends on a
+   * number has plural forms instead of one string (`key.one`, `key.other`, and `few`, `many`… where
+   * the language has them): the form is chosen by `Intl.PluralRules` for the `count` parameter.
+   */
   t(locale: string, key: string, params: Record<string, unknown> = {}): string {
-    const text = this.#catalogs.get(locale)?.[key] ?? this.#catalogs.get(DEFAULT_LOCALE)![key] ?? key;
+    const text = this.#text(locale, key) ?? this.#pluralText(locale, key, params.count) ?? key;
     return text.replace(/\{(\w+)\}/g, (match, name: string) => (name in params ? String(params[name]) : match));
+  }
+
+  #text(locale: string, key: string): string | undefined {
+    return this.#catalogs.get(locale)?.[key] ?? this.#catalogs.get(DEFAULT_LOCALE)![key];
+  }
+
+  #pluralText(locale: string, key: string, count: unknown): string | undefined {
+    if (this.#text(locale, `${key}.other`) === undefined) return undefined;
+    const n = Number(count);
+    const category = Number.isFinite(n) ? pluralRules(this.#catalogs.has(locale) ? locale : DEFAULT_LOCALE).select(n) : 'other';
+    // a language's own form first, then its `other` (never English's `one` for another language's count)
+    return this.#catalogs.get(locale)?.[`${key}.${category}`] ?? this.#catalogs.get(locale)?.[`${key}.other`]
+      ?? this.#catalogs.get(DEFAULT_LOCALE)![`${key}.${category}`] ?? this.#text(DEFAULT_LOCALE, `${key}.other`);
   }
 
   /** The first supported language among `wanted` (BCP 47 tags, best first): `de-CH` finds `de`. */
@@ -59,8 +79,15 @@ export class Messages {
 
   /** "45 seconds", "3 minutes", in the language. */
   wait(locale: string, seconds: number): string {
-    if (seconds < 60) return this.t(locale, 'wait.seconds', { n: Math.max(1, Math.ceil(seconds)) });
-    const minutes = Math.ceil(seconds / 60);
-    return minutes === 1 ? this.t(locale, 'wait.minute') : this.t(locale, 'wait.minutes', { n: minutes });
+    if (seconds < 60) return this.t(locale, 'wait.seconds', { count: Math.max(1, Math.ceil(seconds)) });
+    return this.t(locale, 'wait.minutes', { count: Math.ceil(seconds / 60) });
   }
+}
+
+const rules = new Map<string, Intl.PluralRules>();
+
+function pluralRules(locale: string): Intl.PluralRules {
+  let found = rules.get(locale);
+  if (!found) rules.set(locale, (found = new Intl.PluralRules(locale)));
+  return found;
 }

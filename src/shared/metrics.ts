@@ -31,9 +31,29 @@ export class Metrics {
   });
   readonly rateLimitHits = new Counter({ name: 'sesame_rate_limit_hits_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [this.registry] });
 
+  /** since when sends fail, as the mail worker saw it (see OutboxWorker.health); undefined while mail goes out */
+  #relayFailingSince: number | undefined;
+
+  relayState(failingSince: number | undefined): void {
+    this.#relayFailingSince = failingSince;
+  }
+
   constructor(outbox: () => Promise<OutboxGauges>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'sesame_' });
     const registry = this.registry;
+    const failingSince = () => this.#relayFailingSince;
+    new Gauge({
+      name: 'sesame_mail_relay_up',
+      help: '1 while mail goes out; 0 from the first send that failed for a reason other than its recipient (SMTP down, timing out, refusing us) until one goes out again',
+      registers: [registry],
+      collect() { this.set(failingSince() === undefined ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'sesame_mail_relay_failing_seconds',
+      help: 'How long sends have been failing (0 while mail goes out)',
+      registers: [registry],
+      collect() { const since = failingSince(); this.set(since === undefined ? 0 : (Date.now() - since) / 1000); },
+    });
     let pending: Promise<OutboxGauges> | undefined;
     // one query per scrape feeds both gauges
     const read = () => (pending ??= outbox().finally(() => setTimeout(() => (pending = undefined), 0)));

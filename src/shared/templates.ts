@@ -28,6 +28,11 @@ export class Templates {
       }
     }
     this.#hbs.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+    // {{initial name}}: the first letter (grapheme) of a name, for a mark where a logo is missing
+    this.#hbs.registerHelper('initial', (name: unknown) => {
+      const first = new Intl.Segmenter().segment(String(name ?? '').trim())[Symbol.iterator]().next().value;
+      return first ? first.segment.toLocaleUpperCase() : '';
+    });
     // {{t "key" name=value}}: the text in the page's language (`locale` in the data); the result is
     // escaped like any other value, parameters included
     this.#hbs.registerHelper('t', (key: string, options: Handlebars.HelperOptions) => {

@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import knex, { type Knex } from 'knex';
 import type { DatabaseConfig } from '../config/config.js';
 import { migrationsDir } from '../shared/paths.js';
+import { isPermanentSqliteFailure, prepareSqliteFile, type DatabaseSource } from './database-open.js';
 import { postgresDriverSql, sqliteDriverSql, type Binding, type DriverSql, type FixedSql } from './driver-sql.js';
 
 export type { Binding, FixedSql } from './driver-sql.js';
@@ -22,12 +21,23 @@ function loadPostgresDriver(): void {
   types.setTypeParser(types.builtins.INT8, (value: string) => Number(value));
 }
 
-export function openDatabase(config: DatabaseConfig): Db {
+export interface OpenOptions extends DatabaseSource {
+  /** what knex prints on its own (pool warnings, deprecations): to our logger, not console.log */
+  log?: Knex.Logger;
+}
+
+/**
+ * A knex handle on the configured database. A SQLite file is checked first (see
+ * prepareSqliteFile): a directory that cannot hold it fails here, at once, with the path, the
+ * setting and the cause, instead of every connection attempt failing alike.
+ */
+export function openDatabase(config: DatabaseConfig, { log, ...source }: OpenOptions = {}): Db {
   if (config.client === 'postgres') {
     loadPostgresDriver();
     const db = knex({
       client: 'pg',
       connection: config.url,
+      log,
       // a server that does not answer: requests get 503 after this, not after knex's 60 s
       acquireConnectionTimeout: 5000,
       pool: { min: 0, max: 5 },
@@ -38,10 +48,11 @@ export function openDatabase(config: DatabaseConfig): Db {
   }
   const filename = config.filename!;
   const busyTimeout = Math.trunc(config.busyTimeoutMs ?? 5000);
-  mkdirSync(dirname(filename), { recursive: true });
+  prepareSqliteFile(config, source);
   const db = knex({
     client: 'sqlite3',
     connection: { filename },
+    log,
     useNullAsDefault: true,
     acquireConnectionTimeout: busyTimeout + 5000,
     // knex's query builder serves the rarer statements (CLI, admin, sweeps); the hot paths and every
@@ -177,7 +188,8 @@ async function migrateSqlite(db: Db, timeoutMs: number): Promise<void> {
       await db.migrate.latest();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw error;
+      // another process migrating the same file passes; a file that cannot be opened or written does not
+      if (Date.now() > deadline || isPermanentSqliteFailure(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 200));
       if ((await migrationsPending(db).catch(() => 1)) === 0) return;
     }

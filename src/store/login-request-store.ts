@@ -11,6 +11,7 @@ interface Row {
   token_hash: string;
   code_hash: string;
   code_attempts: number;
+  match_attempts: number;
   binding_hash: string;
   requester_ip: string | null;
   requester_ua: string | null;
@@ -29,6 +30,7 @@ const toRequest = (row: Row): LoginRequest => ({
   tokenHash: row.token_hash,
   codeHash: row.code_hash,
   codeAttempts: row.code_attempts,
+  matchAttempts: row.match_attempts,
   bindingHash: row.binding_hash,
   requesterIp: row.requester_ip,
   requesterUa: row.requester_ua,
@@ -43,7 +45,7 @@ const MAX_CREATE_ATTEMPTS = 10;
 
 const ATTEMPT_COLUMNS = { code: 'code_attempts', match: 'match_attempts' } as const;
 
-const COLUMNS = 'id, interaction_uid, client_id, email, token_hash, code_hash, code_attempts, binding_hash, requester_ip, requester_ua, status, match_number, locale, created_at, expires_at';
+const COLUMNS = 'id, interaction_uid, client_id, email, token_hash, code_hash, code_attempts, match_attempts, binding_hash, requester_ip, requester_ua, status, match_number, locale, created_at, expires_at';
 
 export class KnexLoginRequestStore implements LoginRequestStore {
   // the statements of every sign-in, as fixed SQL (see FixedSql)

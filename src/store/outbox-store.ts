@@ -137,8 +137,25 @@ export class KnexOutboxStore implements OutboxStore {
 
   /** The state of the latest mail queued for a login request (one per request), if any. */
   async deliveryOf(loginRequestId: string): Promise<MailDelivery | undefined> {
-    const [row] = await this.#sql.rows<{ status: MailDelivery }>('select status from mail_outbox where login_request_id = ? order by id desc limit 1', [loginRequestId]);
-    return row?.status;
+    return (await this.#latestOf(loginRequestId))?.status;
+  }
+
+  /**
+   * What the waiting page tells of a sign-in's mail: given up (`failed`), or not sent yet although
+   * it was tried and failed and was queued at least `delayedAfterMs` ago (`delayed`: the relay is
+   * down or refusing us; it is still being retried).
+   */
+  async waitingMail(loginRequestId: string, now: number, delayedAfterMs: number): Promise<'failed' | 'delayed' | undefined> {
+    const row = await this.#latestOf(loginRequestId);
+    if (row?.status === 'failed') return 'failed';
+    const unsent = row?.status === 'pending' || row?.status === 'sending';
+    return unsent && row.last_error !== null && Number(row.created_at) <= now - delayedAfterMs ? 'delayed' : undefined;
+  }
+
+  async #latestOf(loginRequestId: string) {
+    const [row] = await this.#sql.rows<{ status: MailDelivery; last_error: string | null; created_at: number }>(
+      'select status, last_error, created_at from mail_outbox where login_request_id = ? order by id desc limit 1', [loginRequestId]);
+    return row;
   }
 
   async markFailed(id: number, error: string): Promise<void> {

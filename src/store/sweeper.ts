@@ -14,6 +14,12 @@ export async function sweepExpired(db: Db, now = Date.now(), auditRetentionDays 
     email_changes: await sweepEmailChanges(db, now),
     // logout tokens owed to apps: kept a day after they were delivered or given up on
     backchannel_logouts: await db('backchannel_logouts').whereIn('status', ['sent', 'skipped', 'failed']).andWhere('created_at', '<=', now - DAY).delete(),
+    // the browser a session signed in from goes with the session (an hour's grace: it is recorded
+    // during the sign-in request, before that request stores the session)
+    session_devices: await db('session_devices')
+      .where('signed_in_at', '<', now - 3600 * 1000)
+      .whereNotExists((q) => q.select(db.raw('1')).from('oidc_payloads').where('oidc_payloads.type', 'Session').whereRaw('oidc_payloads.uid = session_devices.session_uid'))
+      .delete(),
     // rate windows are at most a day long
     rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
     audit_events: await db('audit_events').where('at', '<=', now - auditRetentionDays * DAY).delete(),

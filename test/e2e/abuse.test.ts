@@ -290,7 +290,7 @@ for (const kind of DB_KINDS) {
           expect((await flow.browser.send(target, { form: { csrf: 'forged', code: '123456' } })).status, String(action)).to.equal(403);
         }
         const consent = await flow.browser.submit(await flow.browser.get(link), '/login/verify');
-        expect(consent.body).to.include('Allow Other App');
+        expect(consent.body).to.include('Other App wants to use your account');
         const consentAction = new URL(findForm(consent.body, /\/consent$/).action, consent.url).toString();
         expect((await flow.browser.send(consentAction, { form: { csrf: 'forged' } })).status).to.equal(403);
         const done = await flow.browser.submit(consent, /\/consent$/);

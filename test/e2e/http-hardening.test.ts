@@ -132,7 +132,7 @@ describe('HTTP hardening of every page (sqlite)', function () {
     pages.push(['error page (unknown link)', unknownLink]);
 
     const consent = await browser.submit(sameBrowser, '/login/verify');
-    expect(consent.body).to.include('Allow Third Party App');
+    expect(consent.body).to.include('Third Party App wants to use your account');
     pages.push(['consent page', consent]);
 
     const callback = await browser.submit(consent, /\/consent$/);

@@ -159,7 +159,7 @@ describe('interop: single-page app with oidc-client-ts (Chromium, sqlite)', func
     await shoot(page, name, 'email form');
     await page.locator('input#email').fill('spa@example.com');
     await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-    await page.locator('#match-number').waitFor();
+    await page.locator('#match-number').waitFor({ state: 'attached' });
 
     // the person opens the link from their mail in a new tab of the same browser
     const { link } = loginDetails(await server.smtp.waitFor('spa@example.com'));

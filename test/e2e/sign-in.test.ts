@@ -130,7 +130,7 @@ for (const kind of DB_KINDS) {
       await browser.submit(form, /\/email$/, { email: 'dave@example.com' });
       const { link } = loginDetails(await server.smtp.waitFor('dave@example.com'));
       const consent = await browser.submit(await browser.get(link), '/login/verify');
-      expect(consent.body).to.include('Allow Declined App to');
+      expect(consent.body).to.include('Declined App wants to use your account');
       const declined = await browser.submit(consent, /\/abort$/);
       const result = new URL(declined.location!);
       expect(result.searchParams.get('error')).to.equal('access_denied');

@@ -19,7 +19,8 @@ export class Browser {
   /** sent with every request, like a browser's own Accept-Language */
   readonly headers: Record<string, string> = {};
 
-  constructor(private readonly origin: string, readonly userAgent = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36') {}
+  /** `fetcher`: how requests are sent (the deployment test's goes through nginx with its own CA) */
+  constructor(private readonly origin: string, readonly userAgent = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0 Safari/537.36', private readonly fetcher: typeof fetch = fetch) {}
 
   async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
     let method = init.method ?? (init.form ? 'POST' : 'GET');
@@ -30,7 +31,7 @@ export class Browser {
       const cookie = await this.jar.getCookieString(current);
       if (cookie) headers.cookie = cookie;
       if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
-      const res = await fetch(current, { method, headers, body, redirect: 'manual' });
+      const res = await this.fetcher(current, { method, headers, body, redirect: 'manual' });
       for (const setCookie of res.headers.getSetCookie()) await this.jar.setCookie(setCookie, current);
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
@@ -58,7 +59,7 @@ export class Browser {
     const cookie = await this.jar.getCookieString(target);
     if (cookie) headers.cookie = cookie;
     if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(target, {
+    const res = await this.fetcher(target, {
       method: init.method ?? (init.form ? 'POST' : 'GET'),
       headers,
       body: init.form ? new URLSearchParams(init.form).toString() : undefined,

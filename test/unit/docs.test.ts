@@ -34,11 +34,6 @@ function anchorsOf(markdown: string): Set<string> {
   return anchors;
 }
 
-/**
- * Files the docs link to that another branch of issue 24 adds (the deployment test owns
- * docs/deploy/): a link to one is checked once the file exists. Remove the entry after that merge.
- */
-const LANDING_ELSEWHERE = new Set(['docs/deploy/nginx.conf']);
 
 describe('docs', () => {
   it('docs/configuration.md and docs/cli.md are what the code generates', async function () {
@@ -58,9 +53,7 @@ describe('docs', () => {
         const [path, anchor] = target.split('#');
         const linked = path ? resolve(dirname(file), decodeURIComponent(path)) : file;
         const where = `${relative(projectRoot, file)} → ${target}`;
-        if (!existsSync(linked)) {
-          if (!LANDING_ELSEWHERE.has(relative(projectRoot, linked))) broken.push(`${where}: no such file`);
-        }
+        if (!existsSync(linked)) broken.push(`${where}: no such file`);
         else if (anchor && linked.endsWith('.md') && !anchorsOf(readFileSync(linked, 'utf8')).has(anchor)) broken.push(`${where}: no such heading`);
       }
     }

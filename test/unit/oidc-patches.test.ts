@@ -109,4 +109,20 @@ describe('oidc-provider patches: what each relies on is still there', () => {
     expect(selective).to.include('ctx.req.readable');
     expect(selective).to.include('ctx.request.body');
   });
+
+  it("6. the session is found by the id in its signed cookie, provider.cookieName('session'), with Session.find", async () => {
+    const session = source('models/session.js');
+    expect(session).to.include("provider.cookieName('session')");
+    expect(session).to.include('configuration.cookies.long');
+    expect(session).to.include('this.find(cookieSessionId)');
+    await withProvider(async (provider) => {
+      expect(provider.cookieName('session')).to.equal('_session');
+      const saved = new (provider.Session as unknown as new (payload: object) => InstanceType<typeof provider.Session>)({ accountId: 'someone', loginTs: 1_800_000_000 });
+      await saved.save(60);
+      const found = await provider.Session.find(saved.jti);
+      expect(found?.accountId).to.equal('someone');
+      expect(found?.loginTs).to.equal(1_800_000_000);
+      expect(found?.uid).to.equal(saved.uid);
+    });
+  });
 });

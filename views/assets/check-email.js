@@ -1,42 +1,65 @@
-// The "check your email" tab: polls the login status so it continues by itself once the link is
-// opened or approved elsewhere, and counts down the resend cooldown. Texts come from the page
-// (data attributes), so they are in the page's language; without JavaScript the buttons still work.
+// The "check your email" tab. It polls the login status so it goes on by itself once the link is
+// opened or approved elsewhere; when the state changes, the whole card is replaced by the
+// outcome, rendered by the server in the page's language (<template data-outcome=…>), so nothing
+// stale stays on screen. It also counts down the resend cooldown. Without JavaScript the page
+// offers "I approved it, continue" instead, and every button still works.
 (() => {
-  const status = document.getElementById('login-status');
-  if (status) {
-    const { statusUrl, continueUrl } = status.dataset;
-    const final = ['completed', 'expired', 'superseded', 'locked', 'denied'];
-    let delay = 1500;
-    const poll = async () => {
-      try {
-        const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-        if (res.ok) {
-          const { status: state, mail } = await res.json();
-          if (state === 'approved') { window.location.assign(continueUrl); return; }
-          // the email was given up (the address was refused): no link or code will come
-          const undeliverable = state === 'pending' && mail === 'failed';
-          if (final.includes(state) || undeliverable) {
-            status.textContent = undeliverable ? status.dataset.undeliverable : status.dataset[state];
-            // nothing left to type or confirm here; a new email (resend) or another address remain
-            for (const el of document.querySelectorAll('[data-pending-only]')) el.hidden = true;
-            return;
-          }
-        } else if (res.status === 404) {
-          status.textContent = status.dataset.gone;
-          return;
-        }
-      } catch { /* a network blip: try again */ }
-      delay = Math.min(delay * 1.2, 8000);
-      setTimeout(poll, delay);
-    };
+  const wait = document.getElementById('wait');
+  if (!wait || wait.dataset.state !== 'waiting') return;
+  const { statusUrl, continueUrl } = wait.dataset;
+  // "this page goes on by itself": true now that this script runs
+  const waitingLine = document.getElementById('login-status');
+  if (waitingLine) waitingLine.hidden = false;
+
+  const show = (state) => {
+    const template = document.querySelector(`template[data-outcome="${state}"]`);
+    if (!template) return false;
+    wait.replaceChildren(template.content.cloneNode(true));
+    wait.dataset.state = state;
+    const heading = wait.querySelector('h1');
+    if (heading) {
+      document.title = `${heading.textContent} · ${document.title.split(' · ').pop()}`;
+      // a screen reader hears the new heading; the keyboard starts from it
+      heading.focus();
+    }
+    return true;
+  };
+
+  /** The page's state for an answer of /status (the same decision as waitStateOf on the server). */
+  const stateOf = ({ status, mail, reason }) => {
+    if (status === 'pending') return mail === 'failed' ? 'undeliverable' : 'waiting';
+    if (status === 'denied' && reason === 'mismatch') return 'mismatch';
+    return status;
+  };
+
+  // our mail relay is failing: the email is late, not lost (it is retried); waiting goes on
+  const delayed = document.getElementById('mail-delayed');
+  let delay = 1500;
+  const poll = async () => {
+    try {
+      const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+      if (res.ok) {
+        const answer = await res.json();
+        if (delayed) delayed.hidden = !(answer.status === 'pending' && answer.mail === 'delayed');
+        const state = stateOf(answer);
+        // approved: the server finishes the sign-in and sends this tab on to the app
+        if (state === 'approved') { window.location.assign(continueUrl); return; }
+        if (state !== 'waiting' && show(state)) return;
+      } else if (res.status === 404 && show('gone')) {
+        return;
+      }
+    } catch { /* a network blip: try again */ }
+    delay = Math.min(delay * 1.2, 8000);
     setTimeout(poll, delay);
-  }
+  };
+  setTimeout(poll, delay);
 
   const resend = document.getElementById('resend');
   const waitText = document.getElementById('resend-wait');
   if (resend && waitText) {
     let left = Number(resend.dataset.wait || 0);
     const tick = () => {
+      if (!resend.isConnected) return;
       if (left <= 0) {
         resend.disabled = false;
         waitText.textContent = '';
