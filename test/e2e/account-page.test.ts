@@ -97,7 +97,7 @@ for (const kind of DB_KINDS) {
         if (shots) await shoot(page, shots, 'account sign-in asks for the address');
         await page.locator('input#email').fill(email);
         await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
-        await page.locator('#match-number').waitFor();
+        await page.locator('#match-number').waitFor({ state: 'attached' });
         const { link } = loginDetails(await server.smtp.waitFor(email));
         await page.goto(link);
       }
@@ -112,7 +112,7 @@ for (const kind of DB_KINDS) {
       if (await page.locator('input#email').count()) {
         await page.locator('input#email').fill(email);
         await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
-        await page.locator('#match-number').waitFor();
+        await page.locator('#match-number').waitFor({ state: 'attached' });
         const { link } = loginDetails(await server.smtp.waitFor(email));
         await page.goto(link);
       }
@@ -278,7 +278,7 @@ for (const kind of DB_KINDS) {
         await page.goto(`${server.issuer}/account`);
         await page.locator('input#email').fill(email);
         await page.getByRole('button', { name: TEXT[lang].emailMe }).click();
-        await page.locator('#match-number').waitFor();
+        await page.locator('#match-number').waitFor({ state: 'attached' });
         const mail = await server.smtp.waitFor(email);
         const { link, code } = loginDetails(mail);
         const html = mail.parsed.html as string;

@@ -55,9 +55,9 @@ for (const kind of DB_KINDS) describe(`SMTP down: the operator and the person wa
     await page.goto((await startAuthorization(config)).url.toString());
     await page.locator('input#email').fill('late@example.com');
     await page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-    await page.locator('#match-number').waitFor();
+    await page.locator('#match-number').waitFor({ state: 'attached' });
     expect(await page.locator('#mail-delayed').isHidden(), 'no notice before anything failed for a while').to.equal(true);
-    const statusUrl = await page.locator('#login-status').getAttribute('data-status-url');
+    const statusUrl = await page.locator('#wait').getAttribute('data-status-url');
     const status = () => page.evaluate(async (url) => (await fetch(url, { headers: { accept: 'application/json' } })).json(), statusUrl!) as Promise<{ status: string; mail?: string }>;
 
     // a failure at once: the relay is failing, for the operator
