@@ -31,7 +31,6 @@ import { Metrics } from './shared/metrics.js';
 import { Messages } from './shared/i18n.js';
 import { localesDir, viewsDir } from './shared/paths.js';
 import { Templates } from './shared/templates.js';
-import { shortCache } from './shared/short-cache.js';
 import { KnexAccountStore } from './store/account-store.js';
 import { KnexAdminTokenStore } from './store/admin-token-store.js';
 import { KnexAuditStore } from './store/audit-store.js';
@@ -40,7 +39,7 @@ import { KnexClientStore } from './store/client-store.js';
 import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
 import { explainOpenFailure } from './store/database-open.js';
-import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
+import { closeDatabase, migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
@@ -80,7 +79,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
   try {
     await migrate(db);
   } catch (error) {
-    await db.destroy();
+    await closeDatabase(db);
     // one line naming the setting, the place and the cause (not the driver's stack)
     throw explainOpenFailure(config.database, source, error);
   }
@@ -109,7 +108,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
     close: async () => {
       await audit.flush();
-      await db.destroy();
+      await closeDatabase(db);
     },
   };
 }
@@ -121,12 +120,10 @@ export interface SesameOptions {
   outbox?: OutboxOptions;
   backchannel?: { pollIntervalMs?: number; baseBackoffMs?: number };
   /**
-   * The time as the client cache and the signing keys' states see it (tests move it forward instead
-   * of waiting); oidc-provider and the stores keep the real time.
+   * The time as the signing keys' states see it (tests move it forward instead of waiting);
+   * oidc-provider and the stores keep the real time.
    */
   now?: () => number;
-  /** how long a client read is reused (default CLIENT_CACHE_MS) */
-  clientCacheMs?: number;
   /** how often the signing keys are re-read (default KEYS_REFRESH_SECONDS) */
   keyRefreshMs?: number;
 }
@@ -154,9 +151,6 @@ const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
  * relay that hiccups once and takes the retry a few seconds later is not worth a word.
  */
 const MAIL_DELAYED_AFTER_MS = 15_000;
-
-/** How long a client read is reused: client changes take effect within this on every instance. */
-export const CLIENT_CACHE_MS = 2000;
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
@@ -209,14 +203,14 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     rateLimits,
     { issuer: config.issuer, ttlSeconds: config.login.ttlSeconds, codeMaxAttempts: config.login.codeMaxAttempts, matchMaxAttempts: config.login.matchMaxAttempts, rateLimits: config.rateLimits },
   );
-  // oidc-provider reads the client on nearly every request (11 times in one sign-in): a read is
-  // remembered for CLIENT_CACHE_MS, so a change through the CLI or another instance shows within that
-  const now = options.now ?? Date.now;
-  const cachedClient = shortCache((clientId) => clients.find(clientId), options.clientCacheMs ?? CLIENT_CACHE_MS, { now });
+  // oidc-provider reads the client on nearly every request: each request reads it once (the store
+  // answers its later reads from the request memo), so a client disabled or changed through the CLI
+  // or another instance stops or changes at once everywhere (DESIGN: no cache may let a client work later)
+  const readClient = (clientId: string) => clients.find(clientId);
   // the account page's client lives in the provider's configuration, not in the clients table (oidc/account-client.ts)
   const accountPage = { name: config.brand.productName, redirectUris: [] } as unknown as ClientRecord;
-  const findClient = (clientId: string) => (clientId === ACCOUNT_CLIENT_ID ? Promise.resolve(accountPage) : cachedClient(clientId));
-  const adapter = createAdapterFactory(db, providerClientSource(clients, cachedClient), payloadSecrets(core));
+  const findClient = (clientId: string) => (clientId === ACCOUNT_CLIENT_ID ? Promise.resolve(accountPage) : readClient(clientId));
+  const adapter = createAdapterFactory(db, providerClientSource(clients, readClient), payloadSecrets(core));
   // initial access tokens for Dynamic Client Registration: admin tokens with the `register` scope
   const mayRegister = async (token: string) => {
     const actor = await adminTokens.verify(token);
@@ -271,6 +265,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   // the keys change (a rotation through any instance, or a key's activation time passing) a new
   // provider is built and takes the next request; requests under way finish on the old one.
   const keyStore = core.keys;
+  const now = options.now ?? Date.now;
   const retireAfterMs = config.keys.retirementSeconds * 1000;
   let keys = keySet(storedKeys, now(), retireAfterMs);
   let provider = build(keys.jwks);

@@ -52,6 +52,9 @@ export class AccountService {
    * when the sign-up policy allows it. Returns undefined when the address may not sign in.
    */
   async signIn(email: string, at = Date.now()): Promise<Account | undefined> {
+    // the usual case, a returning person: one statement finds the account and records the sign-in
+    const returning = await this.store.recordLoginByEmail(email, at);
+    if (returning) return returning;
     let account = await this.store.findByEmail(email);
     if (!account) {
       if (!this.maySignUp(email)) return undefined;

@@ -43,6 +43,11 @@ export interface AccountStore {
   /** inserts unless an account with that email exists; returns whichever account holds the email */
   insertIfAbsent(account: Account): Promise<Account>;
   recordLogin(id: string, at: number): Promise<void>;
+  /**
+   * The active account with this address, its sign-in recorded, in one step; undefined when there
+   * is none (no account, or a disabled one: nothing is changed then).
+   */
+  recordLoginByEmail(email: string, at: number): Promise<Account | undefined>;
   findConsent(accountId: string, clientId: string): Promise<string[] | undefined>;
   saveConsent(accountId: string, clientId: string, scopes: string[], at: number): Promise<void>;
 }

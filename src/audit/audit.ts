@@ -83,6 +83,12 @@ export interface AuditQuery {
 export interface AuditStore {
   /** one statement for all of them, in this order */
   insertMany(events: readonly { event: AuditEvent; at: number }[]): Promise<void>;
+  /**
+   * Hands the event to the current request's unit of work, when one is collecting: it is stored
+   * with the request's other writes, before the request answers; or, when the request stores none,
+   * handed back to `alone` then. False: no request is collecting, store it yourself.
+   */
+  collect?(event: AuditEvent, at: number, alone: () => Promise<void>): boolean;
   query(filter: AuditQuery): Promise<StoredAuditEvent[]>;
 }
 
@@ -99,7 +105,12 @@ interface Pending {
  * Records events without ever failing the action they describe: a broken audit write is logged,
  * the sign-in goes on. Observers (metrics) see every event too.
  *
- * Writes are coalesced, never delayed: when no write is under way an event is inserted at once;
+ * Within an HTTP request an event goes to the request's unit of work (store/unit-of-work.ts): the
+ * request's events are written in one multi-row INSERT in the transaction that stores its other
+ * writes, before it answers: no statement nor transaction of their own. A request that stores no
+ * writes (or drops them) hands its events back at its end, and they go as any other event.
+ * Outside a request (the mail worker, the CLI), and those handed back:
+ * writes are coalesced, never delayed: when no write is under way an event is inserted at once;
  * events recorded while one is under way (under load, several requests at once) wait for it and
  * then go together in one multi-row INSERT. `record` resolves only once its own event is stored,
  * so a caller that awaits it (every request handler) answers after its event is in the database,
@@ -122,8 +133,15 @@ export class AuditLog {
 
   record(event: AuditEvent): Promise<void> {
     for (const observer of this.#observers) observer(event);
+    const at = Date.now();
+    // within a request: written with the request's other writes, at its end
+    if (this.store.collect?.(event, at, () => this.#enqueue(event, at))) return Promise.resolve();
+    return this.#enqueue(event, at);
+  }
+
+  #enqueue(event: AuditEvent, at: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.#queue.push({ event, at: Date.now(), done: resolve });
+      this.#queue.push({ event, at, done: resolve });
       this.#writing ??= this.#detached(() => this.#drain());
     });
   }

@@ -15,7 +15,6 @@ import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { DEV_BANNER } from './dev-banner.js';
 import { keysCommand } from './keys.js';
-import { tuneHeap } from './memory.js';
 import { didYouMean } from './suggest.js';
 import { DatabaseNotReady } from './database-not-ready.js';
 import { commandsOf, subcommandsOf, usageFor } from './usage.js';
@@ -222,7 +221,6 @@ async function server(mode: Extract<Mode, 'production' | 'development'>): Promis
   if (config.workers > 1 && cluster.isPrimary) {
     await superviseWorkers(config);
   } else {
-    tuneHeap();
     const index = cluster.isWorker ? Number(process.env[WORKER_INDEX_ENV]) : undefined;
     await (await import('../main.js')).serve(config, index === undefined ? undefined : { index });
   }

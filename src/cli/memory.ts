@@ -1,16 +1,15 @@
-import { setFlagsFromString } from 'node:v8';
-
 /**
  * How much memory V8 keeps around, for a server whose live heap is small and flat (about 30 MiB
  * whatever the number of sign-ins: measured with forced collections at 2,000, 10,000 and 20,000).
- * With V8's defaults the resident size is mostly garbage it has not yet collected: under a heap
- * limit of several GiB the old generation may grow up to about 4× between full collections, and the
- * young generation takes two semi-spaces of 16 MiB each. Both are tuned below; a flag the operator
- * gives (`node --flag`, or NODE_OPTIONS) always wins.
+ * With V8's defaults the young generation takes two semi-spaces of 16 MiB each. V8 flags are given
+ * only where Node supports them, on a process's command line before it starts (never set at run
+ * time: Node's documentation warns that changing them after start can crash or lose data): the
+ * documented start command sets NODE_OPTIONS (docs/production.md: the semi-space limit below and
+ * --max-old-space-size=256, which also keeps V8 from letting the old generation grow far between
+ * full collections, as the run-time --heap-growing-percent did), and the supervisor starts its
+ * workers with the limit below unless the operator gave one.
  */
 
-/** The old generation grows by at most 20 % between full collections (V8 picks up to 300 %). */
-export const HEAP_GROWING_FLAG = '--heap-growing-percent=20';
 /** Semi-spaces of at most 8 MiB; fixed when the heap is set up, so only for processes we start. */
 export const SEMI_SPACE_FLAG = '--max-semi-space-size=8';
 
@@ -23,16 +22,6 @@ function operatorFlags(execArgv: readonly string[], nodeOptions: string | undefi
 export function flagGiven(flag: string, given: readonly string[]): boolean {
   const name = (text: string) => text.replace(/^--/, '').split('=')[0].replaceAll('_', '-');
   return given.some((arg) => arg.startsWith('--') && name(arg) === name(flag));
-}
-
-/**
- * For a serving process, at start: the heap growing factor, unless the operator set one. V8 reads
- * it at each collection, so setting it at run time takes effect. Returns the flags it set.
- */
-export function tuneHeap(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS, set = setFlagsFromString): string[] {
-  if (flagGiven(HEAP_GROWING_FLAG, operatorFlags(execArgv, nodeOptions))) return [];
-  set(HEAP_GROWING_FLAG);
-  return [HEAP_GROWING_FLAG];
 }
 
 /** The `execArgv` for worker processes: the supervisor's own, plus the semi-space limit unless set. */

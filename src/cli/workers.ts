@@ -39,7 +39,7 @@ export async function superviseWorkers(config: Config): Promise<void> {
   let stopping = false;
   const live = new Map<number, Worker>();
   let demoUrl: string | undefined;
-  // each worker gets smaller semi-spaces (src/cli/memory.ts); it tunes its own old generation.
+  // each worker gets smaller semi-spaces (src/cli/memory.ts), on its command line.
   // The command is given, not inherited: it is what sets a worker's mode
   cluster.setupPrimary({ execArgv: workerExecArgv(), args: [command] });
 

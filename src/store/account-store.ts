@@ -121,6 +121,15 @@ export class KnexAccountStore implements AccountStore {
     await this.#sql.changes('update accounts set last_login_at = ?, email_verified = ?, updated_at = ? where id = ?', [at, true, at, id]);
   }
 
+  async recordLoginByEmail(email: string, at: number): Promise<Account | undefined> {
+    forgetMemo('accounts');
+    const [row] = await this.#sql.rows<AccountRow>(
+      `update accounts set last_login_at = ?, email_verified = ?, updated_at = ? where email = ? and status = 'active' returning ${COLUMNS}`,
+      [at, true, at, email],
+    );
+    return row && toAccount(row);
+  }
+
   async findConsent(accountId: string, clientId: string): Promise<string[] | undefined> {
     const row = await this.db('consents').where({ account_id: accountId, client_id: clientId }).first();
     return row ? (row.scope as string).split(' ').filter(Boolean) : undefined;

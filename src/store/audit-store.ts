@@ -1,24 +1,18 @@
 import type { AuditEvent, AuditQuery, AuditStore, StoredAuditEvent } from '../audit/audit.js';
-import type { Db } from './db.js';
+import { fixedSql, insertSql, type Binding, type Db } from './db.js';
+import { collectingUnit } from './unit-of-work.js';
 
 export class KnexAuditStore implements AuditStore {
   constructor(private readonly db: Db) {}
 
   async insertMany(events: readonly { event: AuditEvent; at: number }[]): Promise<void> {
     if (events.length === 0) return;
-    await this.db('audit_events').insert(events.map(({ event, at }) => ({
-      at,
-      type: event.type,
-      account_id: event.accountId ?? null,
-      client_id: event.clientId ?? null,
-      email: event.email ?? null,
-      ip: event.ip?.slice(0, 64) ?? null,
-      user_agent: event.userAgent?.slice(0, 512) ?? null,
-      request_id: event.requestId ?? null,
-      login_request_id: event.loginRequestId ?? null,
-      actor: event.actor?.slice(0, 160) ?? null,
-      details: event.details ? JSON.stringify(event.details) : null,
-    })));
+    const insert = insertSql('audit_events', events.map(({ event, at }) => auditRow(event, at)));
+    await fixedSql(this.db).changes(insert.sql, insert.bindings);
+  }
+
+  collect(event: AuditEvent, at: number, alone: () => Promise<void>): boolean {
+    return collectingUnit()?.addRecord(this.db, 'audit_events', auditRow(event, at), alone) ?? false;
   }
 
   async query(filter: AuditQuery): Promise<StoredAuditEvent[]> {
@@ -54,4 +48,21 @@ export class KnexAuditStore implements AuditStore {
       details: row.details ? JSON.parse(row.details) : undefined,
     }));
   }
+}
+
+/** Always the same columns in the same order: one statement text per number of rows. */
+function auditRow(event: AuditEvent, at: number): Record<string, Binding> {
+  return {
+    at,
+    type: event.type,
+    account_id: event.accountId ?? null,
+    client_id: event.clientId ?? null,
+    email: event.email ?? null,
+    ip: event.ip?.slice(0, 64) ?? null,
+    user_agent: event.userAgent?.slice(0, 512) ?? null,
+    request_id: event.requestId ?? null,
+    login_request_id: event.loginRequestId ?? null,
+    actor: event.actor?.slice(0, 160) ?? null,
+    details: event.details ? JSON.stringify(event.details) : null,
+  };
 }

@@ -1,5 +1,6 @@
 import type { AuthMethod, ClientRecord, ClientSource, ClientStore, GrantType, PublicJwks, RegistrationPosition, TokenLifetimes } from '../clients/client.js';
-import type { Db } from './db.js';
+import { fixedSql, type Db } from './db.js';
+import { forgetMemo, memoKey, requestMemo } from './request-memo.js';
 
 interface ClientRow {
   client_id: string;
@@ -10,6 +11,8 @@ interface ClientRow {
   created_at: number;
   updated_at: number;
 }
+
+const CLIENT_COLUMNS = 'client_id, metadata, secret_hash, first_party, enabled, created_at, updated_at';
 
 /** The metadata column; fields added after the first release are optional and get their old meaning when absent. */
 interface StoredMetadata {
@@ -35,15 +38,28 @@ export class KnexClientStore implements ClientStore {
   constructor(private readonly db: Db) {}
 
   async insert(record: ClientRecord): Promise<void> {
+    forgetMemo('clients');
     await this.db('clients').insert({ client_id: record.clientId, ...toRow(record), created_at: record.createdAt });
   }
 
   async update(record: ClientRecord): Promise<boolean> {
+    forgetMemo('clients');
     return (await this.db('clients').where({ client_id: record.clientId }).update(toRow(record))) === 1;
   }
 
   async findById(clientId: string): Promise<ClientRecord | undefined> {
-    const row = await this.db<ClientRow>('clients').where({ client_id: clientId }).first();
+    // Read by every request that names a client, never kept past the request: a client disabled or
+    // changed on any instance stops or changes at once everywhere. Within one request the reads
+    // after the first (oidc-provider's, the pages') are answered from the request memo.
+    const memo = requestMemo();
+    const key = memoKey('clients', 'client_id', clientId);
+    let row: ClientRow | undefined;
+    if (memo?.has(key)) {
+      row = memo.get(key) as ClientRow | undefined;
+    } else {
+      [row] = await fixedSql(this.db).rows<ClientRow>(`select ${CLIENT_COLUMNS} from clients where client_id = ? limit 1`, [clientId]);
+      memo?.set(key, row);
+    }
     return row && toRecord(row);
   }
 
@@ -61,6 +77,7 @@ export class KnexClientStore implements ClientStore {
   }
 
   async remove(clientId: string): Promise<boolean> {
+    forgetMemo('clients');
     return (await this.db('clients').where({ client_id: clientId }).delete()) > 0;
   }
 }

@@ -69,10 +69,12 @@ export class KnexConnectionStore implements ConnectionStore {
     // nothing read earlier in this request may answer a later read
     forgetMemo();
     return this.db.transaction(async (trx) => {
+      // a write first: on SQLite it takes the write lock (waiting for it) before anything is read,
+      // so no other connection can write between these reads and the writes that follow
+      let changed = await trx('consents').where({ account_id: accountId, client_id: clientId }).delete();
       const grants: { id: string; payload: string }[] = await trx('oidc_payloads').where({ account_id: accountId, type: 'Grant' }).select('id', 'payload');
       const grantIds = grants.filter(({ payload }) => (JSON.parse(payload) as GrantPayload).clientId === clientId).map(({ id }) => id);
       const sessions: { id: string; payload: string }[] = await trx('oidc_payloads').where({ account_id: accountId, type: 'Session' }).select('id', 'payload');
-      let changed = 0;
       for (const session of sessions) {
         const payload = JSON.parse(session.payload) as SessionPayload;
         const authorization = payload.authorizations?.[clientId];
@@ -90,7 +92,6 @@ export class KnexConnectionStore implements ConnectionStore {
         changed += await trx('oidc_payloads').whereIn('grant_id', grantIds).delete();
         changed += await trx('oidc_payloads').where({ type: 'Grant' }).whereIn('id', grantIds).delete();
       }
-      changed += await trx('consents').where({ account_id: accountId, client_id: clientId }).delete();
       return changed > 0;
     });
   }
@@ -98,6 +99,10 @@ export class KnexConnectionStore implements ConnectionStore {
   async endSessions(accountId: string, uids: readonly string[] | undefined, now: number): Promise<number> {
     forgetMemo();
     return this.db.transaction(async (trx) => {
+      // a write first (see disconnect): the devices of the sessions about to end
+      const ending = trx('oidc_payloads').where({ account_id: accountId, type: 'Session' }).select('uid');
+      if (uids) ending.whereIn('uid', uids);
+      await trx('session_devices').where({ account_id: accountId }).whereIn('session_uid', ending).delete();
       const q = trx('oidc_payloads').where({ account_id: accountId, type: 'Session' });
       if (uids) q.whereIn('uid', uids);
       const sessions: { id: string; uid: string; payload: string }[] = await q.select('id', 'uid', 'payload');
@@ -107,7 +112,6 @@ export class KnexConnectionStore implements ConnectionStore {
         .filter(([, authorization]) => typeof authorization.sid === 'string')
         .map(([clientId, authorization]) => ({ account_id: accountId, client_id: clientId, sid: authorization.sid!, next_attempt_at: now, created_at: now })));
       if (owed.length) await trx('backchannel_logouts').insert(owed);
-      await trx('session_devices').where({ account_id: accountId }).whereIn('session_uid', sessions.map(({ uid }) => uid)).delete();
       return Number(await trx('oidc_payloads').where({ type: 'Session' }).whereIn('id', sessions.map(({ id }) => id)).delete());
     });
   }

@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import knex, { type Knex } from 'knex';
-import type { ClientBase } from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import { migrationsDir } from '../shared/paths.js';
 import { isPermanentSqliteFailure, prepareSqliteFile, type DatabaseSource } from './database-open.js';
-import { requestScope } from './request-memo.js';
+import { postgresDriverSql, sqliteDriverSql, type Binding, type DriverSql, type FixedSql } from './driver-sql.js';
+
+export type { Binding, FixedSql } from './driver-sql.js';
 
 export type Db = Knex;
 
@@ -33,270 +34,102 @@ export interface OpenOptions extends DatabaseSource {
 export function openDatabase(config: DatabaseConfig, { log, ...source }: OpenOptions = {}): Db {
   if (config.client === 'postgres') {
     loadPostgresDriver();
-    return knex({
+    const db = knex({
       client: 'pg',
       connection: config.url,
       log,
       // a server that does not answer: requests get 503 after this, not after knex's 60 s
       acquireConnectionTimeout: 5000,
-      pool: { min: 0, max: 10 },
+      pool: { min: 0, max: 5 },
       migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
     });
+    handles.set(db, { kind: 'postgres', sql: postgresDriverSql(config.url!, { connections: 5, connectTimeoutMs: 5000 }) });
+    return db;
   }
   const filename = config.filename!;
   const busyTimeout = Math.trunc(config.busyTimeoutMs ?? 5000);
   prepareSqliteFile(config, source);
   const db = knex({
-    client: ImmediateSqliteClient,
+    client: 'sqlite3',
     connection: { filename },
     log,
     useNullAsDefault: true,
-    // background work queues for a connection up to this; a request waits at most its budget (below)
     acquireConnectionTimeout: busyTimeout + 5000,
-    // Several connections: in WAL mode readers never wait for each other nor for the writer, so
-    // reads run in parallel on libuv's thread pool instead of queueing one by one behind a single
-    // connection (which, with ~50 statements per sign-in, capped sign-ins at about 40/s). Writers
-    // take SQLite's write lock in turn, waiting up to busy_timeout, exactly as separate processes
-    // (WORKERS, the CLI) always have; transactions take it when they begin (BEGIN IMMEDIATE), so
-    // no transaction ever fails half-way because another connection wrote after it had read.
+    // knex's query builder serves the rarer statements (CLI, admin, sweeps); the hot paths and every
+    // transaction that must begin IMMEDIATE use the fixed-SQL connections below
     pool: {
-      min: 1,
-      max: SQLITE_CONNECTIONS,
-      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
+      min: 0,
+      max: 1,
+      afterCreate(conn: SqliteDatabase, done: (err: Error | null, conn: unknown) => void) {
         configureSqlite(conn, busyTimeout).then(() => done(null, conn), (err: Error) => done(err, conn));
       },
     },
     migrations: { directory: migrationsDir, loadExtensions: ['.js'] },
   });
-  sqliteBusyTimeouts.set(db.client, busyTimeout);
+  handles.set(db, {
+    kind: 'sqlite',
+    filename,
+    sql: sqliteDriverSql({ filename, busyTimeoutMs: busyTimeout, connections: SQLITE_CONNECTIONS, configure: (conn) => configureSqlite(conn, busyTimeout) }),
+  });
   return db;
 }
 
-/** A value bound to a `?` placeholder. */
-export type Binding = string | number | boolean | null;
-
 /**
- * Fixed SQL with `?` placeholders, for the statements every sign-in and token request runs. Going
- * through knex's query builder and runner costs about 70 µs of CPU per statement, against about
- * 30 µs for handing the same SQL to a pooled sqlite3 connection (measured side by side, one
- * process, 20,000 selects); oidc-provider's storage alone runs 20–30 statements per sign-in. The
- * statement goes straight to a connection of knex's own pool (so the limit on SQLite connections
- * per handle, below, still holds), as a prepared statement. Inside a transaction only through
- * `writeTogether` (below); elsewhere use knex's `trx`. The SQL must come from a fixed set (no
- * values spliced in): each distinct text stays prepared on each connection.
+ * Per knex handle: which database, and the driver-level connections for fixed SQL and
+ * transactions (driver-sql.ts). Kept beside the handle rather than read from knex's client, whose
+ * internals are not a documented API.
  */
-export interface FixedSql {
-  rows<T>(sql: string, bindings: readonly Binding[]): Promise<T[]>;
-  /** rows changed by an INSERT, UPDATE or DELETE */
-  changes(sql: string, bindings: readonly Binding[]): Promise<number>;
+interface Handle {
+  kind: 'sqlite' | 'postgres';
+  filename?: string;
+  sql: DriverSql;
 }
 
-const fixedSqlByDb = new WeakMap<Db, FixedSql>();
+const handles = new WeakMap<Db, Handle>();
 
-export function fixedSql(db: Db): FixedSql {
-  let sql = fixedSqlByDb.get(db);
-  if (!sql) {
-    sql = isPostgres(db) ? postgresFixedSql(db) : sqliteFixedSql(db);
-    fixedSqlByDb.set(db, sql);
-  }
-  return sql;
+function handleOf(db: Db): Handle {
+  const handle = handles.get(db);
+  if (!handle) throw new Error('not a handle made by openDatabase');
+  return handle;
 }
 
-/**
- * On PostgreSQL each fixed statement is a named prepared statement (`$1…` for `?`, which must not
- * appear inside a literal), sent on a connection of knex's pool: the server parses and plans it
- * once per connection, and knex's query builder is not involved.
- */
-function postgresFixedSql(db: Db, connection?: ClientBase): FixedSql {
-  const pool = db.client as { acquireConnection(): Promise<ClientBase>; releaseConnection(conn: unknown): Promise<unknown> };
-  const statementFor = (sql: string) => {
-    let statement = postgresStatements.get(sql);
-    if (!statement) {
-      let n = 0;
-      statement = { name: `sesame_fixed_${postgresStatements.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
-      postgresStatements.set(sql, statement);
-    }
-    return statement;
-  };
-  const query = async (sql: string, bindings: readonly Binding[]) => {
-    if (connection) return connection.query({ ...statementFor(sql), values: [...bindings] });
-    const conn = await pool.acquireConnection();
-    try {
-      return await conn.query({ ...statementFor(sql), values: [...bindings] });
-    } finally {
-      await pool.releaseConnection(conn);
-    }
-  };
-  return {
-    rows: async <T>(sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rows as T[],
-    changes: async (sql: string, bindings: readonly Binding[]) => (await query(sql, bindings)).rowCount ?? 0,
-  };
-}
-
-/** A statement's name is the same on every connection and every handle of the process. */
-const postgresStatements = new Map<string, { name: string; text: string }>();
-
-interface SqliteStatement {
-  all(bindings: readonly Binding[], cb: (err: Error | null, rows: unknown[]) => void): void;
-  run(bindings: readonly Binding[], cb: (this: { changes: number }, err: Error | null) => void): void;
-  reset(cb: () => void): void;
-  finalize(cb: () => void): void;
-}
-
-interface SqliteStatementConnection {
-  prepare(sql: string, cb: (err: Error | null) => void): SqliteStatement;
+/** Closes both pools of a handle: the fixed-SQL connections and knex's. */
+export async function closeDatabase(db: Db): Promise<void> {
+  await handles.get(db)?.sql.close();
+  await db.destroy();
 }
 
 /**
- * Each pooled connection keeps its fixed statements prepared: parsing and planning the SQL again
- * for every call cost as much as running it (a select joining three tables: 76 µs of CPU prepared
- * each time, 28 µs prepared once; 20,000 calls side by side). A connection is used by one caller at
- * a time, so its statements are too. They are finalized before the pool closes the connection
- * (SQLite refuses to close one with live statements).
- */
-const preparedStatements = new WeakMap<object, Map<string, Promise<SqliteStatement>>>();
-
-function prepared(conn: SqliteStatementConnection, sql: string): Promise<SqliteStatement> {
-  let statements = preparedStatements.get(conn);
-  if (!statements) preparedStatements.set(conn, (statements = new Map()));
-  let statement = statements.get(sql);
-  if (!statement) {
-    statement = new Promise<SqliteStatement>((resolve, reject) => {
-      const prepare = conn.prepare(sql, (err) => (err ? reject(err) : resolve(prepare)));
-    });
-    statements.set(sql, statement);
-    // a statement that did not prepare (the database was busy reading its schema) is tried again next time
-    statement.catch(() => statements.delete(sql));
-  }
-  return statement;
-}
-
-async function finalizeStatements(conn: object): Promise<void> {
-  const statements = preparedStatements.get(conn);
-  preparedStatements.delete(conn);
-  const all = await Promise.allSettled([...(statements?.values() ?? [])]);
-  await Promise.all(all.map((s) => (s.status === 'fulfilled' ? new Promise<void>((resolve) => s.value.finalize(resolve)) : undefined)));
-}
-
-function sqliteFixedSql(db: Db, connection?: SqliteStatementConnection): FixedSql {
-  const pool = db.client as { acquireConnection(): Promise<SqliteStatementConnection>; releaseConnection(conn: unknown): Promise<unknown> };
-  const onStatement = async <R>(sql: string, use: (statement: SqliteStatement, done: (err: Error | null, result?: R) => void) => void): Promise<R> => {
-    const conn = connection ?? await pool.acquireConnection();
-    try {
-      const statement = await prepared(conn, sql);
-      return await new Promise<R>((resolve, reject) => use(statement, (err, result) => {
-        if (!err) return resolve(result as R);
-        // A statement that failed (SQLITE_BUSY) stays active and keeps its read snapshot open until
-        // it is reset: the connection's next transaction would then fail with SQLITE_BUSY too,
-        // long after the lock has gone.
-        statement.reset(() => reject(err));
-      }));
-    } finally {
-      if (!connection) await pool.releaseConnection(conn);
-    }
-  };
-  return {
-    rows: <T>(sql: string, bindings: readonly Binding[]) => onStatement<T[]>(sql, (statement, done) => statement.all(bindings, (err, rows) => done(err, rows as T[]))),
-    changes: (sql: string, bindings: readonly Binding[]) => onStatement<number>(sql, (statement, done) => statement.run(bindings, function changed(err) {
-      done(err, err ? undefined : this.changes);
-    })),
-  };
-}
-
-/**
- * Connections per handle: half of libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says
- * otherwise), which runs their statements. A connection waiting for the write lock sleeps in its
- * busy handler on a pool thread; if every thread were asleep so, the connection holding the lock
- * could not run its next statement until they timed out. With half, even two handles on one file
- * in one process (tests, an in-process CLI) leave a thread for the holder.
+ * SQLite connections for fixed SQL per handle: half of libuv's thread pool (4 threads unless
+ * UV_THREADPOOL_SIZE says otherwise), which runs their statements; knex has one more. A connection
+ * waiting for the write lock sleeps in its busy handler on a pool thread; if every thread were
+ * asleep so, the connection holding the lock could not run its next statement until they timed
+ * out. Writers of one handle take turns before they take a connection (driver-sql.ts), so at most
+ * one of these sleeps so at a time. In WAL mode readers never wait for each other nor for the writer.
  */
 const SQLITE_CONNECTIONS = Math.max(1, Math.floor((Number(process.env.UV_THREADPOOL_SIZE) || 4) / 2));
 
-const SqliteClient = require('knex/lib/dialects/sqlite3/index.js') as typeof Knex.Client;
-const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction.js') as new (...args: unknown[]) => {
-  query(conn: unknown, sql: string): Promise<unknown>;
-};
-
-/**
- * SQLite's default `BEGIN` (deferred) takes the write lock at the first write: a transaction that
- * reads and then writes (count-then-insert of the rate limits) fails with SQLITE_BUSY if another
- * connection wrote in between, without waiting. `BEGIN IMMEDIATE` takes the write lock at once
- * (waiting up to busy_timeout), so transactions on several connections and processes run one
- * after the other, as they did on one connection.
- */
-class ImmediateTransaction extends SqliteTransaction {
-  begin(conn: unknown) {
-    return this.query(conn, 'BEGIN IMMEDIATE;');
-  }
+/** Fixed SQL (see `FixedSql`) on this handle's own driver connections. */
+export function fixedSql(db: Db): FixedSql {
+  return handleOf(db).sql;
 }
 
-class ImmediateSqliteClient extends SqliteClient {
-  override transaction(...args: unknown[]): Knex.Transaction {
-    return new ImmediateTransaction(this, ...args) as unknown as Knex.Transaction;
-  }
-
-  override acquireConnection(): Promise<unknown> {
-    return acquireWithinBudget(this, () => super.acquireConnection(), (conn) => super.releaseConnection(conn));
-  }
-
-  // the pool closes a connection here (shutdown, or one that failed): its fixed statements go first
-  override async destroyRawConnection(conn: object): Promise<void> {
-    await finalizeStatements(conn);
-    return (SqliteClient.prototype as unknown as { destroyRawConnection(conn: object): Promise<void> }).destroyRawConnection.call(this, conn);
-  }
+/** Runs `work` in one transaction on one connection (see `DriverSql.transaction`). */
+export function transaction<T>(db: Db, work: (sql: FixedSql) => Promise<T>): Promise<T> {
+  return handleOf(db).sql.transaction(work);
 }
 
 /**
- * SQLite: a request waits for the database (a pooled connection, then the write lock) at most
- * SQLITE_BUSY_TIMEOUT_MS from when it began, then it fails as busy (503 with Retry-After). Each wait
- * alone was bounded, not their sum: behind a held lock a request queued for a connection (up to
- * the busy timeout + 5 s), then waited the busy timeout for the lock, and again for its next
- * write, so answers came after 20 s with a 5 s timeout. Each connection handed to a request is
- * given what is left of the budget as its busy timeout.
+ * An INSERT of `rows` (all with the keys of the first, in its order) as fixed SQL: the text depends
+ * only on the table, the columns and the number of rows. `table` and the keys are our own constants.
  */
-function requestBudget(client: object): { full: number; left: number } | undefined {
-  const full = sqliteBusyTimeouts.get(client);
-  const startedAt = requestScope()?.startedAt;
-  if (full === undefined || startedAt === undefined) return undefined;
-  return { full, left: Math.max(0, startedAt + full - Date.now()) };
-}
-
-const busyTimeoutOf = new WeakMap<object, number>();
-
-async function acquireWithinBudget(client: object, acquire: () => Promise<unknown>, release: (conn: unknown) => Promise<unknown>): Promise<unknown> {
-  const budget = requestBudget(client);
-  const full = sqliteBusyTimeouts.get(client);
-  let conn: unknown;
-  if (!budget) {
-    conn = await acquire();
-  } else {
-    if (budget.left === 0) throw busyError('waited SQLITE_BUSY_TIMEOUT_MS');
-    const acquiring = acquire();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(busyError('no connection within SQLITE_BUSY_TIMEOUT_MS')), budget.left)));
-    try {
-      conn = await Promise.race([acquiring, late]);
-    } catch (error) {
-      // the connection, should it come after all, goes straight back
-      acquiring.then(release, () => undefined);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-  // what is left once the connection came (0: a write that finds the lock taken fails at once)
-  setBusyTimeout(conn as object, budget ? requestBudget(client)?.left ?? 0 : full ?? 5000);
-  return conn;
-}
-
-function setBusyTimeout(conn: object, ms: number): void {
-  if (busyTimeoutOf.get(conn) === ms) return;
-  busyTimeoutOf.set(conn, ms);
-  (conn as unknown as { configure(option: 'busyTimeout', value: number): void }).configure('busyTimeout', ms);
-}
-
-function busyError(why: string): Error {
-  return Object.assign(new Error(`SQLITE_BUSY: database is locked (${why})`), { code: 'SQLITE_BUSY' });
+export function insertSql(table: string, rows: readonly Readonly<Record<string, Binding>>[], suffix = ''): { sql: string; bindings: Binding[] } {
+  const columns = Object.keys(rows[0]);
+  const row = `(${columns.map(() => '?').join(', ')})`;
+  return {
+    sql: `insert into ${table} (${columns.join(', ')}) values ${rows.map(() => row).join(', ')}${suffix}`,
+    bindings: rows.flatMap((r) => columns.map((column) => r[column])),
+  };
 }
 
 /** One write of a request's unit of work; `mustChange`: the error when it changes no row. */
@@ -307,59 +140,25 @@ export interface Write {
 }
 
 /**
- * Runs `writes` in one transaction on one connection, in order: all are stored, or none. A write
- * whose `mustChange` changes no row (a guarded consume that another request won) rolls all back
- * and throws that error; so does any failure, COMMIT's included (then ROLLBACK is sent too: SQLite
- * keeps a transaction open when COMMIT fails with SQLITE_BUSY). On SQLite the transaction takes
- * the write lock at once (BEGIN IMMEDIATE) and the units of one process take turns before they
- * take a connection, so the waiting ones hold none that others need to read; the lock is held for
- * these statements only, not for the request that made them.
+ * Runs `writes` in one transaction, in order: all are stored, or none. A write whose `mustChange`
+ * changes no row (a guarded consume that another request won) rolls all back and throws that
+ * error; so does any failure, COMMIT's included. On SQLite the lock is held for these statements
+ * only, not for the request that made them.
  */
 export async function writeTogether(db: Db, writes: readonly Write[]): Promise<void> {
-  const sqlite = !isPostgres(db);
-  const release = sqlite ? await writerTurn(db.client, requestBudget(db.client)?.left ?? sqliteBusyTimeouts.get(db.client) ?? 5000) : undefined;
-  try {
-    const connection = await db.client.acquireConnection() as object;
-    try {
-      await db.raw(sqlite ? 'BEGIN IMMEDIATE' : 'BEGIN').connection(connection);
-      try {
-        const sql = sqlite ? sqliteFixedSql(db, connection as SqliteStatementConnection) : postgresFixedSql(db, connection as ClientBase);
-        for (const write of writes) {
-          const changed = await sql.changes(write.sql, write.bindings);
-          if (changed === 0 && write.mustChange) throw write.mustChange();
-        }
-        await db.raw('COMMIT').connection(connection);
-      } catch (error) {
-        await db.raw('ROLLBACK').connection(connection).catch(() => undefined);
-        throw error;
-      }
-    } finally {
-      await db.client.releaseConnection(connection);
-    }
-  } finally {
-    release?.();
+  if (writes.length === 1) {
+    // one statement is atomic by itself: BEGIN and COMMIT around it would add two statements and
+    // nothing else (an authorization request's interaction, a client_credentials token)
+    const [write] = writes;
+    const changed = await fixedSql(db).changes(write.sql, write.bindings);
+    if (changed === 0 && write.mustChange) throw write.mustChange();
+    return;
   }
-}
-
-const sqliteBusyTimeouts = new WeakMap<object, number>();
-const writerQueues = new WeakMap<object, Promise<void>>();
-
-function writerTurn(client: object, timeoutMs: number): Promise<() => void> {
-  const previous = writerQueues.get(client) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((resolve) => (release = resolve));
-  writerQueues.set(client, previous.then(() => mine));
-  return new Promise((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      reject(busyError('another request is writing'));
-    }, timeoutMs);
-    void previous.then(() => {
-      clearTimeout(timer);
-      if (timedOut) release();
-      else resolve(release);
-    });
+  await transaction(db, async (sql) => {
+    for (const write of writes) {
+      const changed = await sql.changes(write.sql, write.bindings);
+      if (changed === 0 && write.mustChange) throw write.mustChange();
+    }
   });
 }
 
@@ -373,7 +172,7 @@ export async function migrate(db: Db, { timeoutMs = 60_000 } = {}): Promise<void
   if (isPostgres(db)) return migrateHoldingLock(db);
   // several handles on one file in this process (tests, a CLI inside a server): one at a time,
   // so that a run interrupted by another's lock cannot leave knex's lock row set behind it
-  const file = String((db.client.config.connection as { filename?: string }).filename);
+  const file = String(handleOf(db).filename);
   const previous = sqliteMigrations.get(file) ?? Promise.resolve();
   const run = previous.catch(() => undefined).then(() => migrateSqlite(db, timeoutMs));
   sqliteMigrations.set(file, run);
@@ -400,29 +199,26 @@ async function migrateSqlite(db: Db, timeoutMs: number): Promise<void> {
 const MIGRATION_LOCK = 0x5e5a3e; // any constant of ours: one lock for every Sesame instance
 
 async function migrateHoldingLock(db: Db): Promise<void> {
-  const connection = await db.client.acquireConnection();
-  try {
+  await handleOf(db).sql.session(async (session) => {
     // polled rather than waited for in one statement: a statement waiting for the lock holds a
     // snapshot, and a migration that builds an index CONCURRENTLY (in the instance holding the
     // lock) waits until every older snapshot is gone; the two would wait for each other forever
-    while (!(await db.raw('select pg_try_advisory_lock(?) as locked', [MIGRATION_LOCK]).connection(connection)).rows[0].locked) {
+    while (!(await session.rows<{ locked: boolean }>('select pg_try_advisory_lock(?) as locked', [MIGRATION_LOCK]))[0].locked) {
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
     }
     try {
       await db.migrate.latest();
     } finally {
-      await db.raw('select pg_advisory_unlock(?)', [MIGRATION_LOCK]).connection(connection);
+      await session.rows('select pg_advisory_unlock(?)', [MIGRATION_LOCK]);
     }
-  } finally {
-    await db.client.releaseConnection(connection);
-  }
+  });
 }
 
-interface SqliteConnection {
+interface SqliteDatabase {
   exec(sql: string, cb: (err: Error | null) => void): void;
 }
 
-async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Promise<void> {
+async function configureSqlite(conn: SqliteDatabase, busyTimeout: number): Promise<void> {
   const exec = (sql: string) => new Promise<void>((resolve, reject) => conn.exec(sql, (err) => (err ? reject(err) : resolve())));
   await exec(`PRAGMA busy_timeout = ${busyTimeout}`);
   // Switching a fresh file to WAL needs it to itself for a moment, and SQLite does not wait (the
@@ -442,7 +238,7 @@ async function configureSqlite(conn: SqliteConnection, busyTimeout: number): Pro
 }
 
 export function isPostgres(db: Db): boolean {
-  return (db.client as { dialect?: string }).dialect === 'postgresql';
+  return handleOf(db).kind === 'postgres';
 }
 
 export async function migrationsPending(db: Db): Promise<number> {

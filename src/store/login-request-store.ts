@@ -1,6 +1,6 @@
 import type { LoginRequest, LoginRequestStatus, LoginRequestStore } from '../login/login-request.js';
 import type { QueuedMail } from '../mail/message.js';
-import { fixedSql, isUniqueViolation, type Db } from './db.js';
+import { fixedSql, insertSql, isUniqueViolation, transaction, type Db } from './db.js';
 import { outboxRow, type MailBox } from './outbox-store.js';
 
 interface Row {
@@ -48,7 +48,7 @@ const ATTEMPT_COLUMNS = { code: 'code_attempts', match: 'match_attempts' } as co
 const COLUMNS = 'id, interaction_uid, client_id, email, token_hash, code_hash, code_attempts, match_attempts, binding_hash, requester_ip, requester_ua, status, match_number, locale, created_at, expires_at';
 
 export class KnexLoginRequestStore implements LoginRequestStore {
-  // the statements of every sign-in, as fixed SQL (see FixedSql); the transaction in #insert stays with knex
+  // the statements of every sign-in, as fixed SQL (see FixedSql)
   readonly #sql;
 
   constructor(private readonly db: Db, private readonly box: MailBox) {
@@ -70,13 +70,11 @@ export class KnexLoginRequestStore implements LoginRequestStore {
   }
 
   async #insert(request: LoginRequest, mail: QueuedMail | undefined): Promise<number | undefined> {
-    return this.db.transaction(async (trx) => {
-      await trx('login_requests')
-        .where('status', 'pending')
-        // a pending request asked for from another browser stays: someone else typing the address must not end it
-        .andWhere((q) => q.where({ email: request.email, binding_hash: request.bindingHash }).orWhere('interaction_uid', request.interactionUid))
-        .update({ status: 'superseded' });
-      await trx('login_requests').insert({
+    return transaction(this.db, async (sql) => {
+      // a pending request asked for from another browser stays: someone else typing the address must not end it
+      await sql.changes("update login_requests set status = 'superseded' where status = 'pending' and ((email = ? and binding_hash = ?) or interaction_uid = ?)",
+        [request.email, request.bindingHash, request.interactionUid]);
+      const insert = insertSql('login_requests', [{
         id: request.id,
         interaction_uid: request.interactionUid,
         client_id: request.clientId,
@@ -92,12 +90,12 @@ export class KnexLoginRequestStore implements LoginRequestStore {
         locale: request.locale,
         created_at: request.createdAt,
         expires_at: request.expiresAt,
-      });
+      }]);
+      await sql.changes(insert.sql, insert.bindings);
       if (!mail) return undefined;
-      const [{ id }] = (await trx('mail_outbox')
-        .insert(outboxRow(this.box, mail, request.createdAt))
-        .returning('id')) as { id: number }[];
-      return id;
+      const queued = insertSql('mail_outbox', [outboxRow(this.box, mail, request.createdAt)], ' returning id');
+      const [{ id }] = await sql.rows<{ id: number }>(queued.sql, queued.bindings);
+      return Number(id);
     });
   }
 

@@ -3,7 +3,7 @@ import type { QueuedMail } from '../mail/message.js';
 import type { OutboxDepth, OutboxItem, OutboxStore } from '../mail/outbox.js';
 import type { SecretBox } from '../shared/crypto.js';
 import { claimDueRows, claimRow, type ClaimAlso } from './claim.js';
-import { fixedSql, type Db } from './db.js';
+import { fixedSql, type Binding, type Db } from './db.js';
 
 // once a message is sent, failed or stale, its body (which carries a live link) is wiped
 const WIPE = { text_body: null, html_body: null };
@@ -33,7 +33,7 @@ interface OutboxRow {
  * stored the same way (the same work and the same row size, whatever the address), and wiped
  * when the worker withholds it.
  */
-export function outboxRow(box: MailBox, mail: QueuedMail, now: number): Record<string, unknown> {
+export function outboxRow(box: MailBox, mail: QueuedMail, now: number): Record<string, Binding> {
   const seal = (column: string, body: string) => box.seal(body, bodyContext(mail.to, column));
   return {
     login_request_id: mail.loginRequestId ?? null,

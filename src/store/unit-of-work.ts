@@ -1,4 +1,4 @@
-import { writeTogether, type Db, type Write } from './db.js';
+import { insertSql, writeTogether, type Binding, type Db, type Write } from './db.js';
 import { requestScope, withRequestScope } from './request-memo.js';
 
 /**
@@ -22,6 +22,7 @@ import { requestScope, withRequestScope } from './request-memo.js';
 export class UnitOfWork {
   #db: Db | undefined;
   readonly #writes: Write[] = [];
+  readonly #records: LogRecord[] = [];
   #finished = false;
 
   /** Collects a write; false when there is nothing to collect for (the request was answered): write it now. */
@@ -29,6 +30,21 @@ export class UnitOfWork {
     if (this.#finished || (this.#db && this.#db !== db)) return false;
     this.#db = db;
     this.#writes.push(write);
+    return true;
+  }
+
+  /**
+   * Collects a row for a log table (the audit events). When the request has writes to store, the
+   * rows go with them at the end, one multi-row INSERT per table in the same transaction: no
+   * statement nor transaction of their own. Otherwise (no writes, or they are dropped or fail: the
+   * record of a refused or failed request matters most) each is handed back to `alone`, which
+   * stores it by itself (the audit log coalesces those of concurrent requests); either way before
+   * the request answers. False when nothing is being collected: write it now.
+   */
+  addRecord(db: Db, table: string, row: Readonly<Record<string, Binding>>, alone: () => Promise<void>): boolean {
+    if (this.#finished || (this.#db && this.#db !== db)) return false;
+    this.#db = db;
+    this.#records.push({ table, row, alone });
     return true;
   }
 
@@ -45,10 +61,37 @@ export class UnitOfWork {
     if (this.#finished) return false;
     this.#finished = true;
     const writes = this.#writes.splice(0);
-    if (writes.length === 0) return false;
-    if (commit) await writeTogether(this.#db!, writes);
-    return true;
+    const records = this.#records.splice(0);
+    if (commit && writes.length > 0) {
+      try {
+        await writeTogether(this.#db!, [...writes, ...recordInserts(records)]);
+        return true;
+      } catch (error) {
+        await storeAlone(records);
+        throw error;
+      }
+    }
+    await storeAlone(records);
+    return writes.length > 0;
   }
+}
+
+interface LogRecord {
+  readonly table: string;
+  readonly row: Readonly<Record<string, Binding>>;
+  readonly alone: () => Promise<void>;
+}
+
+/** One INSERT per table for all of its records, in the order they came. */
+function recordInserts(records: readonly LogRecord[]): Write[] {
+  const tables = new Map<string, Readonly<Record<string, Binding>>[]>();
+  for (const { table, row } of records) tables.set(table, [...(tables.get(table) ?? []), row]);
+  return [...tables].map(([table, rows]) => insertSql(table, rows));
+}
+
+/** Records whose request stored no writes with them: each goes its own way (it never throws). */
+async function storeAlone(records: readonly LogRecord[]): Promise<void> {
+  await Promise.all(records.map((record) => record.alone()));
 }
 
 /** The current request's unit of work, while it collects writes (none outside a request). */

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type { DatabaseConfig } from '../../src/config/config.js';
-import { openDatabase, type Db } from '../../src/store/db.js';
+import { closeDatabase, openDatabase, type Db } from '../../src/store/db.js';
 import { sweepExpired } from '../../src/store/sweeper.js';
 import type { TestDatabase } from '../support/databases.js';
 
@@ -30,7 +30,7 @@ export async function sweepAndMeasure(database: TestDatabase): Promise<SweepFigu
     const after = await measure(db, database);
     return { before, deleted, after };
   } finally {
-    await db.destroy();
+    await closeDatabase(db);
   }
 }
 

@@ -60,6 +60,9 @@ const SECRETS = {
   HMAC_SECRETS: 'bench-hmac-secret-0123456789abcdefghijklmnopqrstuv',
 };
 
+/** What `npm run serve` and docs/production.md's start command put in NODE_OPTIONS. */
+const START_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=256';
+
 /**
  * Sesame as an operator runs it (the production build, `node dist/src/cli/main.js`) with one
  * difference: the command is `dev`, because `serve` refuses a plain-http issuer and the benchmark
@@ -90,6 +93,7 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     WORKERS: String(launch.workers),
     RATE_LIMIT_EMAIL: 'off',
     RATE_LIMIT_IP: 'off',
+    RATE_LIMIT_EMAIL_ALL: 'off',
     RATE_LIMIT_MAIL: 'off',
     RATE_LIMIT_VERIFY_FAILURES_IP: 'off',
   };
@@ -110,7 +114,8 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
     nodeArgs.push('--import', QUERY_COUNTER);
     env.BENCH_QUERY_COUNT_FILE = launch.queryCountFile;
   }
-  const child = spawn(process.execPath, [...nodeArgs, SESAME_CLI, 'dev'], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // the V8 flag the documented start command gives (docs/production.md), only to the server
+  const child = spawn(process.execPath, [...nodeArgs, SESAME_CLI, 'dev'], { env: { ...env, NODE_OPTIONS: START_NODE_OPTIONS }, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   await waitReady(child, `${origin}/readyz`, output);
   return {
@@ -132,10 +137,10 @@ export async function startSesame(launch: SesameLaunch): Promise<ServerProcess> 
  * the load generator pins each simulated person and each endpoint worker to one of them: the
  * reference gets every core Sesame gets, with no coordination cost at all (an upper bound).
  */
-export async function startReference(count = 1, options: { cpuProfileDir?: string } = {}): Promise<ServerProcess> {
-  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess(options.cpuProfileDir)));
+export async function startReference(count = 1, options: { cpuProfileDir?: string; durableFile?: string } = {}): Promise<ServerProcess> {
+  const parts = await Promise.all(Array.from({ length: count }, () => startReferenceProcess(options.cpuProfileDir, options.durableFile)));
   return {
-    name: 'reference',
+    name: options.durableFile ? 'durable reference' : 'reference',
     shards: parts.map((p) => p.shard),
     pids: parts.map((p) => p.pid),
     log: () => parts.map((p) => p.log()).join('\n'),
@@ -150,9 +155,13 @@ function cpuProfileArgs(dir: string | undefined): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : [];
 }
 
-/** `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame */
-async function startReferenceProcess(cpuProfileDir?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [...cpuProfileArgs(cpuProfileDir), REFERENCE], { env: inheritedEnv(), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `cpuProfileDir`: node --cpu-prof into this folder, as for Sesame; `durableFile`: the durable
+ * reference, its processes sharing this SQLite file (as Sesame's workers share one database)
+ */
+async function startReferenceProcess(cpuProfileDir?: string, durableFile?: string): Promise<{ shard: Shard; pid: number; log(): string; stop(): Promise<void> }> {
+  const env = { ...inheritedEnv(), ...(durableFile ? { REFERENCE_DB: durableFile } : {}) };
+  const child = spawn(process.execPath, [...cpuProfileArgs(cpuProfileDir), REFERENCE], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = capture(child);
   const ready = await new Promise<{ origin: string; clientId: string; clientSecret: string }>((resolve, reject) => {
     let buffer = '';

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
  * sending it on an acquired connection to its answer, plus the time spent waiting for a pool
  * connection, and writes them to BENCH_QUERY_COUNT_FILE on SIGUSR2 and at exit. On SQLite it
  * wraps the sqlite3 driver's statement methods (knex's query builder and Sesame's fixed SQL both
- * end there); on PostgreSQL, knex's `query`. Sesame's code is untouched.
+ * end there); on PostgreSQL, pg's `Client#query`. The pool wait counted is knex's only. Sesame's code is untouched.
  */
 interface Tally {
   count: number;
@@ -34,7 +34,7 @@ if (file) {
     };
   };
 
-  const Client = require('knex/lib/client.js') as { prototype: { dialect?: string; query(connection: unknown, query: unknown): Promise<unknown>; acquireConnection(): Promise<unknown> } };
+  const Client = require('knex/lib/client.js') as { prototype: { acquireConnection(): Promise<unknown> } };
   const acquire = Client.prototype.acquireConnection;
   Client.prototype.acquireConnection = function acquireConnection() {
     const started = performance.now();
@@ -46,14 +46,23 @@ if (file) {
     result.then(done, done);
     return result;
   };
-  const query = Client.prototype.query;
-  Client.prototype.query = function counted(connection: unknown, queryParam: unknown) {
-    if (this.dialect !== 'postgresql') return query.call(this, connection, queryParam);
-    const done = count(typeof queryParam === 'string' ? queryParam : String((queryParam as { sql?: string }).sql ?? ''));
-    const result = query.call(this, connection, queryParam);
-    result.then(done, done);
-    return result;
-  };
+  // PostgreSQL: every statement, knex's and Sesame's fixed SQL, ends in pg's Client#query (loaded
+  // only when installed and asked for: a SQLite server never loads pg)
+  try {
+    const pg = require('pg') as { Client: { prototype: { query(...args: unknown[]): unknown } } };
+    const pgQuery = pg.Client.prototype.query;
+    pg.Client.prototype.query = function counted(this: unknown, ...args: unknown[]) {
+      const config = args[0] as string | { text?: string };
+      const result = pgQuery.apply(this, args);
+      if (result instanceof Promise) {
+        const done = count(typeof config === 'string' ? config : String(config?.text ?? ''));
+        result.then(done, done);
+      }
+      return result;
+    };
+  } catch {
+    // no pg: SQLite only
+  }
 
   // knex's statements (Database#all, #run…, which make a Statement and call its method) and
   // Sesame's prepared ones all end in Statement#all, #run or #get, whose SQL is the statement's

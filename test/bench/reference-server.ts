@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider, { type Configuration, type JWK } from 'oidc-provider';
+import { durableAdapter, openDurableStore } from './durable-adapter.js';
 
 /**
  * The benchmark's reference: the bare library with its built-in in-memory adapter, the same
@@ -9,6 +10,8 @@ import Provider, { type Configuration, type JWK } from 'oidc-provider';
  * lifetimes and features (PKCE for every client, refresh tokens rotated on use, introspection,
  * userinfo, revocation), and an interaction that signs the person in at once (no email) and grants
  * what is asked. client_credentials is on here so its figure exists for when Sesame enables it.
+ * With REFERENCE_DB set to a file, it is the durable reference: the same configuration on the
+ * simplest correct durable adapter (durable-adapter.ts) instead of the in-memory one.
  * Run as its own process; prints one line `{"ready":{…}}` when it listens.
  */
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
@@ -22,7 +25,9 @@ const signingKey = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: 'ben
 const clientId = 'bench-reference-client';
 const clientSecret = randomBytes(32).toString('base64url');
 
+const durableFile = process.env.REFERENCE_DB;
 const configuration: Configuration = {
+  ...(durableFile ? { adapter: durableAdapter(await openDurableStore(durableFile)) } : {}),
   clients: [{
     client_id: clientId,
     client_secret: clientSecret,

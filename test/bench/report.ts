@@ -5,6 +5,11 @@ import type { ProfileDifference, ProfileSummary } from './cpu-profile.js';
 import { SESAME_STEPS } from './sign-ins.js';
 import { spread, type LatencySummary, type Spread } from './stats.js';
 
+/** The servers of one comparison: Sesame, the bare library in memory (the ceiling), and on the simplest durable adapter (the yardstick). */
+export type Who = 'sesame' | 'reference' | 'durable';
+export const WHO: Who[] = ['sesame', 'durable', 'reference'];
+const LABEL: Record<Who, string> = { sesame: 'Sesame', durable: 'durable reference', reference: 'in-memory reference' };
+
 export interface SignInFigures {
   completed: number;
   failed: number;
@@ -42,9 +47,9 @@ export interface MemoryTracePoint {
 }
 
 export interface RunFigures {
-  signins: { sesame: SignInFigures; reference: SignInFigures };
-  endpoints: Record<EndpointName, { sesame: EndpointFigures; reference: EndpointFigures }>;
-  memory: { sesame: MemoryFigures; reference: MemoryFigures };
+  signins: Record<Who, SignInFigures>;
+  endpoints: Record<EndpointName, Record<Who, EndpointFigures>>;
+  memory: Record<Who, MemoryFigures>;
 }
 
 interface Responses {
@@ -68,19 +73,20 @@ export interface BenchReport {
     options: BenchOptions;
     sesame: string;
     reference: string;
+    durable: string;
     generatorCpuMs: number;
   };
   runs: RunFigures[];
   memory: {
-    start: { sesame: number; reference: number };
-    final: { sesame: number; reference: number };
+    start: Record<Who, number>;
+    final: Record<Who, number>;
     /** the biggest single process at the end (with several workers the figures above are sums) */
-    largestProcess?: { sesame: number; reference: number };
+    largestProcess?: Record<Who, number>;
     /** every 10 s of the whole run */
     trace?: MemoryTracePoint[];
-    totalSignins: { sesame: number; reference: number } };
+    totalSignins: Record<Who, number> };
   database: SweepFigures;
-  responses: { sesame: Responses; reference: Responses };
+  responses: Record<Who, Responses>;
 }
 
 type Out = (text: string) => void;
@@ -107,73 +113,77 @@ export function printReport(report: BenchReport, out: Out): void {
   const { runs, meta } = report;
   const o = meta.options;
   const across = (pick: (run: RunFigures) => number) => spread(runs.map(pick));
-  const ratio = (pick: (run: RunFigures, who: 'sesame' | 'reference') => number) => spread(runs.map((r) => pick(r, 'sesame') / pick(r, 'reference')));
+  /** Sesame / the given reference, per run, then the spread */
+  const ratio = (to: Who, pick: (run: RunFigures, who: Who) => number) => spread(runs.map((r) => pick(r, 'sesame') / pick(r, to)));
 
   out(`\nSesame benchmark (measured ${meta.date.slice(0, 10)}, ${meta.db}, Node ${meta.node}, ${meta.cpus} × ${meta.cpuModel})\n`);
   out(`Sesame built from ${meta.source}.\n`);
   const workers = meta.options.workers ?? 1;
   out(workers > 1
-    ? `Sesame: WORKERS=${workers} (a supervisor and ${workers} worker processes on one port); reference: ${workers} separate processes, each person and endpoint worker pinned to one. Memory and CPU are sums over each side's processes.\n`
-    : 'Sesame: one process; reference: one process.\n');
+    ? `Sesame: WORKERS=${workers} (a supervisor and ${workers} worker processes on one port); each reference: ${workers} separate processes, each person and endpoint worker pinned to one (the durable reference's share one SQLite file). Memory and CPU are sums over each server's processes.\n`
+    : 'Sesame: one process; each reference: one process.\n');
+  out('References: the bare oidc-provider with the same configuration, durable (one knex table on SQLite, the yardstick for the targets) and in memory (the ceiling).\n');
   out(`Each figure: median [min–max] of ${runs.length} runs. Ratio = Sesame / reference, per run, then the median.\n`);
 
   out(`\nFull sign-ins: ${o.people} people at once, up to ${o.signins} sign-ins or ${o.seconds} s per run and server\n`);
-  const rows: string[][] = [['', 'Sesame', 'reference (bare oidc-provider)', 'ratio']];
-  rows.push(['sign-ins/s', show(across((r) => r.signins.sesame.perSecond)), show(across((r) => r.signins.reference.perSecond)), show(ratio((r, w) => r.signins[w].perSecond), 3)]);
-  for (const p of ['p50', 'p95', 'p99'] as const) {
-    rows.push([`whole sign-in ${p} (ms)`, show(across((r) => r.signins.sesame.total[p])), show(across((r) => r.signins.reference.total[p])), '']);
-  }
-  rows.push(['server CPU per sign-in (ms)', show(across((r) => r.signins.sesame.cpuMsPerSignin)), show(across((r) => r.signins.reference.cpuMsPerSignin)), show(ratio((r, w) => r.signins[w].cpuMsPerSignin), 2)]);
-  rows.push(['failed sign-ins (sum of runs)', String(runs.reduce((a, r) => a + r.signins.sesame.failed, 0)), String(runs.reduce((a, r) => a + r.signins.reference.failed, 0)), '']);
+  const rows: string[][] = [['', ...WHO.map((w) => LABEL[w]), 'ratio to durable', 'ratio to in-memory']];
+  const row = (label: string, pick: (r: RunFigures, who: Who) => number, ratioDigits?: number) => {
+    const ratios = ratioDigits === undefined ? ['', ''] : [show(ratio('durable', pick), ratioDigits), show(ratio('reference', pick), ratioDigits)];
+    rows.push([label, ...WHO.map((w) => show(across((r) => pick(r, w)))), ...ratios]);
+  };
+  row('sign-ins/s', (r, w) => r.signins[w].perSecond, 3);
+  for (const p of ['p50', 'p95', 'p99'] as const) row(`whole sign-in ${p} (ms)`, (r, w) => r.signins[w].total[p]);
+  row('server CPU per sign-in (ms)', (r, w) => r.signins[w].cpuMsPerSignin, 2);
+  rows.push(['failed sign-ins (sum of runs)', ...WHO.map((w) => String(runs.reduce((a, r) => a + r.signins[w].failed, 0))), '', '']);
   table(rows, out);
 
   out('\nSteps of one sign-in, p50 / p95 / p99 in ms (median of runs)\n');
-  const stepRows: string[][] = [['step', 'Sesame p50', 'p95', 'p99', 'reference p50', 'p95', 'p99']];
-  const stepCell = (who: 'sesame' | 'reference', step: string, p: 'p50' | 'p95' | 'p99') => {
+  const stepRows: string[][] = [['step', ...WHO.flatMap((w) => [`${LABEL[w]} p50`, 'p95', 'p99'])]];
+  const stepCell = (who: Who, step: string, p: 'p50' | 'p95' | 'p99') => {
     const s = across((r) => r.signins[who].steps[step]?.[p] ?? NaN);
     return Number.isFinite(s.median) ? fmt(s.median) : '';
   };
   for (const step of SESAME_STEPS) {
-    stepRows.push([step, stepCell('sesame', step, 'p50'), stepCell('sesame', step, 'p95'), stepCell('sesame', step, 'p99'),
-      stepCell('reference', step, 'p50'), stepCell('reference', step, 'p95'), stepCell('reference', step, 'p99')]);
+    stepRows.push([step, ...WHO.flatMap((w) => (['p50', 'p95', 'p99'] as const).map((p) => stepCell(w, step, p)))]);
   }
   const mail = (p: 'p50' | 'p95' | 'p99') => fmt(across((r) => r.signins.sesame.submitToMail?.[p] ?? NaN).median);
-  stepRows.push(['form submit → mail accepted by SMTP', mail('p50'), mail('p95'), mail('p99'), '', '', '']);
+  stepRows.push(['form submit → mail accepted by SMTP', mail('p50'), mail('p95'), mail('p99'), '', '', '', '', '', '']);
   table(stepRows, out);
-  out('  (reference: "authorize" is the whole redirect chain to the code, its login needing no email)\n');
+  out('  (references: "authorize" is the whole redirect chain to the code, their login needing no email)\n');
 
   out(`\nEndpoints: ${o.endpointConcurrency} concurrent requests, ${o.endpointSeconds} s per endpoint, run and server\n`);
-  const endpointRows: string[][] = [['endpoint', 'Sesame req/s', 'p50 ms', 'p99 ms', 'reference req/s', 'p50 ms', 'p99 ms', 'ratio req/s', 'CPU ms/req S / ref']];
+  const endpointRows: string[][] = [['endpoint', ...WHO.flatMap((w) => [`${LABEL[w]} req/s`, 'p99 ms']), 'ratio to durable', 'to in-memory', 'CPU ms/req S / dur / mem']];
   for (const name of ENDPOINTS) {
-    const pick = (who: 'sesame' | 'reference') => (r: RunFigures) => r.endpoints[name][who];
+    const pick = (who: Who) => (r: RunFigures) => r.endpoints[name][who];
     const available = runs.every((r) => r.endpoints[name].sesame.available);
-    const e = (who: 'sesame' | 'reference', f: (x: EndpointFigures) => number, digits = 1) => fmt(across((r) => f(pick(who)(r))).median, digits);
-    const sesameCells = available
-      ? [show(across((r) => pick('sesame')(r).perSecond), 0), e('sesame', (x) => x.latency.p50), e('sesame', (x) => x.latency.p99)]
-      : [runs[0].endpoints[name].sesame.note ?? 'n/a', '', ''];
+    const e = (who: Who, f: (x: EndpointFigures) => number, digits = 1) => fmt(across((r) => f(pick(who)(r))).median, digits);
+    const cells = (who: Who) => (who === 'sesame' && !available
+      ? [runs[0].endpoints[name].sesame.note ?? 'n/a', '']
+      : [show(across((r) => pick(who)(r).perSecond), 0), e(who, (x) => x.latency.p99)]);
+    const perSecond = (r: RunFigures, w: Who) => r.endpoints[name][w].perSecond;
     endpointRows.push([
       name,
-      ...sesameCells,
-      show(across((r) => pick('reference')(r).perSecond), 0), e('reference', (x) => x.latency.p50), e('reference', (x) => x.latency.p99),
-      available ? show(ratio((r, w) => r.endpoints[name][w].perSecond), 2) : 'n/a',
-      available ? `${e('sesame', (x) => x.cpuMsPerRequest, 2)} / ${e('reference', (x) => x.cpuMsPerRequest, 2)}` : '',
+      ...WHO.flatMap(cells),
+      available ? show(ratio('durable', perSecond), 2) : 'n/a',
+      available ? show(ratio('reference', perSecond), 2) : 'n/a',
+      available ? WHO.map((w) => e(w, (x) => x.cpuMsPerRequest, 2)).join(' / ') : '',
     ]);
   }
   table(endpointRows, out);
 
   out('\nResources\n');
-  const m = (who: 'sesame' | 'reference', f: (x: MemoryFigures) => number) => show(across((r) => f(r.memory[who])));
-  const memoryRows: string[][] = [['resident memory (MiB, VmRSS)', 'Sesame', 'reference']];
-  memoryRows.push(['at start, before warm-up', fmt(report.memory.start.sesame), fmt(report.memory.start.reference)]);
-  memoryRows.push(['idle, before each run (lowest in 2 s)', m('sesame', (x) => x.idle), m('reference', (x) => x.idle)]);
-  memoryRows.push(['peak under load, per run', m('sesame', (x) => x.underLoad), m('reference', (x) => x.underLoad)]);
-  memoryRows.push(['after each run\'s sign-ins', m('sesame', (x) => x.afterSignins), m('reference', (x) => x.afterSignins)]);
-  memoryRows.push([`at the end, after ${report.memory.totalSignins.sesame} sign-ins`, fmt(report.memory.final.sesame), fmt(report.memory.final.reference)]);
+  const m = (who: Who, f: (x: MemoryFigures) => number) => show(across((r) => f(r.memory[who])));
+  const memoryRows: string[][] = [['resident memory (MiB, VmRSS)', ...WHO.map((w) => LABEL[w])]];
+  memoryRows.push(['at start, before warm-up', ...WHO.map((w) => fmt(report.memory.start[w]))]);
+  memoryRows.push(['idle, before each run (lowest in 2 s)', ...WHO.map((w) => m(w, (x) => x.idle))]);
+  memoryRows.push(['peak under load, per run', ...WHO.map((w) => m(w, (x) => x.underLoad))]);
+  memoryRows.push(['after each run\'s sign-ins', ...WHO.map((w) => m(w, (x) => x.afterSignins))]);
+  memoryRows.push([`at the end, after ${report.memory.totalSignins.sesame} sign-ins`, ...WHO.map((w) => fmt(report.memory.final[w]))]);
   if (report.meta.options.workers > 1 && report.memory.largestProcess) {
-    memoryRows.push(['  largest single process at the end', fmt(report.memory.largestProcess.sesame), fmt(report.memory.largestProcess.reference)]);
+    memoryRows.push(['  largest single process at the end', ...WHO.map((w) => fmt(report.memory.largestProcess![w]))]);
   }
   table(memoryRows, out);
-  out(`  idle RSS by run (growth trend?): Sesame ${runs.map((r) => fmt(r.memory.sesame.idle)).join(' → ')}, reference ${runs.map((r) => fmt(r.memory.reference.idle)).join(' → ')}\n`);
+  out(`  idle RSS by run (growth trend?): ${WHO.map((w) => `${LABEL[w]} ${runs.map((r) => fmt(r.memory[w].idle)).join(' → ')}`).join('; ')}\n`);
   const trace = (report.memory.trace ?? []).filter((p) => p.sesame.signins > 0);
   if (trace.length >= 10) {
     // ten points spread over the run: does Sesame's memory climb with the sign-ins it has done?
@@ -188,11 +198,11 @@ export function printReport(report: BenchReport, out: Out): void {
   out(`  rows after the sweep: ${Object.entries(db.after.rows).map(([t, n]) => `${t} ${n}`).join(', ')}\n`);
 
   out('\nResponses\n');
-  for (const who of ['sesame', 'reference'] as const) {
+  for (const who of WHO) {
     const r = report.responses[who];
     const deliberate = Object.entries(r.deliberate).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
     const unexpected = Object.entries(r.unexpected).map(([k, n]) => `${k} ×${n}`).join(', ') || 'none';
-    out(`  ${who}: by status ${Object.entries(r.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; 4xx/5xx ${r.non2xxNon3xx} (deliberate: ${deliberate}); unexpected: ${unexpected}; sent again on a new connection: ${r.resent}\n`);
+    out(`  ${LABEL[who]}: by status ${Object.entries(r.byStatus).map(([s, n]) => `${s}: ${n}`).join(', ')}; 4xx/5xx ${r.non2xxNon3xx} (deliberate: ${deliberate}); unexpected: ${unexpected}; sent again on a new connection: ${r.resent}\n`);
   }
   out(`  (3xx are the redirects of the sign-in flow; the load generator itself used ${fmt(meta.generatorCpuMs / 1000)} s of CPU)\n\n`);
 }

@@ -10,7 +10,7 @@ import { HttpClient, StatusCounter } from './http-client.js';
 import { MailSink } from './mail-sink.js';
 import { BENCH_USAGE, parseOptions, type BenchOptions } from './options.js';
 import { cpuMs, largestProcessRssMiB, ROOT, rssMiB, startReference, startSesame, type ServerProcess } from './processes.js';
-import { printProfile, printReport, type BenchReport, type EndpointFigures, type MemoryTracePoint, type RunFigures, type SignInFigures } from './report.js';
+import { printProfile, printReport, WHO, type BenchReport, type EndpointFigures, type MemoryTracePoint, type RunFigures, type SignInFigures, type Who } from './report.js';
 import { runSignIns, type SignInResult, type SignInTarget, type TokenSet } from './sign-ins.js';
 
 /**
@@ -47,7 +47,7 @@ interface Target {
   peakRss: number;
 }
 
-function target(server: ServerProcess, kind: 'sesame' | 'reference', sockets: number, sink?: MailSink): Target {
+function target(server: ServerProcess, kind: Who, sockets: number, sink?: MailSink): Target {
   const counter = new StatusCounter();
   const https = server.shards.map((shard) => new HttpClient(shard.origin, counter, Math.ceil(sockets / server.shards.length) + 2));
   const shards = server.shards.map((shard, i) => ({ http: https[i], client: shard.client, machine: shard.machine }));
@@ -60,16 +60,20 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
   const sockets = Math.max(options.people, options.endpointConcurrency) * 2;
   let sesame: Target | undefined;
   let reference: Target | undefined;
+  let durable: Target | undefined;
+  const durableDir = mkdtempSync(join(tmpdir(), 'sesame-bench-durable-'));
   const startedAt = new Date();
   // the code the servers run is what was built now, not what the checkout holds when the run ends
   const source = sourceVersion();
   try {
-    log(`starting Sesame (${options.db}) and the reference…`);
+    log(`starting Sesame (${options.db}), the in-memory reference and the durable reference…`);
     sesame = target(await startSesame({ database, smtpUrl: sink.url, workers: options.workers }), 'sesame', sockets, sink);
     reference = target(await startReference(options.workers), 'reference', sockets);
-    const both = [sesame, reference];
+    durable = target(await startReference(options.workers, { durableFile: join(durableDir, 'reference.sqlite') }), 'durable', sockets);
+    const all: Record<Who, Target> = { sesame, reference, durable };
+    const both = [sesame, reference, durable];
     // resident memory against sign-ins so far, every 10 s: the growth trend of long runs (--signins 100000)
-    const live = { sesame: { completed: 0 }, reference: { completed: 0 } };
+    const live = { sesame: { completed: 0 }, reference: { completed: 0 }, durable: { completed: 0 } };
     const trace: MemoryTracePoint[] = [];
     let lastTrace = 0;
     const sampler = setInterval(() => {
@@ -86,7 +90,7 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
     const cpuStart = process.cpuUsage();
 
     await settle();
-    const startRss = { sesame: rssMiB(sesame.server), reference: rssMiB(reference.server) };
+    const startRss = perServer((who) => rssMiB(all[who].server));
     if (options.warmup > 0) {
       log(`warm-up: ${options.warmup} sign-ins per server`);
       for (const t of both) {
@@ -100,13 +104,13 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
     }
 
     const runs: RunFigures[] = [];
-    let signinsDone = { sesame: 0, reference: 0 };
+    let signinsDone = perServer(() => 0);
     for (let run = 1; run <= options.runs; run++) {
-      const idle = await idleRss(sesame, reference);
-      // alternate who goes first, so neither always gets the cooler machine
-      const order = run % 2 ? [sesame, reference] : [reference, sesame];
+      const idle = await idleRss(all);
+      // rotate who goes first, so none always gets the cooler machine
+      const order = [...both.slice((run - 1) % both.length), ...both.slice(0, (run - 1) % both.length)];
       for (const t of both) t.peakRss = 0;
-      const signins: Partial<Record<'sesame' | 'reference', SignInFigures>> = {};
+      const signins: Partial<Record<Who, SignInFigures>> = {};
       for (const t of order) {
         const cpu0 = cpuMs(t.server);
         const result = await runSignIns(t.signIn, { people: options.people, signins: options.signins, seconds: options.seconds, progress: live[t.signIn.kind] });
@@ -116,33 +120,31 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         signinsDone = { ...signinsDone, [t.signIn.kind]: signinsDone[t.signIn.kind] + result.completed };
         log(`run ${run}: ${t.server.name} ${result.completed} sign-ins in ${(result.elapsedMs / 1000).toFixed(1)} s = ${result.perSecond.toFixed(1)}/s${result.failed ? `, ${result.failed} failed: ${result.failures[0]}` : ''}`);
       }
-      const endpoints = {} as Record<EndpointName, { sesame: EndpointFigures; reference: EndpointFigures }>;
+      const endpoints = {} as Record<EndpointName, Record<Who, EndpointFigures>>;
       for (const name of ENDPOINTS) {
-        const pair: Partial<Record<'sesame' | 'reference', EndpointFigures>> = {};
+        const pair: Partial<Record<Who, EndpointFigures>> = {};
         for (const t of order) {
           const cpu0 = cpuMs(t.server);
           const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
           pair[t.signIn.kind] = endpointFigures(result, cpuMs(t.server) - cpu0);
         }
-        endpoints[name] = pair as { sesame: EndpointFigures; reference: EndpointFigures };
+        endpoints[name] = pair as Record<Who, EndpointFigures>;
       }
-      log(`run ${run}: endpoints done (Sesame refresh ${endpoints.token_refresh.sesame.perSecond.toFixed(0)}/s, reference ${endpoints.token_refresh.reference.perSecond.toFixed(0)}/s)`);
+      log(`run ${run}: endpoints done (refresh/s: Sesame ${endpoints.token_refresh.sesame.perSecond.toFixed(0)}, durable reference ${endpoints.token_refresh.durable.perSecond.toFixed(0)}, in-memory reference ${endpoints.token_refresh.reference.perSecond.toFixed(0)})`);
       runs.push({
         signins: signins as RunFigures['signins'],
         endpoints,
-        memory: {
-          sesame: { idle: idle.sesame, underLoad: sesame.peakRss, afterSignins: signins.sesame!.rssAfter, signinsSoFar: signinsDone.sesame + options.warmup },
-          reference: { idle: idle.reference, underLoad: reference.peakRss, afterSignins: signins.reference!.rssAfter, signinsSoFar: signinsDone.reference + options.warmup },
-        },
+        memory: perServer((who) => ({
+          idle: idle[who], underLoad: all[who].peakRss, afterSignins: signins[who]!.rssAfter, signinsSoFar: signinsDone[who] + options.warmup,
+        })),
       });
     }
-    const finalRss = await idleRss(sesame, reference);
-    const largestProcess = { sesame: largestProcessRssMiB(sesame.server), reference: largestProcessRssMiB(reference.server) };
+    const finalRss = await idleRss(all);
+    const largestProcess = perServer((who) => largestProcessRssMiB(all[who].server));
     clearInterval(sampler);
     const generatorCpuMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(cpuStart));
 
-    await sesame.server.stop();
-    await reference.server.stop();
+    for (const t of both) await t.server.stop();
     log('sweeping Sesame\'s database with its own sweeper…');
     const sweep: SweepFigures = await sweepAndMeasure(database);
 
@@ -158,15 +160,13 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
         options,
         sesame: 'node dist/src/cli/main.js dev with every production setting given (an http issuer), LOG_LEVEL=warn, rate limits off, SMTP to the in-process sink',
         reference: 'oidc-provider with its in-memory adapter (dist/test/bench/reference-server.js), RS256, interaction logs in at once',
+        durable: 'the same oidc-provider configuration on one knex table in SQLite through sqlite3 (dist/test/bench/durable-adapter.js): JSON payloads, one statement per adapter call, a guarded consume',
         generatorCpuMs,
       },
       runs,
-      memory: { start: startRss, final: finalRss, largestProcess, trace, totalSignins: { sesame: signinsDone.sesame + options.warmup, reference: signinsDone.reference + options.warmup } },
+      memory: { start: startRss, final: finalRss, largestProcess, trace, totalSignins: perServer((who) => signinsDone[who] + options.warmup) },
       database: sweep,
-      responses: {
-        sesame: responses(sesame.counter),
-        reference: responses(reference.counter),
-      },
+      responses: perServer((who) => responses(all[who].counter)),
     };
     writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
     printReport(report, (text) => process.stdout.write(text));
@@ -177,12 +177,19 @@ async function compare(options: BenchOptions, outFile: string): Promise<number> 
     if (sesame) process.stderr.write(`--- Sesame output ---\n${sesame.server.log()}\n`);
     return 1;
   } finally {
-    await sesame?.server.stop();
-    await reference?.server.stop();
-    for (const http of [...(sesame?.https ?? []), ...(reference?.https ?? [])]) http.close();
+    for (const t of [sesame, reference, durable]) {
+      await t?.server.stop();
+      for (const http of t?.https ?? []) http.close();
+    }
     await sink.close();
     await database.drop();
+    rmSync(durableDir, { recursive: true, force: true });
   }
+}
+
+/** One figure for each server of the comparison. */
+function perServer<T>(figure: (who: Who) => T): Record<Who, T> {
+  return Object.fromEntries(WHO.map((who) => [who, figure(who)])) as Record<Who, T>;
 }
 
 /**
@@ -361,12 +368,11 @@ function sourceVersion(): string {
 }
 
 /** Idle resident memory: the lowest of 2 s of readings with no load (V8 gives memory back lazily). */
-async function idleRss(sesame: Target, reference: Target): Promise<{ sesame: number; reference: number }> {
-  const low = { sesame: Infinity, reference: Infinity };
+async function idleRss(all: Record<Who, Target>): Promise<Record<Who, number>> {
+  const low = perServer(() => Infinity);
   for (let i = 0; i < 10; i++) {
     await settle(200);
-    low.sesame = Math.min(low.sesame, rssMiB(sesame.server));
-    low.reference = Math.min(low.reference, rssMiB(reference.server));
+    for (const who of WHO) low[who] = Math.min(low[who], rssMiB(all[who].server));
   }
   return low;
 }

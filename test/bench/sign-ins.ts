@@ -16,7 +16,7 @@ export interface ShardTarget {
 }
 
 export interface SignInTarget {
-  kind: 'sesame' | 'reference';
+  kind: 'sesame' | 'reference' | 'durable';
   /** person i signs in through shards[i % length], always the same one */
   shards: ShardTarget[];
   /** Sesame only: where its mail arrives */
@@ -133,7 +133,7 @@ async function signIn(
 
   let callback: string | undefined;
   const first = await browser.navigate('authorize', `/auth?${query}`);
-  if (kind === 'reference') {
+  if (kind !== 'sesame') {
     callback = first.location;
     step('authorize');
   } else {

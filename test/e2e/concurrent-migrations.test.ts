@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdirSync } from 'node:fs';
 import { loadConfig } from '../../src/config/load.js';
 import { openCore, type Core } from '../../src/main.js';
-import { openDatabase } from '../../src/store/db.js';
+import { closeDatabase, openDatabase } from '../../src/store/db.js';
 import { migrationsDir } from '../../src/shared/paths.js';
 import { createTestDatabase, DB_KINDS } from '../support/databases.js';
 import { TEST_SECRETS } from '../support/test-server.js';
@@ -21,7 +21,7 @@ async function migrateThreeAtOnce(kind: 'sqlite' | 'postgres', prepare?: (core: 
       try {
         await prepare({ db } as Core);
       } finally {
-        await db.destroy();
+        await closeDatabase(db);
       }
     }
     const results = await Promise.allSettled([openCore(config()), openCore(config()), openCore(config())]);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { Db } from '../../src/store/db.js';
+import { closeDatabase, type Db } from '../../src/store/db.js';
 import { createTestDatabase, DB_KINDS } from '../support/databases.js';
 import { openTestDatabase } from './migrated-database.js';
 
@@ -64,7 +64,7 @@ for (const kind of DB_KINDS) {
         await db.migrate.latest();
         expect((await db('audit_events').orderBy('id').select('actor')).map((row) => row.actor ?? null)).to.deep.equal(written.map(([, , actor]) => actor));
       } finally {
-        await db.destroy();
+        await closeDatabase(db);
         await database.drop();
       }
     });

@@ -25,6 +25,7 @@ function makeRequest(overrides: Partial<LoginRequest> = {}): LoginRequest {
     tokenHash: randomToken(32),
     codeHash: randomToken(32),
     codeAttempts: 0,
+    matchAttempts: 0,
     bindingHash: randomToken(32),
     requesterIp: '203.0.113.5',
     requesterUa: 'Mozilla/5.0 (mocha)',

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { migrate, openDatabase, type Db } from '../../src/store/db.js';
+import { closeDatabase, migrate, openDatabase, type Db } from '../../src/store/db.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from '../support/databases.js';
 
 export interface MigratedDatabase {
@@ -22,7 +22,7 @@ export async function openMigratedDatabase(kind: DbKind): Promise<MigratedDataba
   try {
     await migrate(db);
   } catch (error) {
-    await db.destroy();
+    await closeDatabase(db);
     await database.drop();
     throw error;
   }
@@ -30,7 +30,7 @@ export async function openMigratedDatabase(kind: DbKind): Promise<MigratedDataba
     db,
     database,
     close: async () => {
-      await db.destroy();
+      await closeDatabase(db);
       await database.drop();
     },
   };

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { openDatabase, type Db } from '../../src/store/db.js';
+import { closeDatabase, openDatabase, type Db } from '../../src/store/db.js';
 import { KnexRateLimitStore } from '../../src/store/rate-limit-store.js';
 import { openMigratedDatabase, type MigratedDatabase } from './migrated-database.js';
 
@@ -20,7 +20,7 @@ describe('SQLite: transactions across connections and handles', function () {
     second = openDatabase({ client: 'sqlite', filename: join(migrated.database.dataDir, 'sesame.sqlite') });
   });
   after(async () => {
-    await second?.destroy();
+    if (second) await closeDatabase(second);
     await migrated?.close();
   });
 

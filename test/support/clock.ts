@@ -1,5 +1,5 @@
 /**
- * The time a test server's client cache and signing-key states go by (SesameOptions.now): it runs
+ * The time a test server's signing-key states go by (SesameOptions.now): it runs
  * with the real clock, and a test moves it forward instead of sleeping past a cache or an
  * activation time.
  */

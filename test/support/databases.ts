@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { migrate, openDatabase } from '../../src/store/db.js';
+import { closeDatabase, migrate, openDatabase } from '../../src/store/db.js';
 import { DEFAULT_PG_URL } from './postgres-server.js';
 
 /**
@@ -84,7 +84,7 @@ async function migrateDatabase(database: TestDatabase): Promise<void> {
     await database.drop();
     throw error;
   } finally {
-    await db.destroy();
+    await closeDatabase(db);
   }
 }
 

@@ -20,7 +20,7 @@ export interface TestServer {
   sesame: Sesame;
   smtp: SmtpSink;
   database: TestDatabase;
-  /** the server's clock for its client cache and signing keys: `advance` it instead of waiting */
+  /** the server's clock for its signing keys: `advance` it instead of waiting */
   clock: TestClock;
   close(): Promise<void>;
 }

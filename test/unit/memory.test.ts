@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { flagGiven, HEAP_GROWING_FLAG, SEMI_SPACE_FLAG, tuneHeap, workerExecArgv } from '../../src/cli/memory.js';
+import { flagGiven, SEMI_SPACE_FLAG, workerExecArgv } from '../../src/cli/memory.js';
 
 describe('heap tuning of serving processes', () => {
   it('recognises a V8 flag however the operator spelled it, and only that flag', () => {
@@ -8,16 +8,6 @@ describe('heap tuning of serving processes', () => {
     expect(flagGiven(SEMI_SPACE_FLAG, ['--max-semi-space-size'])).to.equal(true);
     expect(flagGiven(SEMI_SPACE_FLAG, ['--min-semi-space-size=4', '--max-old-space-size=512'])).to.equal(false);
     expect(flagGiven(SEMI_SPACE_FLAG, ['max-semi-space-size=32'])).to.equal(false);
-  });
-
-  it('sets the heap growing factor unless the command line or NODE_OPTIONS already does', () => {
-    const set: string[] = [];
-    const record = (flag: string) => void set.push(flag);
-    expect(tuneHeap(['--enable-source-maps'], '--max-old-space-size=512', record)).to.deep.equal([HEAP_GROWING_FLAG]);
-    expect(set).to.deep.equal([HEAP_GROWING_FLAG]);
-    expect(tuneHeap(['--heap-growing-percent=50'], undefined, record)).to.deep.equal([]);
-    expect(tuneHeap([], ' --heap_growing_percent=50  ', record)).to.deep.equal([]);
-    expect(set).to.have.length(1);
   });
 
   it("gives workers the supervisor's flags plus the semi-space limit, unless the operator set one", () => {
