@@ -43,6 +43,8 @@ import { migrate, migrationsPending, openDatabase, type Db } from './store/db.js
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
+import { KnexPasskeyStore } from './store/passkey-store.js';
+import { PasskeyService } from './passkeys/passkey-service.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
@@ -69,6 +71,8 @@ export interface Core {
   mailBox: SecretBox;
   templates: Templates;
   adminTokens: AdminTokens;
+  /** passkeys of accounts: ceremonies and management */
+  passkeys: PasskeyService;
   close(): Promise<void>;
 }
 
@@ -92,12 +96,13 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     issuer: config.issuer,
     ttlSeconds: config.emailChangeTtlSeconds,
   });
+  const accounts = new AccountService(accountStore, config.signup, emailChanges);
   return {
     config,
     logger,
     db,
     hasher,
-    accounts: new AccountService(accountStore, config.signup, emailChanges),
+    accounts,
     clients: new ClientService(new KnexClientStore(db), hasher),
     audit,
     keys: new KnexSigningKeyStore(db, new SecretBox(config.secrets.hmacSecrets, 'signing key encryption')),
@@ -105,6 +110,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     mailBox,
     templates,
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
+    passkeys: new PasskeyService(new KnexPasskeyStore(db), accounts, hasher, { ...config.passkeys, name: config.brand.productName }),
     close: async () => {
       await audit.flush();
       await db.destroy();
@@ -169,7 +175,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     await core.close();
     throw error;
   }
-  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens } = core;
+  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens, passkeys } = core;
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
@@ -248,7 +254,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
-      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, passkeys, signingKeys: core.keys,
       readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
       waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),

@@ -73,6 +73,8 @@ export const settingsSchema = z.object({
   KEY_RETIREMENT_SECONDS: z.coerce.number().int().min(3600, 'must be at least 3600 (the ID token lifetime)').max(90 * 86_400, 'must be at most 7776000').default(3900),
   KEYS_REFRESH_SECONDS: z.coerce.number().int().min(1, 'must be at least 1').max(3600, 'must be at most 3600').default(5),
   REGISTRATION_ENABLED: boolean.default(false),
+  // passkeys (WebAuthn) next to the emailed link; relying-party id and origin come from ISSUER
+  PASSKEYS_ENABLED: boolean.default(true),
   DPOP_REQUIRE_NONCE: boolean.default(false),
   OUTBOUND_ALLOW_PRIVATE: boolean.optional(),
   SESSION_TTL_SECONDS: seconds(14 * 24 * 3600, 300, 365 * 24 * 3600),
