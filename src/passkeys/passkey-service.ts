@@ -184,6 +184,12 @@ export class PasskeyService {
     return { account, passkey: used, amr: passkeyAmr(used, userVerified) };
   }
 
+  /** The account a passkey may be added to: one that exists and is active. */
+  async accountOf(accountId: string): Promise<Account | undefined> {
+    const account = await this.accounts.findById(accountId);
+    return account?.status === 'active' ? account : undefined;
+  }
+
   list(accountId: string): Promise<Passkey[]> {
     return this.store.listByAccount(accountId);
   }

@@ -34,7 +34,7 @@ export interface StoredChallenge {
 
 /** The storage the passkeys domain needs; `store/` implements it. */
 export interface PasskeyStore {
-  /** replaces any earlier challenge of the same binding and purpose (one ceremony at a time per flow) */
+  /** keeps only the few newest challenges of one binding and purpose (ceremonies of one flow may overlap) */
   saveChallenge(challenge: StoredChallenge): Promise<void>;
   /**
    * Marks the challenge used, in one guarded update: true only for the first caller, and only while

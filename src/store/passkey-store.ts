@@ -30,21 +30,25 @@ const toPasskey = (row: PasskeyRow): Passkey => ({
   lastUsedAt: row.last_used_at === null ? null : Number(row.last_used_at),
 });
 
+/** Challenges one flow may have open at once; older ones are dropped. */
+const LIVE_PER_BINDING = 4;
+
 export class KnexPasskeyStore implements PasskeyStore {
   constructor(private readonly db: Db) {}
 
   async saveChallenge(challenge: StoredChallenge): Promise<void> {
-    await this.db.transaction(async (trx) => {
-      await trx('webauthn_challenges').where({ binding: challenge.bindingHash, purpose: challenge.purpose }).delete();
-      await trx('webauthn_challenges').insert({
-        id: challenge.idHash,
-        purpose: challenge.purpose,
-        binding: challenge.bindingHash,
-        account_id: challenge.accountId ?? null,
-        created_at: challenge.createdAt,
-        expires_at: challenge.expiresAt,
-      });
+    await this.db('webauthn_challenges').insert({
+      id: challenge.idHash,
+      purpose: challenge.purpose,
+      binding: challenge.bindingHash,
+      account_id: challenge.accountId ?? null,
+      created_at: challenge.createdAt,
+      expires_at: challenge.expiresAt,
     });
+    // a few ceremonies of one flow may overlap (the email page's autofill, then its button), no more
+    const older = await this.db('webauthn_challenges').where({ binding: challenge.bindingHash, purpose: challenge.purpose })
+      .orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id' }]).offset(LIVE_PER_BINDING).pluck('id');
+    if (older.length) await this.db('webauthn_challenges').whereIn('id', older).delete();
   }
 
   async consumeChallenge(match: { idHashes: readonly string[]; purpose: ChallengePurpose; bindingHashes: readonly string[]; accountId?: string }, now: number): Promise<boolean> {
