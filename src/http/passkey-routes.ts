@@ -105,16 +105,25 @@ export function passkeyRoutes({ provider, passkeys, templates, csrf, audit }: Pi
     const passkey = await passkeys.register(account, binding(details.uid), body.response, typeof body.name === 'string' ? body.name : deviceName(ctx));
     await audit.record(audited(ctx, { type: 'passkey.registered', accountId: account.id, clientId: client.clientId, details: { passkey: passkey.id, via: 'offer' } }));
     rememberOffer(ctx, 'registered');
-    ctx.body = { location: await finish(ctx, { passkeyOffer: { answer: 'registered' } }) };
+    ctx.body = { location: await finish(ctx, offerAnswered(details, 'registered')) };
   });
 
   // a plain form: declining works without JavaScript
   router.post('/skip', formBody, async (ctx) => {
-    await load(ctx, [PASSKEY_OFFER_PROMPT]);
+    const { details } = await load(ctx, [PASSKEY_OFFER_PROMPT]);
     rememberOffer(ctx, 'skipped');
     ctx.status = 303;
-    ctx.redirect(await finish(ctx, { passkeyOffer: { answer: 'skipped' } }));
+    ctx.redirect(await finish(ctx, offerAnswered(details, 'skipped')));
   });
+
+  /**
+   * The offer's answer, with the consent answered together with the login (a first-party app's)
+   * carried over; the login itself is not submitted again (that would move auth_time).
+   */
+  const offerAnswered = (details: InteractionDetails, answer: 'skipped' | 'registered'): InteractionResults => {
+    const consent = details.lastSubmission?.consent;
+    return { ...(consent ? { consent } : {}), passkeyOffer: { answer } };
+  };
 
   async function signedInAccount(details: InteractionDetails) {
     const accountId = details.session?.accountId;

@@ -25,7 +25,8 @@ export function passkeyDemanded(params: { acr_values?: unknown }): boolean {
 
 /**
  * oidc-provider's interaction policy with passkeys: step-up before the login prompt (the session
- * must have been proven by a passkey, within `max_age` when the app sent one), and the offer after
+ * must have been proven by a passkey, within `max_age` when the app sent one, and again when it
+ * sent prompt=login), and the offer after
  * consent, only on a resume that carries a fresh sign-in by email.
  */
 export function passkeyPolicy(enabled: boolean): interactionPolicy.DefaultPolicy {
@@ -38,10 +39,12 @@ export function passkeyPolicy(enabled: boolean): interactionPolicy.DefaultPolicy
       if (!passkeyDemanded(oidc.params ?? {})) return Check.NO_NEED_TO_PROMPT;
       const { session } = oidc;
       if (!session?.accountId || session.acr !== ACR_PASSKEY) return Check.REQUEST_PROMPT;
+      // a passkey just used in this interaction is fresh; otherwise prompt=login (max_age=0 becomes
+      // that) and an older sign-in than max_age ask for it again, here rather than on the email page
+      if (oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      if (oidc.prompts.has('login')) return Check.REQUEST_PROMPT;
       const maxAge = oidc.params?.max_age;
-      // a passkey just used in this interaction is fresh whatever the max_age
-      if (maxAge !== undefined && session.past(Number(maxAge)) && !oidc.result?.login) return Check.REQUEST_PROMPT;
-      return Check.NO_NEED_TO_PROMPT;
+      return maxAge !== undefined && session.past(Number(maxAge)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   ), 0);
   policy.add(new Prompt(

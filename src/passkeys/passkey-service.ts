@@ -35,7 +35,8 @@ export interface RelyingParty {
 const CHALLENGE_TTL_MS = 5 * 60 * 1000;
 /** Verification must have taken place on the authenticator (a PIN, a fingerprint, a face). */
 const USER_VERIFICATION = 'required';
-const HASH_PURPOSE = 'webauthn challenge';
+/** The keyed-hash purpose of stored challenges and bindings. */
+export const CHALLENGE_HASH_PURPOSE = 'webauthn challenge';
 
 /** RFC 8176 `amr` values of a passkey sign-in: a synced passkey is a software key, a device-bound one a hardware key. */
 export function passkeyAmr(passkey: Pick<Passkey, 'deviceType' | 'backedUp'>, userVerified: boolean): string[] {
@@ -225,9 +226,9 @@ export class PasskeyService {
   async #saveChallenge(challenge: string, purpose: ChallengePurpose, binding: string, accountId?: string): Promise<void> {
     const at = this.now();
     await this.store.saveChallenge({
-      idHash: this.hasher.hash(HASH_PURPOSE, challenge),
+      idHash: this.hasher.hash(CHALLENGE_HASH_PURPOSE, challenge),
       purpose,
-      bindingHash: this.hasher.hash(HASH_PURPOSE, `binding:${binding}`),
+      bindingHash: this.hasher.hash(CHALLENGE_HASH_PURPOSE, `binding:${binding}`),
       accountId,
       createdAt: at,
       expiresAt: at + CHALLENGE_TTL_MS,
@@ -236,9 +237,9 @@ export class PasskeyService {
 
   #consume(challenge: string, purpose: ChallengePurpose, binding: string, accountId?: string): Promise<boolean> {
     return this.store.consumeChallenge({
-      idHashes: this.hasher.current(HASH_PURPOSE, challenge),
+      idHashes: this.hasher.current(CHALLENGE_HASH_PURPOSE, challenge),
       purpose,
-      bindingHashes: this.hasher.current(HASH_PURPOSE, `binding:${binding}`),
+      bindingHashes: this.hasher.current(CHALLENGE_HASH_PURPOSE, `binding:${binding}`),
       accountId,
     }, this.now());
   }

@@ -102,6 +102,13 @@ for (const kind of DB_KINDS) {
       }
     }
 
+    /** Opens a URL whose answer may be the redirect to the app (which the harness routes, see waitForApp). */
+    async function visit(page: Page, url: string): Promise<void> {
+      await page.goto(url).catch((error: unknown) => {
+        if (!/net::ERR_(CONNECTION_REFUSED|UNSAFE_PORT|ABORTED)/.test(String(error))) throw error;
+      });
+    }
+
     const heading = (page: Page) => page.locator('h1').first().innerText();
 
     /** From the app to the "check your email" page and through the link in the same tab; returns where the flow went on. */
@@ -130,13 +137,31 @@ for (const kind of DB_KINDS) {
       return tokens;
     }
 
-    /** The app asks again with prompt=login: the email page, and this time the passkey button. */
-    async function signInWithPasskey(d: Device, name: string, extra: Record<string, string> = { prompt: 'login' }) {
+    /**
+     * A new visit with no session: the email page's passkey autofill (conditional UI) runs at once,
+     * and the virtual authenticator, which simulates the person's touch, answers it: no address typed.
+     */
+    async function signInWithPasskeyOnly(d: Device, extra: Record<string, string> = {}) {
+      await d.context.clearCookies();
       const start = await startAuthorization(config, extra);
       await d.page.goto(start.url.toString());
-      await d.page.getByRole('button', { name: 'Use a passkey' }).click();
       return { start, callback: await waitForApp(d.page) };
     }
+
+    /** Same visit, but the passkey is refused: the email page says so and stays. */
+    async function expectPasskeyRefused(d: Device, name: string, step: string) {
+      await d.context.clearCookies();
+      const start = await startAuthorization(config);
+      await d.page.goto(start.url.toString());
+      const error = d.page.locator('#passkey-sign-in [data-passkey-error]');
+      await error.waitFor({ state: 'visible' });
+      expect(await error.innerText()).to.equal('That passkey could not sign you in. Try again, or use the emailed link.');
+      expect(await heading(d.page)).to.equal('Sign in to Test App');
+      await shoot(d.page, shotName(name), step);
+    }
+
+    const claimsOf = async (start: Awaited<ReturnType<typeof startAuthorization>>, callback: string) => (await exchangeCode(config, start, callback)).claims()!;
+    const refusals = async (accountId: string) => (await server.sesame.audit.query({ accountId, type: 'passkey.refused' })).map((e) => e.details?.reason);
 
     it('offers a passkey after an emailed sign-in, and stores it for the account', async () => {
       const email = nextEmail('register');
@@ -161,16 +186,152 @@ for (const kind of DB_KINDS) {
       const email = nextEmail('only');
       const d = await device();
       await registerAfterEmail(d, email, 'sign in');
-      // a new visit with no session at all: only the passkey on this device
-      await d.context.clearCookies();
-      const { start, callback } = await signInWithPasskey(d, 'sign in', {});
-      const claims = (await exchangeCode(config, start, callback)).claims()!;
+      const { start, callback } = await signInWithPasskeyOnly(d);
+      const claims = await claimsOf(start, callback);
       expect(claims.acr).to.equal(ACR_PASSKEY);
       expect(claims.amr).to.deep.equal(['hwk', 'user']);
       expect(claims.sub).to.equal((await server.sesame.accounts.get(email)).id);
       const [stored] = await server.sesame.passkeys.list(claims.sub);
       expect(stored.lastUsedAt).to.be.a('number');
+      expect(stored.counter).to.be.greaterThan(0);
       expect(await server.sesame.audit.query({ accountId: claims.sub, type: 'passkey.used' })).to.have.length(1);
+    });
+
+    it('step-up: acr_values demands a passkey of a session proven by email, and max_age asks for it again', async () => {
+      const name = 'step-up';
+      const d = await device();
+      await registerAfterEmail(d, nextEmail('stepup'), name);
+      // the session was proven by email: the app's demand brings up the passkey page
+      let start = await startAuthorization(config, { acr_values: ACR_PASSKEY });
+      await d.page.goto(start.url.toString());
+      await d.page.getByRole('heading', { name: 'Confirm with your passkey' }).waitFor();
+      await shoot(d.page, shotName(name), 'the app demands a passkey');
+      await d.page.getByRole('button', { name: 'Use a passkey' }).click();
+      let claims = await claimsOf(start, await waitForApp(d.page));
+      expect(claims.acr).to.equal(ACR_PASSKEY);
+      expect(claims.amr).to.deep.equal(['hwk', 'user']);
+      const authTime = claims.auth_time!;
+
+      // proven by a passkey now: the next demand passes without a page
+      start = await startAuthorization(config, { acr_values: ACR_PASSKEY });
+      await visit(d.page, start.url.toString());
+      claims = await claimsOf(start, await waitForApp(d.page));
+      expect(claims.acr).to.equal(ACR_PASSKEY);
+      expect(claims.auth_time).to.equal(authTime);
+
+      // max_age=0: the passkey is asked for again, whatever the session
+      start = await startAuthorization(config, { acr_values: ACR_PASSKEY, max_age: '0' });
+      await d.page.goto(start.url.toString());
+      await d.page.getByRole('heading', { name: 'Confirm with your passkey' }).waitFor();
+      await d.page.getByRole('button', { name: 'Use a passkey' }).click();
+      claims = await claimsOf(start, await waitForApp(d.page));
+      expect(claims.acr).to.equal(ACR_PASSKEY);
+      expect(await server.sesame.audit.query({ accountId: claims.sub, type: 'passkey.used' })).to.have.length(2);
+    });
+
+    it('step-up for an account with no passkey: a page that says so; a declined offer is not made again on this browser', async () => {
+      const name = 'step-up without passkey';
+      const email = nextEmail('nopasskey');
+      const d = await device();
+      let start = await signInByEmail(d, email, name);
+      await d.page.getByRole('button', { name: 'Not now' }).click();
+      const claims = await claimsOf(start, await waitForApp(d.page));
+      expect(claims.acr).to.equal(ACR_EMAIL);
+
+      start = await startAuthorization(config, { acr_values: ACR_PASSKEY });
+      await d.page.goto(start.url.toString());
+      await d.page.getByRole('heading', { name: 'Confirm with your passkey' }).waitFor();
+      const text = await d.page.locator('main').innerText();
+      expect(text).to.include('Test App asks you to sign in with a passkey, and your account has none yet.');
+      expect(await d.page.getByRole('button', { name: 'Use a passkey' }).count()).to.equal(0);
+      await shoot(d.page, shotName(name), 'no passkey to step up with');
+      // the way out: back to the app, which hears access_denied
+      await d.page.getByRole('button', { name: 'Cancel and go back to Test App' }).click();
+      const back = new URL(await waitForApp(d.page));
+      expect(back.searchParams.get('error')).to.equal('access_denied');
+
+      // "Not now" holds on this browser: the next emailed sign-in goes straight to the app
+      start = await startAuthorization(config, { prompt: 'login' });
+      await d.page.goto(start.url.toString());
+      await d.page.locator('input#email').fill(email);
+      await d.page.getByRole('button', { name: 'Email me a sign-in link' }).click();
+      await d.page.locator('#match-number').waitFor();
+      const { link } = loginDetails(await server.smtp.waitFor(email));
+      await d.page.goto(link);
+      expect((await claimsOf(start, await waitForApp(d.page))).amr).to.deep.equal(['email']);
+      expect(await server.sesame.passkeys.list(claims.sub)).to.deep.equal([]);
+    });
+
+    it('the account page lists, renames and removes passkeys; after removal the passkey is refused and the emailed link still works', async () => {
+      const name = 'manage';
+      const email = nextEmail('manage');
+      const d = await device();
+      await registerAfterEmail(d, email, name);
+      const accountId = (await server.sesame.accounts.get(email)).id;
+
+      await d.page.goto(`${server.issuer}/account/passkeys`);
+      await d.page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
+      expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Chrome on Linux']);
+      await shoot(d.page, shotName(name), 'account page with one passkey');
+
+      await d.page.locator('.passkey-rename input[name=name]').fill('Work laptop');
+      await d.page.getByRole('button', { name: 'Rename' }).click();
+      await d.page.getByText('The passkey was renamed.').waitFor();
+      expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Work laptop']);
+      await shoot(d.page, shotName(name), 'renamed');
+
+      await d.page.getByRole('button', { name: 'Remove Work laptop' }).click();
+      await d.page.getByText('The passkey was removed. You can still sign in with the emailed link.').waitFor();
+      expect(await d.page.locator('.passkey').count()).to.equal(0);
+      await shoot(d.page, shotName(name), 'removed');
+      expect(await server.sesame.passkeys.list(accountId)).to.deep.equal([]);
+      const types = (await server.sesame.audit.query({ accountId })).map((e) => e.type);
+      expect(types).to.include.members(['passkey.registered', 'passkey.renamed', 'passkey.removed']);
+
+      // the authenticator still holds it; Sesame no longer knows it
+      await expectPasskeyRefused(d, name, 'removed passkey refused');
+      expect(await refusals(accountId)).to.deep.equal([]);
+      // (refused as an unknown credential: no account to record it under)
+      // the emailed link still signs in
+      const start = await signInByEmail(d, email, name);
+      await d.page.getByRole('button', { name: 'Not now' }).click();
+      expect((await claimsOf(start, await waitForApp(d.page))).sub).to.equal(accountId);
+
+      // without a session the page asks to sign in first
+      await d.context.clearCookies();
+      const answer = await d.page.goto(`${server.issuer}/account/passkeys`);
+      expect(answer?.status()).to.equal(401);
+      expect(await heading(d.page)).to.equal('Sign in first');
+      await shoot(d.page, shotName(name), 'account page without a session');
+    });
+
+    it('refuses a passkey whose signature counter went backwards (a cloned authenticator)', async () => {
+      const name = 'counter';
+      const email = nextEmail('counter');
+      const d = await device();
+      await registerAfterEmail(d, email, name);
+      const { start, callback } = await signInWithPasskeyOnly(d);
+      const accountId = (await claimsOf(start, callback)).sub;
+      const [stored] = await server.sesame.passkeys.list(accountId);
+      expect(stored.counter).to.be.greaterThan(0);
+
+      // the same key, on an authenticator whose counter starts again from zero
+      const [credential] = await credentials(d);
+      await d.cdp.send('WebAuthn.removeCredential', { authenticatorId: d.authenticatorId, credentialId: credential.credentialId });
+      await d.cdp.send('WebAuthn.addCredential', { authenticatorId: d.authenticatorId, credential: { ...credential, signCount: 0 } });
+      await expectPasskeyRefused(d, name, 'cloned authenticator refused');
+      expect(await refusals(accountId)).to.deep.equal(['counter']);
+      expect((await server.sesame.passkeys.list(accountId))[0].counter, 'the stored counter stays').to.equal(stored.counter);
+    });
+
+    it('refuses the passkey of a disabled account', async () => {
+      const name = 'disabled';
+      const email = nextEmail('disabled');
+      const d = await device();
+      await registerAfterEmail(d, email, name);
+      const account = await server.sesame.accounts.disable(email);
+      await expectPasskeyRefused(d, name, 'disabled account refused');
+      await eventually(async () => expect(await refusals(account.id)).to.deep.equal(['account_unavailable']));
     });
   });
 }
