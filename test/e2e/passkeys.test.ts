@@ -1,12 +1,17 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { ACR_EMAIL, ACR_PASSKEY } from '../../src/oidc/acr.js';
+import { CHALLENGE_HASH_PURPOSE } from '../../src/passkeys/passkey-service.js';
+import { KnexPasskeyStore } from '../../src/store/passkey-store.js';
+import { adminApi } from '../support/admin-api.js';
+import { Browser as HttpBrowser } from '../support/browser.js';
+import { runCli } from '../support/cli.js';
 import { closeChromium, launchChromium, newDevice, reportScreenshots, shoot, watchErrors } from '../support/chromium.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
-import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
+import { client, discover, exchangeCode, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { cliEnv, startTestServer, type TestServer } from '../support/test-server.js';
 
 const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 const isCallback = (url: URL) => url.href.startsWith(`${REDIRECT_URI}?`);
@@ -332,6 +337,89 @@ for (const kind of DB_KINDS) {
       const account = await server.sesame.accounts.disable(email);
       await expectPasskeyRefused(d, name, 'disabled account refused');
       await eventually(async () => expect(await refusals(account.id)).to.deep.equal(['account_unavailable']));
+    });
+  });
+}
+
+/** Passkeys without a browser: the challenges at rest and their single use, and what operators do (CLI, admin API). */
+for (const kind of DB_KINDS) {
+  describe(`passkeys: challenges and operators (${kind})`, function () {
+    this.timeout(60_000);
+    let server: TestServer;
+
+    before(async () => {
+      server = await startTestServer(kind, { ADMIN_API_ENABLED: 'true' }, { hostname: 'localhost' });
+    });
+
+    after(async () => {
+      await server?.close();
+    });
+
+    const hashes = (value: string) => server.sesame.hasher.current(CHALLENGE_HASH_PURPOSE, value);
+    const match = (challenge: string, binding: string, purpose: 'authenticate' | 'register' = 'authenticate') =>
+      ({ idHashes: hashes(challenge), purpose, bindingHashes: hashes(`binding:${binding}`) });
+
+    it('keeps a challenge only as a keyed hash, usable once, by its own flow, for its own purpose, until it expires', async () => {
+      const store = new KnexPasskeyStore(server.sesame.db);
+      const { challenge } = await server.sesame.passkeys.authenticationOptions('interaction:first');
+      const rows = await server.sesame.db('webauthn_challenges').select();
+      expect(rows).to.have.length(1);
+      expect(JSON.stringify(rows), 'no challenge in the clear').not.to.include(challenge);
+
+      expect(await store.consumeChallenge(match(challenge, 'interaction:other'), Date.now()), 'another flow').to.equal(false);
+      expect(await store.consumeChallenge(match(challenge, 'interaction:first', 'register'), Date.now()), 'another purpose').to.equal(false);
+      expect(await store.consumeChallenge(match(challenge, 'interaction:first'), Date.now() + 6 * 60 * 1000), 'expired').to.equal(false);
+      // of ten answers racing with the same challenge, one is accepted
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeChallenge(match(challenge, 'interaction:first'), Date.now())));
+      expect(results.filter(Boolean)).to.have.length(1);
+      expect(await store.consumeChallenge(match(challenge, 'interaction:first'), Date.now()), 'used').to.equal(false);
+    });
+
+    it('operators list and remove passkeys from the CLI and the admin API, audited; the emailed link still signs in', async () => {
+      const email = `passkey-operator-${kind}@example.com`;
+      const account = await server.sesame.accounts.create(email);
+      const store = new KnexPasskeyStore(server.sesame.db);
+      const made = ['Phone', 'Laptop'].map((name, i) => ({
+        id: `pk-${kind}-${i}`, accountId: account.id, credentialId: `cred-${kind}-${i}`, publicKey: 'cHVibGlj', counter: 0, transports: ['internal'],
+        deviceType: i === 0 ? 'multiDevice' as const : 'singleDevice' as const, backedUp: i === 0, name, createdAt: Date.now() + i, lastUsedAt: null,
+      }));
+      for (const passkey of made) await store.insert(passkey);
+
+      const listed = await runCli(['passkeys', 'list', email, '--json'], cliEnv(server));
+      expect(listed.code, listed.stderr).to.equal(0);
+      const shown = JSON.parse(listed.stdout) as { account: string; passkeys: { id: string; name: string; device_type: string; public_key?: string }[] };
+      expect(shown.account).to.equal(account.id);
+      expect(shown.passkeys.map((p) => [p.id, p.name, p.device_type])).to.deep.equal([[made[0].id, 'Phone', 'synced'], [made[1].id, 'Laptop', 'device_bound']]);
+      expect(shown.passkeys[0]).not.to.have.property('public_key');
+
+      const removed = await runCli(['passkeys', 'remove', email, made[0].id], cliEnv(server));
+      expect(removed.code, removed.stderr).to.equal(0);
+      expect(removed.stdout).to.include(`removed passkey ${made[0].id} (Phone)`);
+
+      const api = adminApi(server.issuer);
+      const { token } = await server.sesame.adminTokens.create({ name: 'passkeys', scopes: ['read', 'write'] });
+      const list = await api('GET', `/accounts/${encodeURIComponent(email)}/passkeys`, { token });
+      expect(list.status).to.equal(200);
+      expect(list.body.items.map((p: { id: string }) => p.id)).to.deep.equal([made[1].id]);
+      expect((await api('DELETE', `/accounts/${account.id}/passkeys/${made[1].id}`, { token })).status).to.equal(204);
+      expect((await api('DELETE', `/accounts/${account.id}/passkeys/${made[1].id}`, { token })).status).to.equal(404);
+      // another account's passkey id is not found under this account
+      const other = await server.sesame.accounts.create(`other-${email}`);
+      await store.insert({ ...made[0], id: `pk-${kind}-other`, credentialId: `cred-${kind}-other`, accountId: other.id });
+      expect((await api('DELETE', `/accounts/${account.id}/passkeys/pk-${kind}-other`, { token })).status).to.equal(404);
+      expect(await server.sesame.passkeys.list(account.id)).to.deep.equal([]);
+
+      const events = await server.sesame.audit.query({ accountId: account.id, type: 'passkey.removed' });
+      expect(events.map((e) => [e.details?.passkey, e.details?.via, e.actor?.split(':')[0]])).to.deep.equal([
+        [made[1].id, 'api', 'admin-token'],
+        [made[0].id, 'cli', 'cli'],
+      ]);
+
+      // the last passkey is gone; the emailed link is untouched
+      const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+      const start = await startAuthorization(config);
+      const callback = await signInWithLink(new HttpBrowser(server.issuer), server.smtp, start, email);
+      expect((await exchangeCode(config, start, callback)).claims()?.sub).to.equal(account.id);
     });
   });
 }
