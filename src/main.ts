@@ -14,6 +14,7 @@ import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
+import { FailureThrottle } from './login/failure-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
@@ -196,6 +197,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
   const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
+  // refused passkeys count like links that do not work: the same limit per IP, a separate count
+  const passkeyFailures = new FailureThrottle(rateLimits, 'passkey-ip', config.rateLimits.verifyFailuresPerIp, config.rateLimits.ipv6PrefixBits);
   const login = new LoginService(
     new KnexLoginRequestStore(db, core.mailBox),
     accounts,
@@ -254,7 +257,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       void audit.record({ type: 'token.revoked', clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
-      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, passkeys, signingKeys: core.keys,
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, passkeys, passkeyFailures, signingKeys: core.keys,
       readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
       waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),

@@ -34,7 +34,7 @@ export interface RateLimitSettings {
   readonly ipv6PrefixBits: number;
   /** every sign-in email, all addresses and instances together */
   readonly mailGlobal?: Rate;
-  /** failed link look-ups (guessed or mangled tokens) from one client IP */
+  /** failed link look-ups (guessed or mangled tokens) from one client IP; refused passkeys are counted the same way, apart */
   readonly verifyFailuresPerIp?: Rate;
 }
 

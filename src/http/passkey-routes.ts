@@ -42,7 +42,7 @@ export const jsonBody: Middleware = async (ctx, next) => {
  * sign-in by email. Each ceremony's challenge is bound to this interaction, whose cookie only this
  * browser holds. The pages answer JSON to the page script (views/assets/passkeys.js).
  */
-export function passkeyRoutes({ provider, passkeys, templates, csrf, audit }: Pick<HttpDeps, 'provider' | 'passkeys' | 'templates' | 'csrf' | 'audit'>): { router: Router; interaction: InteractionExtension } {
+export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, csrf, audit }: Pick<HttpDeps, 'provider' | 'passkeys' | 'passkeyFailures' | 'templates' | 'csrf' | 'audit'>): { router: Router; interaction: InteractionExtension } {
   const router = new Router({ prefix: '/interaction/:uid/passkey' });
   const binding = (uid: string) => `interaction:${uid}`;
 
@@ -77,11 +77,16 @@ export function passkeyRoutes({ provider, passkeys, templates, csrf, audit }: Pi
 
   router.post('/authenticate', jsonBody, async (ctx) => {
     const { client, uid } = await load(ctx, ['login', PASSKEY_PROMPT]);
+    const wait = await passkeyFailures.refusal(ctx.ip);
+    if (wait !== undefined) {
+      throw new AppError('rate_limited', 429, `Too many passkeys were refused from your network. Try again in ${wait} s.`, { retryAfterSeconds: wait, key: 'error.rate_limited.passkey' });
+    }
     let signedIn;
     try {
       signedIn = await passkeys.authenticate(binding(uid), (ctx.request.body as Record<string, unknown>).response);
     } catch (error) {
       if (!(error instanceof PasskeyRefused)) throw error;
+      await passkeyFailures.failed(ctx.ip);
       await audit.record(audited(ctx, { type: 'passkey.refused', accountId: error.accountId, clientId: client.clientId, details: { reason: error.reason, interaction: uid, ...(error.passkeyId ? { passkey: error.passkeyId } : {}) } }));
       throw error;
     }

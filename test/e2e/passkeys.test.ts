@@ -348,7 +348,7 @@ for (const kind of DB_KINDS) {
     let server: TestServer;
 
     before(async () => {
-      server = await startTestServer(kind, { ADMIN_API_ENABLED: 'true' }, { hostname: 'localhost' });
+      server = await startTestServer(kind, { ADMIN_API_ENABLED: 'true', RATE_LIMIT_VERIFY_FAILURES_IP: '2/900' }, { hostname: 'localhost' });
     });
 
     after(async () => {
@@ -373,6 +373,43 @@ for (const kind of DB_KINDS) {
       const results = await Promise.all(Array.from({ length: 10 }, () => store.consumeChallenge(match(challenge, 'interaction:first'), Date.now())));
       expect(results.filter(Boolean)).to.have.length(1);
       expect(await store.consumeChallenge(match(challenge, 'interaction:first'), Date.now()), 'used').to.equal(false);
+    });
+
+    it('a sign-in\'s passkey endpoints need its browser and CSRF token, and refused passkeys are throttled per IP', async () => {
+      const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+      const browser = new HttpBrowser(server.issuer);
+      const page = await browser.get((await startAuthorization(config)).url.toString());
+      const attribute = (name: string) => decodeHtml(new RegExp(`${name}="([^"]+)"`).exec(page.body)![1]);
+      const [csrf, optionsUrl, verifyUrl] = [attribute('data-csrf'), attribute('data-options-url'), attribute('data-verify-url')];
+      const post = async (who: HttpBrowser, path: string, body: unknown) => {
+        const url = new URL(path, server.issuer).toString();
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', cookie: await who.jar.getCookieString(url) },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as Record<string, unknown> };
+      };
+
+      expect((await post(browser, optionsUrl, {})).status, 'no CSRF token').to.equal(403);
+      expect((await post(browser, optionsUrl, { csrf: `${csrf}x` })).status, 'a wrong CSRF token').to.equal(403);
+      // another browser has neither the interaction cookie nor the CSRF cookie
+      expect((await post(new HttpBrowser(server.issuer), optionsUrl, { csrf })).status, 'another browser').to.be.oneOf([400, 403]);
+      const options = await post(browser, optionsUrl, { csrf });
+      expect(options.status).to.equal(200);
+      expect(options.body).to.include({ rpId: 'localhost', userVerification: 'required' });
+
+      const unknown = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AAAA', signature: 'AAAA' } };
+      for (let i = 0; i < 2; i++) {
+        const refused = await post(browser, verifyUrl, { csrf, response: unknown });
+        expect(refused.status).to.equal(400);
+        expect(refused.body.error).to.equal('passkey_refused');
+      }
+      const throttled = await post(browser, verifyUrl, { csrf, response: unknown });
+      expect(throttled.status).to.equal(429);
+      expect(Number(throttled.retryAfter)).to.be.greaterThan(0);
+      const reasons = (await server.sesame.audit.query({ type: 'passkey.refused' })).map((e) => e.details?.reason);
+      expect(reasons).to.deep.equal(['unknown_credential', 'unknown_credential']);
     });
 
     it('operators list and remove passkeys from the CLI and the admin API, audited; the emailed link still signs in', async () => {
@@ -422,4 +459,8 @@ for (const kind of DB_KINDS) {
       expect((await exchangeCode(config, start, callback)).claims()?.sub).to.equal(account.id);
     });
   });
+}
+
+function decodeHtml(value: string): string {
+  return value.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#x27;/g, "'");
 }
