@@ -152,6 +152,7 @@ export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, 
           title: t(ctx, templates, 'passkey.stepup.title'),
           ...common,
           noPasskey: none,
+          signedIn: accountId !== undefined,
           accountUrl: '/account/passkeys',
           passkeySignIn: none ? undefined : signInUrls(uid),
         });

@@ -248,6 +248,8 @@ for (const kind of DB_KINDS) {
       await d.page.getByRole('heading', { name: 'Confirm with your passkey' }).waitFor();
       const text = await d.page.locator('main').innerText();
       expect(text).to.include('Test App asks you to sign in with a passkey, and your account has none yet.');
+      expect(text).to.include('then try again in Test App.');
+      expect(text, 'every placeholder filled in').not.to.match(/[{}]/);
       expect(await d.page.getByRole('button', { name: 'Use a passkey' }).count()).to.equal(0);
       await shoot(d.page, shotName(name), 'no passkey to step up with');
       // the way out: back to the app, which hears access_denied
