@@ -206,8 +206,12 @@ for (const kind of DB_KINDS) {
       const name = 'step-up';
       const d = await device();
       await registerAfterEmail(d, nextEmail('stepup'), name);
-      // the session was proven by email: the app's demand brings up the passkey page
-      let start = await startAuthorization(config, { acr_values: ACR_PASSKEY });
+      // the session was proven by email: without a page to show (prompt=none) the app hears login_required
+      let start = await startAuthorization(config, { acr_values: ACR_PASSKEY, prompt: 'none' });
+      await visit(d.page, start.url.toString());
+      expect(new URL(await waitForApp(d.page)).searchParams.get('error')).to.equal('login_required');
+      // with a page, the app's demand brings up the passkey page
+      start = await startAuthorization(config, { acr_values: ACR_PASSKEY });
       await d.page.goto(start.url.toString());
       await d.page.getByRole('heading', { name: 'Confirm with your passkey' }).waitFor();
       await shoot(d.page, shotName(name), 'the app demands a passkey');
@@ -453,6 +457,10 @@ for (const kind of DB_KINDS) {
         [made[1].id, 'api', 'admin-token'],
         [made[0].id, 'cli', 'cli'],
       ]);
+
+      // deleting an account deletes its passkeys
+      expect((await api('DELETE', `/accounts/${other.id}`, { token })).status).to.equal(204);
+      expect(await server.sesame.db('passkeys').where({ account_id: other.id }).select('id')).to.deep.equal([]);
 
       // the last passkey is gone; the emailed link is untouched
       const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
