@@ -291,6 +291,15 @@ for (const kind of DB_KINDS) {
       expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Work laptop']);
       await shoot(d.page, shotName(name), 'renamed');
 
+      // the page's forms need its CSRF token, even with the browser's own cookies
+      const [passkey] = await server.sesame.passkeys.list(accountId);
+      const cookie = (await d.context.cookies(server.issuer)).map((c) => `${c.name}=${c.value}`).join('; ');
+      const forged = await fetch(`${server.issuer}/account/passkeys/${passkey.id}/remove`, {
+        method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=forged', redirect: 'manual',
+      });
+      expect(forged.status).to.equal(403);
+      expect(await server.sesame.passkeys.list(accountId)).to.have.length(1);
+
       await d.page.getByRole('button', { name: 'Remove Work laptop' }).click();
       await d.page.getByText('The passkey was removed. You can still sign in with the emailed link.').waitFor();
       expect(await d.page.locator('.passkey').count()).to.equal(0);
@@ -307,6 +316,15 @@ for (const kind of DB_KINDS) {
       const start = await signInByEmail(d, email, name);
       await d.page.getByRole('button', { name: 'Not now' }).click();
       expect((await claimsOf(start, await waitForApp(d.page))).sub).to.equal(accountId);
+
+      // a passkey added from the account page
+      await d.page.goto(`${server.issuer}/account/passkeys`);
+      await d.page.getByRole('button', { name: 'Add a passkey' }).click();
+      await d.page.getByText('The passkey was added.').waitFor();
+      expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Chrome on Linux']);
+      await shoot(d.page, shotName(name), 'added from the account page');
+      const added = await server.sesame.audit.query({ accountId, type: 'passkey.registered' });
+      expect(added.map((e) => e.details?.via)).to.deep.equal(['account', 'offer']);
 
       // without a session the page asks to sign in first
       await d.context.clearCookies();
