@@ -25,7 +25,7 @@ export function passkeyAccountRoutes({ provider, passkeys, templates, csrf, audi
 
   /** The gate: a session of an active account, or a page that says to sign in (401). */
   const gate = async (ctx: Context, next: Next) => {
-    if (!passkeys.enabled) throw new AppError('not_found', 404, 'Not found');
+    if (!passkeys.enabled) throw new AppError('passkeys_off', 404, 'Passkeys are not available here.');
     ctx.set('Cache-Control', 'no-store');
     const session = await provider.Session.get(ctx);
     const account = session.accountId ? await passkeys.accountOf(session.accountId) : undefined;

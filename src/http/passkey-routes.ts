@@ -47,7 +47,7 @@ export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, 
   const binding = (uid: string) => `interaction:${uid}`;
 
   async function load(ctx: Context & { params: Record<string, string> }, prompts: readonly string[]) {
-    if (!passkeys.enabled) throw new AppError('not_found', 404, 'Not found');
+    if (!passkeys.enabled) throw new AppError('passkeys_off', 404, 'Passkeys are not available here.');
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (details.uid !== ctx.params['uid']) throw new oidcErrors.SessionNotFound('interaction mismatch');
     preferLocales(ctx, templates.messages, details.params.ui_locales);

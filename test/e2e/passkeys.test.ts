@@ -492,3 +492,33 @@ for (const kind of DB_KINDS) {
 function decodeHtml(value: string): string {
   return value.replace(/&#x3D;/g, '=').replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#x27;/g, "'");
 }
+
+describe('passkeys turned off (PASSKEYS_ENABLED=false, sqlite)', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+
+  before(async () => {
+    server = await startTestServer('sqlite', { PASSKEYS_ENABLED: 'false' }, { hostname: 'localhost' });
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  it('offers no passkey anywhere: not on the email page, not in discovery, not at /account/passkeys', async () => {
+    const config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
+    expect(config.serverMetadata().acr_values_supported).to.deep.equal([ACR_EMAIL]);
+    const browser = new HttpBrowser(server.issuer);
+    const page = await browser.get((await startAuthorization(config)).url.toString());
+    expect(page.status).to.equal(200);
+    expect(page.body).to.include('name="email"');
+    expect(page.body).not.to.include('data-passkey');
+    expect(page.body).not.to.include('webauthn');
+    const uid = /\/interaction\/([^/"]+)\/email/.exec(page.body)![1];
+    const options = await fetch(`${server.issuer}/interaction/${uid}/passkey/authenticate/options`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: '{}' });
+    expect(options.status).to.equal(404);
+    const account = await browser.get('/account/passkeys');
+    expect(account.status).to.equal(404);
+    expect(account.body).to.include('Passkeys are not available here.');
+  });
+});
