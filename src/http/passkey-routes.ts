@@ -75,21 +75,27 @@ export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, 
     ctx.body = await passkeys.authenticationOptions(binding(uid));
   });
 
-  router.post('/authenticate', jsonBody, async (ctx) => {
-    const { client, uid } = await load(ctx, ['login', PASSKEY_PROMPT]);
+  /** Step: an IP whose passkeys were refused too often waits (429), as for links that do not work. */
+  const notThrottled: Middleware = async (ctx, next) => {
     const wait = await passkeyFailures.refusal(ctx.ip);
     if (wait !== undefined) {
       throw new AppError('rate_limited', 429, `Too many passkeys were refused from your network. Try again in ${wait} s.`, { retryAfterSeconds: wait, key: 'error.rate_limited.passkey' });
     }
-    let signedIn;
-    try {
-      signedIn = await passkeys.authenticate(binding(uid), (ctx.request.body as Record<string, unknown>).response);
-    } catch (error) {
-      if (!(error instanceof PasskeyRefused)) throw error;
-      await passkeyFailures.failed(ctx.ip);
-      await audit.record(audited(ctx, { type: 'passkey.refused', accountId: error.accountId, clientId: client.clientId, details: { reason: error.reason, interaction: uid, ...(error.passkeyId ? { passkey: error.passkeyId } : {}) } }));
+    await next();
+  };
+
+  /** A refused passkey counts against the IP and is audited with why; the person sees one plain message. */
+  async function recordRefusal(ctx: Context, error: PasskeyRefused, clientId: string, uid: string) {
+    await passkeyFailures.failed(ctx.ip);
+    await audit.record(audited(ctx, { type: 'passkey.refused', accountId: error.accountId, clientId, details: { reason: error.reason, interaction: uid, ...(error.passkeyId ? { passkey: error.passkeyId } : {}) } }));
+  }
+
+  router.post('/authenticate', jsonBody, notThrottled, async (ctx) => {
+    const { client, uid } = await load(ctx, ['login', PASSKEY_PROMPT]);
+    const signedIn = await passkeys.authenticate(binding(uid), (ctx.request.body as Record<string, unknown>).response).catch(async (error: unknown) => {
+      if (error instanceof PasskeyRefused) await recordRefusal(ctx, error, client.clientId, uid);
       throw error;
-    }
+    });
     const { account, passkey, amr } = signedIn;
     await audit.record(audited(ctx, { type: 'passkey.used', accountId: account.id, clientId: client.clientId, details: { passkey: passkey.id } }));
     await audit.record(audited(ctx, { type: 'login.completed', accountId: account.id, email: account.email, clientId: client.clientId, details: { method: 'passkey' } }));
