@@ -283,12 +283,14 @@ for (const kind of DB_KINDS) {
       await d.page.goto(`${server.issuer}/account/passkeys`);
       await d.page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
       expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Chrome on Linux']);
+      await d.page.getByRole('button', { name: 'Add a passkey' }).waitFor();
       await shoot(d.page, shotName(name), 'account page with one passkey');
 
       await d.page.locator('.passkey-rename input[name=name]').fill('Work laptop');
       await d.page.getByRole('button', { name: 'Rename' }).click();
       await d.page.getByText('The passkey was renamed.').waitFor();
       expect(await d.page.locator('.passkey-name').allInnerTexts()).to.deep.equal(['Work laptop']);
+      await d.page.getByRole('button', { name: 'Add a passkey' }).waitFor();
       await shoot(d.page, shotName(name), 'renamed');
 
       // the page's forms need its CSRF token, even with the browser's own cookies
@@ -303,6 +305,7 @@ for (const kind of DB_KINDS) {
       await d.page.getByRole('button', { name: 'Remove Work laptop' }).click();
       await d.page.getByText('The passkey was removed. You can still sign in with the emailed link.').waitFor();
       expect(await d.page.locator('.passkey').count()).to.equal(0);
+      await d.page.getByRole('button', { name: 'Add a passkey' }).waitFor();
       await shoot(d.page, shotName(name), 'removed');
       expect(await server.sesame.passkeys.list(accountId)).to.deep.equal([]);
       const types = (await server.sesame.audit.query({ accountId })).map((e) => e.type);
