@@ -6,7 +6,7 @@ import { AppError } from '../shared/errors.js';
 import { field, formBody } from './body.js';
 import { audited, type HttpDeps } from './context.js';
 import { renderPage, t } from './pages.js';
-import { deviceName, jsonBody } from './passkey-routes.js';
+import { jsonBody, passkeyName } from './passkey-routes.js';
 
 interface Signed {
   account: Account;
@@ -76,7 +76,7 @@ export function passkeyAccountRoutes({ provider, passkeys, templates, csrf, audi
     const body = (ctx.request.body ?? {}) as Record<string, unknown>;
     checkCsrf(ctx, body.csrf);
     const { account } = signed(ctx);
-    const passkey = await passkeys.register(account, purpose(signed(ctx)), body.response, typeof body.name === 'string' ? body.name : deviceName(ctx));
+    const passkey = await passkeys.register(account, purpose(signed(ctx)), body.response, typeof body.name === 'string' ? body.name : passkeyName(ctx, templates));
     await audit.record(audited(ctx, { type: 'passkey.registered', accountId: account.id, details: { passkey: passkey.id, via: 'account' } }));
     ctx.body = { location: '/account/passkeys?done=added' };
   });

@@ -7,7 +7,7 @@ import { isFirstParty } from '../oidc/grants.js';
 import { PASSKEY_OFFER_COOKIE, PASSKEY_OFFER_PROMPT, PASSKEY_PROMPT } from '../oidc/passkey-policy.js';
 import { PasskeyRefused } from '../passkeys/passkey-service.js';
 import { AppError } from '../shared/errors.js';
-import { describeUserAgent } from '../shared/user-agent.js';
+import { deviceName, parseDevice } from '../shared/user-agent.js';
 import { formBody } from './body.js';
 import { audited, type HttpDeps } from './context.js';
 import { preferLocales, renderPage, t } from './pages.js';
@@ -113,7 +113,7 @@ export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, 
     const { details, client } = await load(ctx, [PASSKEY_OFFER_PROMPT]);
     const account = await signedInAccount(details);
     const body = ctx.request.body as Record<string, unknown>;
-    const passkey = await passkeys.register(account, binding(details.uid), body.response, typeof body.name === 'string' ? body.name : deviceName(ctx));
+    const passkey = await passkeys.register(account, binding(details.uid), body.response, typeof body.name === 'string' ? body.name : passkeyName(ctx, templates));
     await audit.record(audited(ctx, { type: 'passkey.registered', accountId: account.id, clientId: client.clientId, details: { passkey: passkey.id, via: 'offer' } }));
     rememberOffer(ctx, 'registered');
     ctx.body = { location: await finish(ctx, offerAnswered(details, 'registered')) };
@@ -180,8 +180,9 @@ export function passkeyRoutes({ provider, passkeys, passkeyFailures, templates, 
   return { router, interaction };
 }
 
-/** A passkey's first name: the browser and system it was made on ("Chrome on macOS"), which the person may change. */
-export function deviceName(ctx: Context): string | undefined {
-  const described = describeUserAgent(ctx.get('User-Agent'));
-  return described === 'an unknown device' ? undefined : described;
+/** A passkey's first name: the browser and system it was made on ("Chrome on Linux"), in the page's language; the person may change it. */
+export function passkeyName(ctx: Context, templates: HttpDeps['templates']): string | undefined {
+  const { browser, system } = parseDevice(ctx.get('User-Agent'));
+  if (!browser && !system) return undefined;
+  return deviceName(ctx.get('User-Agent'), (key, params) => t(ctx, templates, key, params));
 }
