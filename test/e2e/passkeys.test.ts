@@ -126,7 +126,7 @@ for (const kind of DB_KINDS) {
       await shoot(d.page, shotName(name), 'email page with the passkey button');
       await d.page.locator('input#email').fill(email);
       await d.page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-      await d.page.locator('#match-number').waitFor();
+      await d.page.locator('#match-number').waitFor({ state: 'attached' });
       const { link } = loginDetails(await server.smtp.waitFor(email));
       await d.page.goto(link);
       return start;
@@ -266,7 +266,7 @@ for (const kind of DB_KINDS) {
       await d.page.goto(start.url.toString());
       await d.page.locator('input#email').fill(email);
       await d.page.getByRole('button', { name: 'Email me a sign-in link' }).click();
-      await d.page.locator('#match-number').waitFor();
+      await d.page.locator('#match-number').waitFor({ state: 'attached' });
       const { link } = loginDetails(await server.smtp.waitFor(email));
       await d.page.goto(link);
       expect((await claimsOf(start, await waitForApp(d.page))).amr).to.deep.equal(['email']);
