@@ -15,6 +15,7 @@ import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
+import { FailureThrottle } from './login/failure-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
 import { emailChangeMailComposer } from './mail/email-change-mail.js';
@@ -43,6 +44,8 @@ import { closeDatabase, migrate, migrationsPending, openDatabase, type Db } from
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
+import { KnexPasskeyStore } from './store/passkey-store.js';
+import { PasskeyService } from './passkeys/passkey-service.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
 import { KnexSigningKeyStore } from './store/signing-key-store.js';
@@ -70,6 +73,8 @@ export interface Core {
   mailBox: SecretBox;
   templates: Templates;
   adminTokens: AdminTokens;
+  /** passkeys of accounts: ceremonies and management */
+  passkeys: PasskeyService;
   close(): Promise<void>;
 }
 
@@ -93,12 +98,13 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     issuer: config.issuer,
     ttlSeconds: config.emailChangeTtlSeconds,
   });
+  const accounts = new AccountService(accountStore, config.signup, emailChanges);
   return {
     config,
     logger,
     db,
     hasher,
-    accounts: new AccountService(accountStore, config.signup, emailChanges),
+    accounts,
     clients: new ClientService(new KnexClientStore(db), hasher),
     audit,
     keys: new KnexSigningKeyStore(db, new SecretBox(config.secrets.hmacSecrets, 'signing key encryption')),
@@ -106,6 +112,7 @@ export async function openCore(config: Config, logger = createLogger(config.logL
     mailBox,
     templates,
     adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
+    passkeys: new PasskeyService(new KnexPasskeyStore(db), accounts, hasher, { ...config.passkeys, name: config.brand.productName }),
     close: async () => {
       await audit.flush();
       await closeDatabase(db);
@@ -174,7 +181,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     await core.close();
     throw error;
   }
-  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens } = core;
+  const { db, logger, hasher, accounts, clients, audit, templates, emailChanges, adminTokens, passkeys } = core;
   const transport = options.mailTransport
     ?? (config.mail.smtpUrl
       ? smtpTransport(config.mail.smtpUrl, config.mail.from, { timeoutSeconds: config.mail.timeoutSeconds, dkim: config.mail.dkim })
@@ -195,6 +202,8 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
   emailChanges.onMailQueued(() => outbox.wake());
   const rateLimits = new KnexRateLimitStore(db);
   const clientAuth = new ClientAuthThrottle(rateLimits, config.rateLimits.clientAuthFailuresPerIp, config.rateLimits.ipv6PrefixBits);
+  // refused passkeys count like links that do not work: the same limit per IP, a separate count
+  const passkeyFailures = new FailureThrottle(rateLimits, 'passkey-ip', config.rateLimits.verifyFailuresPerIp, config.rateLimits.ipv6PrefixBits);
   const login = new LoginService(
     new KnexLoginRequestStore(db, core.mailBox),
     accounts,
@@ -254,7 +263,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       void audit.record({ type: 'token.revoked', accountId: revokedAccount(ctx), clientId: ctx.oidc?.client?.clientId, ip: ctx.ip, requestId: ctx.state.requestId, details: { grantId } });
     });
     return mountHttp({
-      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, signingKeys: core.keys,
+      config, provider, login, accounts, clients, findClient, templates, csrf, logger, audit, metrics, emailChanges, connections, deletion, adminTokens, passkeys, passkeyFailures, signingKeys: core.keys,
       readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
       waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),

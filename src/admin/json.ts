@@ -1,6 +1,7 @@
 import type { Account, AccountActivity } from '../accounts/account.js';
 import type { StoredAuditEvent } from '../audit/audit.js';
 import type { KeySetEntry } from '../oidc/signing-keys.js';
+import type { Passkey } from '../passkeys/passkey.js';
 import type { AdminTokenInfo } from './admin-tokens.js';
 
 /**
@@ -51,5 +52,18 @@ export function adminTokenToJson(token: AdminTokenInfo) {
     expires_at: iso(token.expiresAt),
     revoked_at: iso(token.revokedAt),
     last_used_at: iso(token.lastUsedAt),
+  };
+}
+
+/** A passkey as operators see it: never its public key (not secret, but of no use to them). */
+export function passkeyToJson(passkey: Passkey) {
+  return {
+    id: passkey.id,
+    name: passkey.name,
+    credential_id: passkey.credentialId,
+    device_type: passkey.deviceType === 'multiDevice' ? 'synced' : 'device_bound',
+    transports: [...passkey.transports],
+    created_at: iso(passkey.createdAt),
+    last_used_at: iso(passkey.lastUsedAt),
   };
 }

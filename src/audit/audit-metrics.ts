@@ -31,6 +31,9 @@ export function countAuditEvent(metrics: Metrics, event: AuditEvent): void {
     case 'login.denied':
       metrics.loginsFailed.inc({ reason: String(details.reason ?? event.type) });
       break;
+    case 'passkey.refused':
+      metrics.loginsFailed.inc({ reason: `passkey_${String(details.reason ?? 'refused')}` });
+      break;
     default:
       break;
   }

@@ -42,6 +42,11 @@ export const AUDIT_TYPES = [
   'account.deleted',
   'admin.token.created',
   'admin.token.revoked',
+  'passkey.registered',
+  'passkey.used',
+  'passkey.refused',
+  'passkey.renamed',
+  'passkey.removed',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];

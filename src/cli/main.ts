@@ -15,6 +15,7 @@ import { auditCommand } from './audit.js';
 import { clientsCommand } from './clients.js';
 import { DEV_BANNER } from './dev-banner.js';
 import { keysCommand } from './keys.js';
+import { passkeysCommand } from './passkeys.js';
 import { didYouMean } from './suggest.js';
 import { DatabaseNotReady } from './database-not-ready.js';
 import { commandsOf, subcommandsOf, usageFor } from './usage.js';
@@ -72,6 +73,11 @@ Commands:
                                  email NEW_EMAIL a link that confirms the
                                  change; the address changes once it is
                                  confirmed, and the old address is told
+  passkeys list ACCOUNT [--json] an account's passkeys (id, name, kind, when
+                                 added and last used)
+  passkeys remove ACCOUNT PASSKEY_ID [--json]
+                                 the passkey stops signing in at once; the
+                                 emailed link keeps working
   keys list [--json]             signing keys and their state (next, signing,
                                  retiring)
   keys rotate [--activate-after SECONDS] [--json]
@@ -193,6 +199,8 @@ async function run(argv: string[]): Promise<number> {
       return withCore((core) => accountsCommand(core, rest, print));
     case 'keys':
       return withCore((core) => keysCommand(core, rest, print));
+    case 'passkeys':
+      return withCore((core) => passkeysCommand(core, rest, print));
     case 'admin-tokens':
       return withCore((core) => adminTokensCommand(core, rest, print));
     case undefined:

@@ -34,7 +34,7 @@ export interface RateLimitSettings {
   readonly ipv6PrefixBits: number;
   /** every sign-in email, all addresses and instances together */
   readonly mailGlobal?: Rate;
-  /** failed link look-ups (guessed or mangled tokens) from one client IP */
+  /** failed link look-ups (guessed or mangled tokens) from one client IP; refused passkeys are counted the same way, apart */
   readonly verifyFailuresPerIp?: Rate;
 }
 
@@ -92,6 +92,12 @@ export interface Config {
   };
   /** Dynamic Client Registration (RFC 7591/7592) at /reg, with an initial access token from `sesame admin-tokens` */
   readonly registration: { readonly enabled: boolean };
+  /**
+   * Passkeys (WebAuthn) next to the emailed link. The relying-party id is the issuer's host name and
+   * the origin the issuer's origin; an issuer on an IP address cannot have passkeys (WebAuthn needs a
+   * domain), so they are off there.
+   */
+  readonly passkeys: { readonly enabled: boolean; readonly rpId: string; readonly origin: string };
   /** DPoP (RFC 9449): whether every proof at the token, PAR and userinfo endpoints must carry a nonce Sesame issued (§8) */
   readonly dpop: { readonly requireNonce: boolean };
   /** whether Sesame may call apps on loopback and private addresses (back-channel logout, jwks_uri) */

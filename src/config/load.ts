@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { AdminApiSwitch, Config, DatabaseConfig, Mode } from './config.js';
 import { ConfigError } from './config-error.js';
@@ -216,6 +217,7 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
     keys: { activationDelaySeconds: s.KEY_ACTIVATION_DELAY_SECONDS, retirementSeconds: s.KEY_RETIREMENT_SECONDS, refreshSeconds: s.KEYS_REFRESH_SECONDS },
     registration: { enabled: s.REGISTRATION_ENABLED },
     dpop: { requireNonce: s.DPOP_REQUIRE_NONCE },
+    passkeys: passkeySettings(s.PASSKEYS_ENABLED, issuer, notices),
     // in production an app's URI must not reach the internal network
     outboundAllowPrivate: s.OUTBOUND_ALLOW_PRIVATE ?? rules.outboundAllowPrivate,
     auditRetentionDays: s.AUDIT_RETENTION_DAYS,
@@ -224,6 +226,14 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
     logLevel: s.LOG_LEVEL,
     notices,
   };
+}
+
+/** Relying-party id and origin from the issuer; WebAuthn refuses an IP address as the id. */
+function passkeySettings(enabled: boolean, issuer: string, notices: string[]): Config['passkeys'] {
+  const { hostname, origin } = new URL(issuer);
+  const onIpAddress = isIP(hostname.replace(/^\[|\]$/g, '')) !== 0;
+  if (enabled && onIpAddress) notices.push(`PASSKEYS_ENABLED: passkeys are off because the issuer's host ${hostname} is an IP address (WebAuthn needs a domain name)`);
+  return { enabled: enabled && !onIpAddress, rpId: hostname, origin };
 }
 
 function parseDatabaseUrl(value: string | undefined, dataDir: string, cwd: string, problems: string[]): Omit<DatabaseConfig, 'busyTimeoutMs'> {

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { clientToJson, parseClientChanges, parseNewClient } from '../clients/client-json.js';
-import { accountDetailsToJson, accountToJson, auditEventToJson, signingKeyToJson } from '../admin/json.js';
+import { accountDetailsToJson, accountToJson, auditEventToJson, passkeyToJson, signingKeyToJson } from '../admin/json.js';
 import { integerField, invalid, limitParam, objectBody, queryParams, stringField } from '../admin/input.js';
 import { openApiDocument } from '../admin/openapi.js';
 import { parseWhen } from '../admin/time.js';
@@ -41,7 +41,7 @@ export function adminApi(deps: HttpDeps): Middleware {
  * the last page, otherwise the value to pass as `after` for the next one.
  */
 export function adminRoutes(deps: HttpDeps): Router {
-  const { adminTokens, accounts, audit, clients, config, templates } = deps;
+  const { adminTokens, accounts, audit, clients, config, templates, passkeys } = deps;
   const router = new Router({ prefix: ADMIN_API_PREFIX });
   const read = requireScope(adminTokens, 'read');
   const write = requireScope(adminTokens, 'write');
@@ -154,6 +154,18 @@ export function adminRoutes(deps: HttpDeps): Router {
   router.delete('/accounts/:account', write, async (ctx) => {
     const account = await accounts.remove(ctx.params.account);
     await record(ctx, { type: 'admin.account.deleted', accountId: account.id, email: account.email });
+    ctx.status = 204;
+  });
+
+  // an account's passkeys; removing one leaves the emailed link
+  router.get('/accounts/:account/passkeys', read, async (ctx) => {
+    noQuery(ctx);
+    const { passkeys: list } = await passkeys.listFor(ctx.params.account);
+    ctx.body = { items: list.map(passkeyToJson), next: null };
+  });
+  router.delete('/accounts/:account/passkeys/:passkey', write, async (ctx) => {
+    const { account, passkey } = await passkeys.removeFor(ctx.params.account, ctx.params.passkey);
+    await record(ctx, { type: 'passkey.removed', accountId: account.id, email: account.email, details: { passkey: passkey.id, via: 'api' } });
     ctx.status = 204;
   });
 

@@ -4,7 +4,7 @@ import type { Provider } from 'oidc-provider';
 import { assetsDir } from '../shared/paths.js';
 import { adminApi } from './admin-routes.js';
 import { accountRoutes } from './account-routes.js';
-import { assets, brandCss } from './assets.js';
+import { assets, brandCss, webauthnBrowserScript } from './assets.js';
 import { audited, type HttpDeps } from './context.js';
 import { emailChangeRoutes } from './email-change-routes.js';
 import { demoRoutes } from './demo-routes.js';
@@ -13,6 +13,8 @@ import { issuerHostFirst } from './dev-host.js';
 import { fromMemory } from './from-memory.js';
 import { healthRoutes } from './health-routes.js';
 import { interactionRoutes } from './interaction-routes.js';
+import { passkeyAccountRoutes } from './passkey-account-routes.js';
+import { passkeyRoutes } from './passkey-routes.js';
 import { pinOriginToIssuer } from '../oidc/patches.js';
 import { registrationGuard } from '../oidc/registration.js';
 import { unknownMethods } from './methods.js';
@@ -30,7 +32,7 @@ import { verifyRoutes } from './verify-routes.js';
  */
 export function mountHttp(deps: HttpDeps): Provider {
   const { provider, config, templates, logger } = deps;
-  const staticAssets = assets(assetsDir, { 'brand.css': brandCss(config.brand.color) });
+  const staticAssets = assets(assetsDir, { 'brand.css': brandCss(config.brand.color), 'webauthn.js': webauthnBrowserScript() });
   templates.setGlobals({ productName: config.brand.productName, brandLogoUrl: config.brand.logoUrl, assets: staticAssets.urls });
 
   pinOriginToIssuer(provider, config.issuer);
@@ -53,7 +55,8 @@ export function mountHttp(deps: HttpDeps): Provider {
   provider.use(postAsGet());
   provider.use(untypedEmptyRevocation());
   provider.use(unauthorizedClientGrant());
-  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps), accountRoutes(deps)];
+  const passkeys = passkeyRoutes(deps);
+  const routers = [healthRoutes(deps), staticAssets.router, interactionRoutes(deps, passkeys.interaction), passkeys.router, passkeyAccountRoutes(deps), verifyRoutes(deps), emailChangeRoutes(deps), accountRoutes(deps)];
   if (deps.demoClientId) routers.push(demoRoutes(deps, deps.demoClientId));
   provider.use(ownRoutes(routers));
   return provider;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 import Router from '@koa/router';
 
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.svg': 'image/svg+xml' };
@@ -54,4 +55,22 @@ function luminance(hex: string): number {
 export function contrast(a: string, b: string): number {
   const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
   return (hi + 0.05) / (lo + 0.05);
+}
+
+/**
+ * The browser half of @simplewebauthn (its UMD bundle, the global SimpleWebAuthnBrowser), served
+ * from node_modules as our own static asset: the pages' CSP allows scripts of this origin only.
+ */
+export function webauthnBrowserScript(): string {
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve('@simplewebauthn/browser'));
+  // the package's own root (its script/ and esm/ folders hold package.json files of their own)
+  while (!isPackageRoot(dir, '@simplewebauthn/browser')) dir = dirname(dir);
+  return readFileSync(join(dir, 'dist', 'bundle', 'index.umd.min.js'), 'utf8').replace(/\n\/\/# sourceMappingURL=.*$/m, '\n');
+}
+
+function isPackageRoot(dir: string, name: string): boolean {
+  const file = join(dir, 'package.json');
+  if (dirname(dir) === dir) throw new Error(`${name} is not installed`);
+  return existsSync(file) && (JSON.parse(readFileSync(file, 'utf8')) as { name?: string }).name === name;
 }

@@ -9,9 +9,11 @@ import type { ClientService } from '../clients/client-service.js';
 import type { ClientRecord } from '../clients/client.js';
 import type { Config } from '../config/config.js';
 import type { ClientAuthThrottle } from '../login/client-auth-throttle.js';
+import type { FailureThrottle } from '../login/failure-throttle.js';
 import type { LoginService } from '../login/login-service.js';
 import type { ClientSecretCheck, InitialAccessCheck } from '../oidc/registration.js';
 import type { SigningKeyStore } from '../oidc/signing-keys.js';
+import type { PasskeyService } from '../passkeys/passkey-service.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Templates } from '../shared/templates.js';
@@ -44,6 +46,10 @@ export interface HttpDeps {
   mayRegister: InitialAccessCheck;
   /** whether a secret is a client's current one (RFC 7592 updates may carry it) */
   isClientSecret: ClientSecretCheck;
+  /** passkeys: sign-in, the offer after an emailed sign-in, management */
+  passkeys: PasskeyService;
+  /** refused passkeys, counted per client IP (RATE_LIMIT_VERIFY_FAILURES_IP) */
+  passkeyFailures: FailureThrottle;
   /** the admin API's bearer tokens */
   adminTokens: AdminTokens;
   signingKeys: SigningKeyStore;

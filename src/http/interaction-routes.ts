@@ -11,6 +11,7 @@ import { deviceSecret, ensureDeviceSecret } from './device-cookie.js';
 import { localizedMessage, toView } from './errors.js';
 import { checkCsrf, checkPrompt, explainEndedInteraction, interactionOf, interactionPurpose, loadInteraction } from './interaction-steps.js';
 import { renderPage, t } from './pages.js';
+import type { InteractionExtension } from './passkey-routes.js';
 import { renderWaitingPage, waitStateOf, type WaitingPage } from './waiting-page.js';
 
 /** Errors a person can fix on the same page: shown there, in their language, with the right status. */
@@ -24,7 +25,7 @@ type Latest = { request: LoginRequest | undefined };
  * each route a pipeline of steps as in its lib/actions: load the interaction from its cookie, check
  * the form's CSRF token, check the prompt, then the route's own step.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail, findClient }: HttpDeps): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail, findClient }: HttpDeps, extension?: InteractionExtension): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.use(explainEndedInteraction(login, findClient));
   const { messages } = templates;
@@ -78,6 +79,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       ...app,
       action: `/interaction/${uid}/email`,
       csrf: csrf.token(ctx, interactionPurpose(uid)),
+      ...extension?.emailPage(uid),
       ...data,
     });
   }
@@ -171,7 +173,9 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
   }
 
   router.get('/', load, async (ctx) => {
-    const { details } = interactionOf(ctx);
+    const { details, app } = interactionOf(ctx);
+    // prompts added to oidc-provider's policy (passkeys: step-up, the offer) render their own pages
+    if (await extension?.render(ctx, details, app)) return;
     if (details.prompt.name === 'login') return showLogin(ctx);
     if (details.prompt.name === 'consent') return showConsent(ctx);
     throw new AppError('unknown_prompt', 500, `unhandled prompt ${details.prompt.name}`);

@@ -11,8 +11,10 @@ import { checkDynamicMetadata, OPERATOR_ONLY_METADATA } from './client-metadata.
 import { grantLoader } from './grants.js';
 import { compareHashedClientSecrets } from './patches.js';
 
-/** The acr value of a login proven by an emailed link or code. */
-export const ACR_EMAIL = 'urn:sesame:acr:email';
+import { ACR_EMAIL, ACR_PASSKEY } from './acr.js';
+import { passkeyPolicy } from './passkey-policy.js';
+
+export { ACR_EMAIL, ACR_PASSKEY };
 
 export interface ProviderDeps {
   config: Config;
@@ -55,7 +57,7 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
       iss: null,
     },
     scopes: [...SCOPES],
-    acrValues: [ACR_EMAIL],
+    acrValues: config.passkeys.enabled ? [ACR_EMAIL, ACR_PASSKEY] : [ACR_EMAIL],
     responseTypes: ['code'],
     // PKCE from every client, except a confidential one an operator relaxed (it cannot send PKCE):
     // that one must send a nonce instead (RFC 9700 §2.1.1); a public client always needs PKCE
@@ -94,7 +96,8 @@ export function createProvider({ config, adapter, jwks, accounts, clientSecrets,
     },
     loadExistingGrant: grantLoader(accounts),
     rotateRefreshToken: true,
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // with passkeys: the step-up prompt (acr_values, max_age) and the offer after an emailed sign-in
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: passkeyPolicy(config.passkeys.enabled) },
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },

@@ -21,6 +21,8 @@ export async function sweepExpired(db: Db, now = Date.now(), auditRetentionDays 
       .whereNotExists((q) => q.select(db.raw('1')).from('oidc_payloads').where('oidc_payloads.type', 'Session').whereRaw('oidc_payloads.uid = session_devices.session_uid'))
       .delete(),
     // rate windows are at most a day long
+    // a passkey ceremony's challenge lives minutes
+    webauthn_challenges: await db('webauthn_challenges').where('expires_at', '<=', now).delete(),
     rate_events: await db('rate_events').where('at', '<=', now - DAY).delete(),
     audit_events: await db('audit_events').where('at', '<=', now - auditRetentionDays * DAY).delete(),
   };

@@ -62,6 +62,8 @@ export interface TestServerOptions {
   database?: TestDatabase;
   /** the issuer's scheme; the server itself always listens on plain http */
   scheme?: 'http' | 'https';
+  /** the issuer's host (default 127.0.0.1); `localhost` where an IP address will not do (WebAuthn needs a domain) */
+  hostname?: string;
   /** `test` (the default: no demo app, nothing required), or as `sesame serve` / `sesame dev` run (production needs `scheme: 'https'`) */
   mode?: Extract<Mode, 'test' | 'production' | 'development'>;
   logger?: Logger;
@@ -76,7 +78,7 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
   const database = options.database ?? (await createTestDatabase(kind, { migrated: true }));
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `${options.scheme ?? 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = `${options.scheme ?? 'http'}://${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({ env: testEnv({ issuer, database, smtpUrl: smtp.url }, env), mode: options.mode ?? 'test' });
   const clock = new TestClock();
   const sesame = await createSesame(config, {
