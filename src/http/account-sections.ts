@@ -25,7 +25,7 @@ export interface SectionState {
   readonly value?: string;
 }
 
-type Deps = Pick<HttpDeps, 'findClient' | 'templates'> & { connections: AccountConnections };
+type Deps = Pick<HttpDeps, 'findClient' | 'templates' | 'passkeys'> & { connections: AccountConnections };
 
 const forSection = (id: string, state: SectionState) => (state.section === id ? { notice: state.notice, error: state.error, value: state.value } : {});
 
@@ -91,6 +91,24 @@ export function sessionsSection({ connections, findClient, templates }: Deps): A
   };
 }
 
+/** The account's passkeys at a glance; adding, renaming and removing them is on /account/passkeys. */
+export function passkeysSection({ passkeys }: Pick<HttpDeps, 'passkeys'>): AccountSection {
+  return {
+    id: 'passkeys',
+    load: async (ctx, { account }) => {
+      const date = new Intl.DateTimeFormat(ctx.state.locale ?? 'en', { dateStyle: 'medium' });
+      return {
+        passkeys: (await passkeys.list(account.id)).map((passkey) => ({
+          name: passkey.name,
+          createdAt: date.format(passkey.createdAt),
+          lastUsedAt: passkey.lastUsedAt === null ? undefined : date.format(passkey.lastUsedAt),
+        })),
+        manage: '/account/passkeys',
+      };
+    },
+  };
+}
+
 export function deletionSection(): AccountSection {
   return {
     id: 'delete',
@@ -100,5 +118,5 @@ export function deletionSection(): AccountSection {
 
 /** The account page, top to bottom. */
 export function accountSections(deps: Deps): AccountSection[] {
-  return [addressSection(), appsSection(deps), sessionsSection(deps), deletionSection()];
+  return [addressSection(), appsSection(deps), sessionsSection(deps), ...(deps.passkeys.enabled ? [passkeysSection(deps)] : []), deletionSection()];
 }

@@ -293,6 +293,13 @@ for (const kind of DB_KINDS) {
       await d.page.getByRole('button', { name: 'Add a passkey' }).waitFor();
       await shoot(d.page, shotName(name), 'renamed');
 
+      // the account page lists them too, and leads here to manage them
+      await d.page.goto(`${server.issuer}/account`);
+      await d.page.locator('#passkeys').getByText('Work laptop').waitFor();
+      await shoot(d.page, shotName(name), 'account page, passkeys section');
+      await d.page.getByRole('link', { name: 'Add, rename or remove passkeys' }).click();
+      await d.page.getByRole('heading', { name: 'Your passkeys' }).waitFor();
+
       // the page's forms need its CSRF token, even with the browser's own cookies
       const [passkey] = await server.sesame.passkeys.list(accountId);
       const cookie = (await d.context.cookies(server.issuer)).map((c) => `${c.name}=${c.value}`).join('; ');

@@ -20,14 +20,13 @@ describe('SIGTERM under load (sesame dev)', function () {
       DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, SHUTDOWN_GRACE_SECONDS: '5',
       RATE_LIMIT_IP: 'off', RATE_LIMIT_EMAIL: 'off', LOG_LEVEL: 'info', ...TEST_SECRETS,
     };
-    // the CLI creates no database: migrate it first, as an operator would
-    expect((await runCli(['migrate'], env)).code).to.equal(0);
-    const added = await runCli(['clients', 'add', '--name', 'Load', '--redirect-uri', REDIRECT_URI, '--public', '--first-party', '--json'], env);
-    expect(added.code, added.stderr).to.equal(0);
-    const clientId = JSON.parse(added.stdout).client_id as string;
     const server = new ServerProcess(env);
     try {
+      // the server creates the database; the CLI then adds the app to it (it creates none itself)
       await server.waitFor(/Sesame listening/);
+      const added = await runCli(['clients', 'add', '--name', 'Load', '--redirect-uri', REDIRECT_URI, '--public', '--first-party', '--json'], env);
+      expect(added.code, added.stderr).to.equal(0);
+      const clientId = JSON.parse(added.stdout).client_id as string;
       const config = await discover(issuer, { clientId });
       // sign-ins waiting at their email form: cookies and CSRF token ready for a raw POST
       const forms = await Promise.all(Array.from({ length: 10 }, async () => {
