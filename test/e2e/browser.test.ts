@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { closeChromium, DESKTOP, launchChromium, newDevice, PHONE, reportScreenshots, shoot, watchErrors } from '../support/chromium.js';
+import { closeChromium, Devices, DESKTOP, launchChromium, PHONE, reportScreenshots, shoot } from '../support/chromium.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization, type AuthorizationStart } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
@@ -20,8 +20,7 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
   let server: TestServer;
   let config: client.Configuration;
   let counter = 0;
-  let contexts: BrowserContext[] = [];
-  let pageErrors: string[] = [];
+  const devices = new Devices(() => chromium, APP_ORIGIN);
 
   before(async function () {
     this.timeout(60_000);
@@ -30,14 +29,8 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
   });
 
-  afterEach(async () => {
-    await Promise.all(contexts.map((context) => context.close().catch(() => undefined)));
-    contexts = [];
-    const errors = pageErrors;
-    pageErrors = [];
-    // no page may break its own Content-Security-Policy or throw
-    expect(errors.filter((e) => /Content Security Policy|Refused to|uncaught/i.test(e)), 'errors in the pages').to.deep.equal([]);
-  });
+  // no page may break its own Content-Security-Policy or throw
+  afterEach(() => devices.closeAll());
 
   after(async () => {
     await closeChromium(chromium);
@@ -48,14 +41,8 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
   const nextEmail = (label: string) => `${label}-${++counter}@example.com`;
 
   /** A separate device (browser context with its own cookies). */
-  async function device(options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
-    const context = await newDevice(chromium, APP_ORIGIN, options);
-    contexts.push(context);
-    context.on('page', (page) => {
-      const errors = watchErrors(page);
-      page.on('close', () => pageErrors.push(...errors));
-    });
-    return context;
+  function device(options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
+    return devices.open(options);
   }
 
   async function tab(context: BrowserContext): Promise<Page> {
@@ -399,7 +386,7 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
       await shoot(newLink, name, 'second link at the app callback');
       await exchangeCode(limitedConfig, start, callback);
     } finally {
-      await Promise.all(contexts.map((context) => context.close().catch(() => undefined)));
+      await devices.closeAll();
       await limited.close();
     }
   });

@@ -3,6 +3,7 @@
  * here): see chromium-executable.ts for which. Every page a test visits is saved as a full-page
  * screenshot, so a person can look at what the tests saw.
  */
+import { expect } from 'chai';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -61,6 +62,36 @@ export async function newDevice(browser: Browser, appOrigin: string, options: Br
     });
   }
   return context;
+}
+
+/**
+ * The devices of one browser suite: each is a browser context with its own cookies whose pages are
+ * watched for errors; after each test, `closeAll` closes them and fails if any of their pages broke
+ * its Content-Security-Policy or threw.
+ */
+export class Devices {
+  private contexts: BrowserContext[] = [];
+  private errors: string[] = [];
+
+  constructor(private readonly browser: () => Browser, private readonly appOrigin: string) {}
+
+  async open(options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
+    const context = await newDevice(this.browser(), this.appOrigin, options);
+    this.contexts.push(context);
+    context.on('page', (page) => {
+      const errors = watchErrors(page);
+      page.on('close', () => this.errors.push(...errors));
+    });
+    return context;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.contexts.map((context) => context.close().catch(() => undefined)));
+    this.contexts = [];
+    const errors = this.errors;
+    this.errors = [];
+    expect(errors.filter((e) => /Content Security Policy|Refused to|uncaught/i.test(e)), 'errors in the pages').to.deep.equal([]);
+  }
 }
 
 /** Errors a page reported in its console (CSP violations, failed scripts) and uncaught exceptions. */
