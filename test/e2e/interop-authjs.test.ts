@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import express from 'express';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
-import { signInWithLink } from '../support/relying-party.js';
+import { registerWebApp, signInWithLink } from '../support/relying-party.js';
 import { withServer } from '../support/test-server.js';
 
 /**
@@ -37,12 +37,8 @@ describe('interop: Auth.js (@auth/express) web app (sqlite)', function () {
 
   const server = withServer('sqlite');
   before(async () => {
-    app = await startAuthJsApp(server.issuer, async (origin) => {
-      const { client: registered, clientSecret } = await server.sesame.clients.add({
-        name: 'Auth.js App', redirectUris: [`${origin}/auth/callback/sesame`], firstParty: true,
-      });
-      return { clientId: registered.clientId, clientSecret: clientSecret! };
-    });
+    app = await startAuthJsApp(server.issuer, (origin) =>
+      registerWebApp(server.sesame, { name: 'Auth.js App', redirectUris: [`${origin}/auth/callback/sesame`] }));
   });
   after(async () => {
     await app?.close();

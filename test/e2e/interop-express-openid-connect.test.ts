@@ -3,7 +3,7 @@ import express from 'express';
 import expressOpenIdConnect from 'express-openid-connect';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
-import { signInWithLink } from '../support/relying-party.js';
+import { registerWebApp, signInWithLink } from '../support/relying-party.js';
 import { withServer } from '../support/test-server.js';
 
 // a CommonJS module whose exports node cannot name statically: take them from its default export
@@ -47,12 +47,8 @@ describe('interop: express-openid-connect web app (sqlite)', function () {
 
   const server = withServer('sqlite');
   before(async () => {
-    app = await startExpressOpenIdConnectApp(server.issuer, async (origin) => {
-      const { client: registered, clientSecret } = await server.sesame.clients.add({
-        name: 'Express OpenID Connect App', redirectUris: [`${origin}/callback`], postLogoutRedirectUris: [origin], firstParty: true,
-      });
-      return { clientId: registered.clientId, clientSecret: clientSecret! };
-    });
+    app = await startExpressOpenIdConnectApp(server.issuer, (origin) =>
+      registerWebApp(server.sesame, { name: 'Express OpenID Connect App', redirectUris: [`${origin}/callback`], postLogoutRedirectUris: [origin] }));
   });
   after(async () => {
     await app?.close();

@@ -7,7 +7,7 @@ import * as client from 'openid-client';
 import { Strategy, type VerifyFunction } from 'openid-client/passport';
 import { listenOnLocalhost, type RunningApp } from '../support/express-app.js';
 import { Browser } from '../support/browser.js';
-import { signInWithLink } from '../support/relying-party.js';
+import { registerWebApp, signInWithLink } from '../support/relying-party.js';
 import { withServer } from '../support/test-server.js';
 
 interface AppUser {
@@ -94,12 +94,8 @@ describe('interop: passport web app on express (sqlite)', function () {
   });
 
   it('openid-client/passport: sign-in through the magic link, a session in the app, sign-out at both', async () => {
-    const app = await startPassportApp(server.issuer, async (origin) => {
-      const { client: registered, clientSecret } = await server.sesame.clients.add({
-        name: 'Passport App', redirectUris: [`${origin}/auth/callback`], postLogoutRedirectUris: [`${origin}/`], firstParty: true,
-      });
-      return { clientId: registered.clientId, clientSecret: clientSecret! };
-    });
+    const app = await startPassportApp(server.issuer, (origin) =>
+      registerWebApp(server.sesame, { name: 'Passport App', redirectUris: [`${origin}/auth/callback`], postLogoutRedirectUris: [`${origin}/`] }));
     apps.push(app);
     const person = new Browser(app.origin);
     const atSesame = new Browser(server.issuer);
@@ -128,10 +124,8 @@ describe('interop: passport web app on express (sqlite)', function () {
   });
 
   it('passport-openidconnect 0.1 sends no PKCE, so Sesame sends it back with invalid_request before anyone signs in', async () => {
-    const app = await startPassportOpenIdConnectApp(server.issuer, async (origin) => {
-      const { client: registered, clientSecret } = await server.sesame.clients.add({ name: 'Legacy Passport App', redirectUris: [`${origin}/auth/callback`], firstParty: true });
-      return { clientId: registered.clientId, clientSecret: clientSecret! };
-    });
+    const app = await startPassportOpenIdConnectApp(server.issuer, (origin) =>
+      registerWebApp(server.sesame, { name: 'Legacy Passport App', redirectUris: [`${origin}/auth/callback`] }));
     apps.push(app);
     const person = new Browser(app.origin);
     const authorization = new URL((await person.get('/login')).location!);

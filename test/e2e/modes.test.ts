@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, LISTEN_PROBE, LISTEN_PROBE_LINE, runCli, ServerProcess } from '../support/cli.js';
+import { freePort, LISTEN_PROBE, LISTEN_PROBE_LINE, runCli, ServerProcess, statusOnNewConnection } from '../support/cli.js';
 import { TEST_SECRETS } from '../support/test-server.js';
 
 const REQUIRED = ['ISSUER', 'COOKIE_KEYS', 'HMAC_SECRETS', 'SMTP_URL', 'MAIL_FROM'];
@@ -12,15 +11,6 @@ function count(text: string, part: string): number {
   return text.split(part).length - 1;
 }
 
-/** GET on a new connection each time, so that with workers each one answers some of them. */
-function statusOnNewConnection(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
 
 /**
  * Production unless told otherwise (Keycloak's `start` / `start-dev`): `sesame serve` is production

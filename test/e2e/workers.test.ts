@@ -1,10 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
-import { freePort, runCli, ServerProcess } from '../support/cli.js';
+import { freePort, runCli, ServerProcess, statusOnNewConnection } from '../support/cli.js';
 import { discover, exchangeCode, REDIRECT_URI, startAuthorization } from '../support/relying-party.js';
 
 /** Live child processes of `pid` (from the parent pids in /proc). */
@@ -32,15 +31,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** GET on a new connection each time (a kept-alive one could belong to a worker that just died). */
-function statusOnNewConnection(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', reject);
-  });
-}
 
 function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;

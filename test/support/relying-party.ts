@@ -23,6 +23,13 @@ export async function registerClient(sesame: Sesame, options: { isPublic?: boole
   return { clientId: record.clientId, clientSecret };
 }
 
+/** A confidential first-party web app on an origin of its own (the interop tests' express apps). */
+export async function registerWebApp(sesame: Sesame, app: { name: string; redirectUris: string[]; postLogoutRedirectUris?: string[] }): Promise<{ clientId: string; clientSecret: string }> {
+  const { client: record, clientSecret } = await sesame.clients.add({ ...app, firstParty: true });
+  if (!clientSecret) throw new Error(`${app.name} was registered without a secret`);
+  return { clientId: record.clientId, clientSecret };
+}
+
 /** A relying app using openid-client, as an app developer would. */
 export async function discover(issuer: string, registered: RegisteredClient): Promise<client.Configuration> {
   return client.discovery(

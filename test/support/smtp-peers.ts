@@ -1,10 +1,12 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
-import type { ReceivedMail } from './smtp-sink.js';
+import { receiveMail, type ReceivedMail } from './smtp-sink.js';
 
 /** What a scripted server answers to one RCPT TO: nothing (accept) or an SMTP error reply. */
 export type RcptAnswer = { code: number; message: string } | undefined;
+
+/** An SMTP error reply, as smtp-server sends it when a handler calls back with it. */
+const smtpError = (reply: { code: number; message: string }) => Object.assign(new Error(reply.message), { responseCode: reply.code });
 
 /**
  * A real SMTP server (smtp-server) that answers by script, on a port the test chooses (so a test can
@@ -26,23 +28,13 @@ export class ScriptedSmtp {
       onRcptTo: (address, _session, callback) => {
         this.rcptAttempts.push(address.address);
         const reply = answer(address.address, this.rcptAttempts.filter((a) => a === address.address).length);
-        if (!reply) return callback();
-        const error = Object.assign(new Error(reply.message), { responseCode: reply.code });
-        callback(error);
+        callback(reply && smtpError(reply));
       },
       onData: (stream, session, callback) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', async () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          this.messages.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            raw,
-            parsed: await simpleParser(raw),
-          });
+        void receiveMail(stream, session).then((mail) => {
+          this.messages.push(mail);
           callback();
-        });
+        }, callback);
       },
     });
   }
@@ -145,10 +137,7 @@ export class FaultySmtp {
   #server: SMTPServer;
 
   constructor(faults: Faults = {}) {
-    const refuse = (reply: Reply, callback: (error?: Error | null) => void) => {
-      if (!reply) return callback();
-      callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
-    };
+    const refuse = (reply: Reply, callback: (error?: Error | null) => void) => callback(reply && smtpError(reply));
     const rcpt = new Map<string, number>();
     this.#server = new SMTPServer({
       authOptional: true,
@@ -158,7 +147,7 @@ export class FaultySmtp {
       onConnect: (_session, callback) => refuse(faults.connect?.(++this.counts.connect), callback),
       onAuth: (_auth, _session, callback) => {
         const reply = faults.auth?.(++this.counts.auth);
-        if (reply) return callback(Object.assign(new Error(reply.message), { responseCode: reply.code }));
+        if (reply) return callback(smtpError(reply));
         callback(null, { user: 'sesame' });
       },
       onMailFrom: (_address, _session, callback) => refuse(faults.mailFrom?.(++this.counts.mailFrom), callback),
@@ -168,16 +157,8 @@ export class FaultySmtp {
         refuse(faults.rcptTo?.(address.address, n), callback);
       },
       onData: (stream, session, callback) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', async () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          this.received.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            raw,
-            parsed: await simpleParser(raw),
-          });
+        void receiveMail(stream, session).then((mail) => {
+          this.received.push(mail);
           const after = faults.afterData?.(++this.counts.data);
           if (after?.drop) {
             // the message is taken, and the answer never leaves: the sender cannot know
@@ -186,7 +167,7 @@ export class FaultySmtp {
             return;
           }
           setTimeout(() => callback(), after?.delayMs ?? 0);
-        });
+        }, callback);
       },
     });
   }

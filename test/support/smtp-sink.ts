@@ -1,12 +1,26 @@
 import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
 export interface ReceivedMail {
   to: string[];
   from: string;
   raw: string;
   parsed: ParsedMail;
+}
+
+/** A message as an SMTP server of the tests' reads it from DATA: its envelope, raw text and parse. */
+export async function receiveMail(stream: Readable, session: SMTPServerSession): Promise<ReceivedMail> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  return {
+    to: session.envelope.rcptTo.map((r) => r.address),
+    from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    raw,
+    parsed: await simpleParser(raw),
+  };
 }
 
 /** Starts an SMTP server on a free port of 127.0.0.1 and gives the port (the tests' sink and the bench's). */
@@ -30,16 +44,7 @@ export class SmtpSink {
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
       onData: (stream, session, callback) => {
-        const chunks: Buffer[] = [];
-        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-        stream.on('end', async () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          const mail: ReceivedMail = {
-            to: session.envelope.rcptTo.map((r) => r.address),
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            raw,
-            parsed: await simpleParser(raw),
-          };
+        void receiveMail(stream, session).then((mail) => {
           this.messages.push(mail);
           this.#waiters = this.#waiters.filter((waiter) => {
             if (!waiter.match(mail)) return true;
@@ -47,7 +52,7 @@ export class SmtpSink {
             return false;
           });
           callback();
-        });
+        }, callback);
       },
     });
   }
