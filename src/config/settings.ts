@@ -148,5 +148,5 @@ export const settingDocs: { readonly [Name in keyof Settings]-?: SettingDoc } = 
   SESSION_TTL_SECONDS: { group: 'sign-in', about: 'Lifetime of the sign-in session at Sesame (300–31536000).' },
   SWEEP_INTERVAL_SECONDS: { group: 'storage', about: 'How often expired rows are deleted.' },
   WORKERS: { group: 'server', about: 'Server processes: a number or `auto` (one per CPU core). With more than one, `serve` or `dev` supervises that many workers sharing the port and the database: the first migrates, one sweeps, a worker that dies is restarted, SIGTERM drains them all.' },
-  LOG_LEVEL: { group: 'server', about: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines (pino) with a request id; query strings (which may hold link tokens) are never logged.' },
+  LOG_LEVEL: { group: 'server', about: '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Logs are JSON lines (pino) with a request id with `sesame serve`, readable lines with `sesame dev`; query strings (which may hold link tokens) are never logged.' },
 };
