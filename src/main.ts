@@ -133,6 +133,8 @@ export interface SesameOptions {
   now?: () => number;
   /** how often the signing keys are re-read (default KEYS_REFRESH_SECONDS) */
   keyRefreshMs?: number;
+  /** how the waiting page polls (tests poll faster instead of waiting seconds for the next look) */
+  waitingPagePoll?: { firstMs: number; maxMs: number };
 }
 
 export interface Sesame extends Core {
@@ -158,6 +160,13 @@ const ACCOUNT_DELETION_TTL_SECONDS = 60 * 60;
  * relay that hiccups once and takes the retry a few seconds later is not worth a word.
  */
 const MAIL_DELAYED_AFTER_MS = 15_000;
+
+/**
+ * The waiting page looks at its sign-in's status after 1.5 s, then 1.2 times later each time, up
+ * to every 8 s: quick while the person is likely on their way to the email, light on the server
+ * for a tab left open.
+ */
+const WAITING_PAGE_POLL = { firstMs: 1_500, maxMs: 8_000 };
 
 export async function createSesame(config: Config, options: SesameOptions = {}): Promise<Sesame> {
   // loaded here, not at the top: CLI commands that only need the core start without oidc-provider
@@ -267,6 +276,7 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
       readiness: async () => ({ ...await readiness(db), mail: outbox.health() }), mayRegister, isClientSecret, demoClientId, clientAuth, finishUnitOfWork,
       deliverMail: (outboxId) => outbox.deliverQueued(outboxId),
       waitingMail: (loginRequestId) => outboxStore.waitingMail(loginRequestId, Date.now(), delayedAfterMs),
+      waitingPagePoll: options.waitingPagePoll ?? WAITING_PAGE_POLL,
     });
   };
 

@@ -61,6 +61,8 @@ export interface HttpDeps {
   demoClientId?: string;
   /** whether the email of this login request was given up or is delayed (the waiting page says so) */
   waitingMail: (loginRequestId: string) => Promise<'failed' | 'delayed' | undefined>;
+  /** how the waiting page's script polls the sign-in's status: first after `firstMs`, then 1.2 times longer each time, up to `maxMs` */
+  waitingPagePoll: { firstMs: number; maxMs: number };
   /** commits (true) or rolls back the request's writes to oidc-provider's state; true when there were any */
   finishUnitOfWork: (commit: boolean) => Promise<boolean>;
 }

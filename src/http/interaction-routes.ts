@@ -25,7 +25,7 @@ type Latest = { request: LoginRequest | undefined };
  * each route a pipeline of steps as in its lib/actions: load the interaction from its cookie, check
  * the form's CSRF token, check the prompt, then the route's own step.
  */
-export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail, findClient }: HttpDeps, extension?: InteractionExtension): Router {
+export function interactionRoutes({ provider, login, accounts, templates, csrf, config, audit, deliverMail, waitingMail, waitingPagePoll, findClient }: HttpDeps, extension?: InteractionExtension): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
   router.use(explainEndedInteraction(login, findClient));
   const { messages } = templates;
@@ -100,7 +100,7 @@ export function interactionRoutes({ provider, login, accounts, templates, csrf, 
       csrf: csrf.token(ctx, interactionPurpose(uid)),
       resendWait: resendWait(request),
       ...extra,
-    });
+    }, waitingPagePoll);
   }
 
   function resendWait(request: LoginRequest | undefined): number {

@@ -48,7 +48,7 @@ export interface WaitingPage {
   notice?: 'sent' | 'not_yet';
 }
 
-export function renderWaitingPage(ctx: Context, templates: Templates, page: WaitingPage): void {
+export function renderWaitingPage(ctx: Context, templates: Templates, page: WaitingPage, poll: { firstMs: number; maxMs: number }): void {
   const { uid, app, request, state } = page;
   const base = `/interaction/${uid}`;
   renderPage(ctx, templates, 'login/check-email', {
@@ -65,6 +65,8 @@ export function renderWaitingPage(ctx: Context, templates: Templates, page: Wait
     resendWait: page.resendWait,
     resendWaitText: templates.messages.wait(ctx.state.locale, page.resendWait),
     statusUrl: `${base}/status`,
+    pollFirstMs: poll.firstMs,
+    pollMaxMs: poll.maxMs,
     continueUrl: `${base}?continue=1`,
     pollUrl: base,
     changeUrl: `${base}?change=1`,

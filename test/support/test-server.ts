@@ -8,12 +8,9 @@ import type { Logger } from '../../src/shared/logger.js';
 import { TestClock } from './clock.js';
 import { createTestDatabase, type DbKind, type TestDatabase } from './databases.js';
 import { SmtpSink } from './smtp-sink.js';
+import { TEST_SECRETS } from './test-secrets.js';
 
-/** The secrets every test server uses, so that CLI processes in a test can share its database. */
-export const TEST_SECRETS = {
-  COOKIE_KEYS: 'test-cookie-key-0123456789abcdefghijklmnop',
-  HMAC_SECRETS: 'test-hmac-secret-0123456789abcdefghijklmnop',
-};
+export { TEST_SECRETS };
 
 export interface TestServer {
   issuer: string;
@@ -87,6 +84,8 @@ export async function startTestServer(kind: DbKind, env: Record<string, string> 
     logger: options.logger,
     now: clock.now,
     keyRefreshMs: options.keyRefreshMs,
+    // the waiting page looks often: a browser test waits a moment for an outcome, not seconds
+    waitingPagePoll: { firstMs: 100, maxMs: 300 },
   });
   server.on('request', sesame.callback);
   sesame.start();

@@ -34,7 +34,9 @@
 
   // our mail relay is failing: the email is late, not lost (it is retried); waiting goes on
   const delayed = document.getElementById('mail-delayed');
-  let delay = 1500;
+  // the server says how often (Sesame's defaults: after 1.5 s, then 1.2 times longer each time, up to 8 s)
+  const maxDelay = Number(wait.dataset.pollMaxMs) || 8000;
+  let delay = Number(wait.dataset.pollFirstMs) || 1500;
   const poll = async () => {
     try {
       const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
@@ -49,7 +51,7 @@
         return;
       }
     } catch { /* a network blip: try again */ }
-    delay = Math.min(delay * 1.2, 8000);
+    delay = Math.min(delay * 1.2, maxDelay);
     setTimeout(poll, delay);
   };
   setTimeout(poll, delay);
