@@ -3,8 +3,12 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { ensureSigningKeys } from '../../src/oidc/signing-keys.js';
+import { SecretBox } from '../../src/shared/crypto.js';
 import { closeDatabase, migrate, openDatabase } from '../../src/store/db.js';
+import { KnexSigningKeyStore } from '../../src/store/signing-key-store.js';
 import { DEFAULT_PG_URL } from './postgres-server.js';
+import { TEST_SECRETS } from './test-secrets.js';
 
 /**
  * The PostgreSQL server the suite runs against. Read at each use, not at import: mocha loads the
@@ -27,9 +31,11 @@ export interface TestDatabase {
 
 export interface TestDatabaseOptions {
   /**
-   * Every migration applied, as a server leaves a database at its first start: a copy of the run's
-   * template (see `createTemplates`), so that a server started on it applies none. Otherwise
-   * (the default) the database is empty, for tests of the migrations themselves.
+   * As a server leaves a database at its first start: every migration applied and a first signing
+   * key, sealed with the test servers' HMAC_SECRETS. A copy of the run's template (see
+   * `createTemplates`), so that a server started on it applies no migration and generates no RSA
+   * key (about half a second of CPU each, at ~200 server starts a run). Otherwise (the default)
+   * the database is empty, for tests of the migrations and of a first start.
    */
   migrated?: boolean;
 }
@@ -49,7 +55,7 @@ export async function createTestDatabase(kind: DbKind, { migrated = false }: Tes
   const template = migrated ? process.env[TEMPLATE_ENV[kind]] : undefined;
   const database = kind === 'sqlite' ? sqliteDatabase(dataDir, template) : await postgresDatabase(dataDir, template);
   // no template in this process (run without global-fixtures.ts): migrate this one instead
-  if (migrated && !template) await migrateDatabase(database);
+  if (migrated && !template) await firstStart(database);
   return database;
 }
 
@@ -74,12 +80,14 @@ async function postgresDatabase(dataDir: string, template: string | undefined): 
   };
 }
 
-async function migrateDatabase(database: TestDatabase): Promise<void> {
+/** What a test server's first start does to an empty database: migrate it, and add a first signing key. */
+async function firstStart(database: TestDatabase): Promise<void> {
   const db = openDatabase(database.kind === 'sqlite'
     ? { client: 'sqlite', filename: join(database.dataDir, SQLITE_FILE) }
     : { client: 'postgres', url: database.url });
   try {
     await migrate(db);
+    await ensureSigningKeys(new KnexSigningKeyStore(db, new SecretBox([TEST_SECRETS.HMAC_SECRETS], 'signing key encryption')), []);
   } catch (error) {
     await database.drop();
     throw error;
@@ -95,7 +103,7 @@ export interface Templates {
 }
 
 /**
- * Migrates one database per kind, once per run, for `createTestDatabase(kind, { migrated: true })`
+ * Migrates one database per kind and gives it a signing key, once per run, for `createTestDatabase(kind, { migrated: true })`
  * to copy: a file copy for SQLite, `CREATE DATABASE … TEMPLATE` for PostgreSQL. The PostgreSQL
  * template takes no connections once migrated: PostgreSQL copies a database only while nobody is
  * connected to it.
@@ -120,7 +128,7 @@ async function createPostgresTemplate(): Promise<{ name: string; drop(): Promise
     dataDir: '',
     drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
-  await migrateDatabase(database);
+  await firstStart(database);
   await adminQuery(`ALTER DATABASE ${name} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
   return {
     name,
