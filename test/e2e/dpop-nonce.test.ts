@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Browser } from '../support/browser.js';
 import { client, discover, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, TEST_SECRETS, type TestServer } from '../support/test-server.js';
 
 /**
  * DPoP nonces (RFC 9449 §8): none by default; with DPOP_REQUIRE_NONCE, required on every proof.
@@ -24,7 +24,8 @@ describe('DPoP nonces (sqlite)', function () {
       startTestServer('sqlite'),
       startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true' }),
       startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true' }),
-      startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true', HMAC_SECRETS: 'another-hmac-secret-0123456789abcdefghijklmnop' }),
+      // another newest secret; the usual one stays listed, to open its database's signing key
+      startTestServer('sqlite', { DPOP_REQUIRE_NONCE: 'true', HMAC_SECRETS: `another-hmac-secret-0123456789abcdefghijklmnop,${TEST_SECRETS.HMAC_SECRETS}` }),
     ]);
   });
   after(() => Promise.all([plain, requiring, requiringToo, otherSecret].map((server) => server?.close())));
