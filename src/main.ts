@@ -102,6 +102,9 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     storedKeys = await ensureSigningKeys(core.keys, await sealOutdatedKeys(core.keys, core.logger));
     const hashed = await hashStoredIds(core.db, payloadSecrets(core));
     if (hashed) core.logger.info({ rows: hashed }, 'tokens and sessions of an earlier version now stored under hashed ids');
+    // compiled now, not at the first request (the CLI compiles them only when it renders a mail):
+    // no request waits for them, and a broken views folder stops the start
+    core.templates.load();
   } catch (error) {
     // e.g. keys no configured secret opens: nothing has started yet but the database pool
     await core.close();
