@@ -1,15 +1,13 @@
 import type { Server } from 'node:http';
 import type { Provider } from 'oidc-provider';
 import { AccountDeletion } from './accounts/account-deletion.js';
-import { AccountService } from './accounts/account-service.js';
 import { AccountConnections } from './accounts/connections.js';
-import { EmailChangeService } from './accounts/email-change-service.js';
-import { AdminTokens, allows, tokenActor } from './admin/admin-tokens.js';
-import { AuditLog } from './audit/audit.js';
+import { allows, tokenActor } from './admin/admin-tokens.js';
 import { countAuditEvent } from './audit/audit-metrics.js';
 import { ClientService } from './clients/client-service.js';
 import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
+import { openCore, type Core } from './core.js';
 import { databaseLabel } from './config/database-label.js';
 import { ConfigError } from './config/load.js';
 import { httpServer } from './http/http-server.js';
@@ -18,107 +16,35 @@ import { ClientAuthThrottle } from './login/client-auth-throttle.js';
 import { FailureThrottle } from './login/failure-throttle.js';
 import { LoginService } from './login/login-service.js';
 import { accountDeletionMailComposer } from './mail/account-deletion-mail.js';
-import { emailChangeMailComposer } from './mail/email-change-mail.js';
 import { loginMailComposer } from './mail/login-mail.js';
 import { OutboxWorker, type OutboxOptions } from './mail/outbox.js';
 import { consoleTransport, senderDomain, smtpTransport, type MailTransport } from './mail/transport.js';
 import { demoUrls, ensureDemoClient } from './demo/demo-client.js';
 import { ACCOUNT_CLIENT_ID } from './oidc/account-client.js';
 import { ensureSigningKeys, keySet, type KeySet, type SigningKey, type SigningKeyStore } from './oidc/signing-keys.js';
-import { KeyedHasher, SecretBox } from './shared/crypto.js';
-import { createLogger, knexLog, serverLogger, type Logger } from './shared/logger.js';
+import { SecretBox } from './shared/crypto.js';
+import { serverLogger, type Logger } from './shared/logger.js';
 import { logProcessOutput } from './shared/process-log.js';
 import { Metrics } from './shared/metrics.js';
-import { Messages } from './shared/i18n.js';
-import { localesDir, viewsDir } from './shared/paths.js';
-import { Templates } from './shared/templates.js';
 import { KnexAccountStore } from './store/account-store.js';
-import { KnexAdminTokenStore } from './store/admin-token-store.js';
-import { KnexAuditStore } from './store/audit-store.js';
 import { KnexConnectionStore } from './store/connection-store.js';
-import { KnexClientStore } from './store/client-store.js';
-import { KnexEmailChangeStore } from './store/email-change-store.js';
 import { probeWrite } from './store/health.js';
-import { explainOpenFailure } from './store/database-open.js';
-import { closeDatabase, migrate, migrationsPending, openDatabase, type Db } from './store/db.js';
+import { migrationsPending, type Db } from './store/db.js';
 import { KnexLoginRequestStore } from './store/login-request-store.js';
 import { KnexMailQueue } from './store/mail-queue.js';
 import { KnexOutboxStore } from './store/outbox-store.js';
-import { KnexPasskeyStore } from './store/passkey-store.js';
-import { PasskeyService } from './passkeys/passkey-service.js';
 import type { PayloadSecrets } from './store/oidc-adapter.js';
 import { KnexRateLimitStore } from './store/rate-limit-store.js';
-import { KnexSigningKeyStore } from './store/signing-key-store.js';
 import { startSweeper } from './store/sweeper.js';
 import { revokedAccount } from './oidc/revoked-account.js';
 import { finishUnitOfWork, withUnitOfWork } from './store/unit-of-work.js';
 
 /**
- * The composition root: the only place where concrete stores, the mailer and the services are
- * wired together. The CLI uses `openCore` (database and domain services); the server uses
- * `createSesame` (all of it, plus oidc-provider and the HTTP routes).
+ * The composition root: the only place, with src/core.ts, where concrete stores, the mailer and the
+ * services are wired together. The CLI uses `openCore` (database and domain services, src/core.ts);
+ * the server uses `createSesame` (all of it, plus oidc-provider and the HTTP routes).
  */
-export interface Core {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  hasher: KeyedHasher;
-  accounts: AccountService;
-  clients: ClientService;
-  audit: AuditLog;
-  keys: SigningKeyStore;
-  /** address changes confirmed by the new address (requested through `accounts.requestEmailChange`) */
-  emailChanges: EmailChangeService;
-  /** seals mail bodies in the outbox */
-  mailBox: SecretBox;
-  templates: Templates;
-  adminTokens: AdminTokens;
-  /** passkeys of accounts: ceremonies and management */
-  passkeys: PasskeyService;
-  close(): Promise<void>;
-}
-
-export async function openCore(config: Config, logger = createLogger(config.logLevel)): Promise<Core> {
-  const source = { dataDir: config.dataDir };
-  const db = openDatabase(config.database, { ...source, log: knexLog(logger) });
-  try {
-    await migrate(db);
-  } catch (error) {
-    await closeDatabase(db);
-    // one line naming the setting, the place and the cause (not the driver's stack)
-    throw explainOpenFailure(config.database, source, error);
-  }
-  const hasher = new KeyedHasher(config.secrets.hmacSecrets);
-  const audit = new AuditLog(new KnexAuditStore(db), logger);
-  // the CLI renders emails too (an address change queues one), so the templates are part of the core
-  const templates = new Templates(viewsDir, new Messages(localesDir));
-  const accountStore = new KnexAccountStore(db);
-  const mailBox = new SecretBox(config.secrets.hmacSecrets, 'mail encryption');
-  const emailChanges = new EmailChangeService(new KnexEmailChangeStore(db, mailBox), accountStore, hasher, emailChangeMailComposer(templates, config.brand), audit, {
-    issuer: config.issuer,
-    ttlSeconds: config.emailChangeTtlSeconds,
-  });
-  const accounts = new AccountService(accountStore, config.signup, emailChanges);
-  return {
-    config,
-    logger,
-    db,
-    hasher,
-    accounts,
-    clients: new ClientService(new KnexClientStore(db), hasher),
-    audit,
-    keys: new KnexSigningKeyStore(db, new SecretBox(config.secrets.hmacSecrets, 'signing key encryption')),
-    emailChanges,
-    mailBox,
-    templates,
-    adminTokens: new AdminTokens(new KnexAdminTokenStore(db), hasher),
-    passkeys: new PasskeyService(new KnexPasskeyStore(db), accounts, hasher, { ...config.passkeys, name: config.brand.productName }),
-    close: async () => {
-      await audit.flush();
-      await closeDatabase(db);
-    },
-  };
-}
+export { openCore, type Core };
 
 export interface SesameOptions {
   logger?: Logger;
@@ -185,6 +111,9 @@ export async function createSesame(config: Config, options: SesameOptions = {}):
     storedKeys = await ensureSigningKeys(core.keys, await sealOutdatedKeys(core.keys, core.logger));
     const hashed = await hashStoredIds(core.db, payloadSecrets(core));
     if (hashed) core.logger.info({ rows: hashed }, 'tokens and sessions of an earlier version now stored under hashed ids');
+    // compiled now, not at the first request (the CLI compiles them only when it renders a mail):
+    // no request waits for them, and a broken views folder stops the start
+    core.templates.load();
   } catch (error) {
     // e.g. keys no configured secret opens: nothing has started yet but the database pool
     await core.close();

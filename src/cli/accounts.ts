@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Account } from '../accounts/account.js';
 import { accountToJson as describe } from '../admin/json.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { cliActor } from './actor.js';
 import { UsageError } from './usage-error.js';
 

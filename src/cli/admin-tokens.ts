@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ADMIN_SCOPES } from '../admin/admin-tokens.js';
 import { adminTokenToJson } from '../admin/json.js';
 import { parseDurationMs } from '../admin/time.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { UsageError } from './usage-error.js';
 import { cliActor } from './actor.js';
 

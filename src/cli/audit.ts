@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { auditEventToJson } from '../admin/json.js';
 import { parseWhen } from '../admin/time.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { AUDIT_TYPES } from '../audit/audit.js';
 import { didYouMean } from './suggest.js';
 import { UsageError } from './usage-error.js';

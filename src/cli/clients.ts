@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AuthMethod, ClientRecord, GrantType, PublicJwks, TokenLifetimes } from '../clients/client.js';
 import { clientToJson, splitScope } from '../clients/client-json.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { UsageError } from './usage-error.js';
 import { cliActor } from './actor.js';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { signingKeyToJson } from '../admin/json.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { cliActor } from './actor.js';
 import { UsageError } from './usage-error.js';

@@ -5,7 +5,7 @@ import type { Mode } from '../config/config.js';
 import type { Config } from '../config/config.js';
 import { databaseLabel, databaseSetting } from '../config/database-label.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import type { Core } from '../main.js';
+import type { Core } from '../core.js';
 import { AppError } from '../shared/errors.js';
 import { SigningKeyUnreadable } from '../oidc/signing-keys.js';
 import { DatabaseOpenError } from '../store/database-open.js';
@@ -108,8 +108,9 @@ one.
 
 const print = (text: string) => process.stdout.write(text);
 
-// main.js (the whole server) is loaded on demand: a supervisor of worker processes never needs it
-const openCore: typeof import('../main.js').openCore = async (...args) => (await import('../main.js')).openCore(...args);
+// core.js (the database and the domain services) is loaded on demand: --help and a supervisor of
+// worker processes never need it; main.js (the whole server) only serve and dev load
+const openCore: typeof import('../core.js').openCore = async (...args) => (await import('../core.js')).openCore(...args);
 
 /** Commands other than the server: the server's secrets, none of its issuer or mail rules. */
 function commandConfig(): Config {
@@ -119,7 +120,7 @@ function commandConfig(): Config {
   return config;
 }
 
-// loaded on demand, like main.js: the check opens the database (knex), which --help never needs
+// loaded on demand, like core.js: the check opens the database (knex), which --help never needs
 const databaseCheck = () => import('./database-check.js');
 
 async function withCore(command: (core: Core) => Promise<number>): Promise<number> {

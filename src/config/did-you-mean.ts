@@ -28,6 +28,9 @@ export function closestName(name: string, names: readonly string[]): string | un
   let best: string | undefined;
   let bestDistance = (name.length < 8 ? 1 : 2) + 1;
   for (const candidate of names) {
+    // the distance is at least the difference in length: the table, slow for every variable of the
+    // environment against every setting at each start, is built only for names that could be close
+    if (Math.abs(candidate.length - name.length) >= bestDistance) continue;
     const distance = levenshtein(name, candidate);
     if (distance < bestDistance) {
       best = candidate;

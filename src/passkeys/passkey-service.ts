@@ -1,13 +1,9 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Account } from '../accounts/account.js';
 import { randomId, type KeyedHasher } from '../shared/crypto.js';
@@ -37,6 +33,18 @@ const CHALLENGE_TTL_MS = 5 * 60 * 1000;
 const USER_VERIFICATION = 'required';
 /** The keyed-hash purpose of stored challenges and bindings. */
 export const CHALLENGE_HASH_PURPOSE = 'webauthn challenge';
+
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+
+/**
+ * @simplewebauthn/server, loaded with the first ceremony: it is slow to load, and listing or
+ * removing passkeys (the CLI, the account page) or a server no one has used a passkey on yet do
+ * not need it.
+ */
+function webauthn(): Promise<typeof import('@simplewebauthn/server')> {
+  library ??= import('@simplewebauthn/server');
+  return library;
+}
 
 /** RFC 8176 `amr` values of a passkey sign-in: a synced passkey is a software key, a device-bound one a hardware key. */
 export function passkeyAmr(passkey: Pick<Passkey, 'deviceType' | 'backedUp'>, userVerified: boolean): string[] {
@@ -73,6 +81,7 @@ export class PasskeyService {
 
   async registrationOptions(account: Account, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
     this.#requireEnabled();
+    const { generateRegistrationOptions } = await webauthn();
     const existing = await this.store.listByAccount(account.id);
     const options = await generateRegistrationOptions({
       rpName: this.rp.name,
@@ -96,6 +105,7 @@ export class PasskeyService {
     this.#requireEnabled();
     const answer = credentialJson<RegistrationResponseJSON>(response);
     if (!answer) throw badRequest('passkey_invalid', 'The passkey could not be created. Try again.');
+    const { verifyRegistrationResponse } = await webauthn();
     let verification;
     try {
       verification = await verifyRegistrationResponse({
@@ -131,6 +141,7 @@ export class PasskeyService {
   /** Options for a sign-in with any passkey of this site (no address needed: discoverable credentials). */
   async authenticationOptions(binding: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
     this.#requireEnabled();
+    const { generateAuthenticationOptions } = await webauthn();
     const options = await generateAuthenticationOptions({ rpID: this.rp.rpId, userVerification: USER_VERIFICATION, timeout: CHALLENGE_TTL_MS });
     await this.#saveChallenge(options.challenge, 'authenticate', binding);
     return options;
@@ -147,6 +158,7 @@ export class PasskeyService {
     if (!answer) throw new PasskeyRefused('bad_response');
     const passkey = await this.store.findByCredentialId(answer.id);
     if (!passkey) throw new PasskeyRefused('unknown_credential');
+    const { verifyAuthenticationResponse } = await webauthn();
     let consumed = false;
     let verification;
     try {
