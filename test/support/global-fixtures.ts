@@ -34,3 +34,23 @@ export async function mochaGlobalTeardown(): Promise<void> {
   await templates?.drop();
   await postgres?.stop();
 }
+
+/**
+ * `TEST_FILE_TIMES=path npm test`: each test file's time (from its first hook to its last) is
+ * appended to `path` as `<ms> <file>`, to see which files the run waits for. Root hooks run once
+ * per file in a parallel run.
+ */
+const fileTimes = process.env.TEST_FILE_TIMES;
+let fileStarted = 0;
+export const mochaHooks = fileTimes
+  ? {
+      beforeAll(this: Mocha.Context) {
+        fileStarted = Date.now();
+      },
+      async afterAll(this: Mocha.Context) {
+        const { appendFileSync } = await import('node:fs');
+        const file = this.test?.parent?.suites[0]?.file ?? this.test?.parent?.file ?? 'unknown';
+        appendFileSync(fileTimes, `${Date.now() - fileStarted} ${file.replace(/^.*\/dist\//, '')}\n`);
+      },
+    }
+  : {};

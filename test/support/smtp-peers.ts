@@ -23,6 +23,8 @@ export class ScriptedSmtp {
   constructor(answer: (address: string, attempt: number) => RcptAnswer = () => undefined) {
     this.#server = new SMTPServer({
       authOptional: true,
+      // close() waits this long for the connections a client keeps open (smtp-server's default: 30 s)
+      closeTimeout: 100,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
       onRcptTo: (address, _session, callback) => {
@@ -142,6 +144,7 @@ export class FaultySmtp {
     this.#server = new SMTPServer({
       authOptional: true,
       allowInsecureAuth: true,
+      closeTimeout: 100,
       disabledCommands: faults.auth ? ['STARTTLS'] : ['STARTTLS', 'AUTH'],
       logger: false,
       onConnect: (_session, callback) => refuse(faults.connect?.(++this.counts.connect), callback),

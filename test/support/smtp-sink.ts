@@ -41,6 +41,8 @@ export class SmtpSink {
   constructor() {
     this.#server = new SMTPServer({
       authOptional: true,
+      // close() waits this long for the connections a client keeps open (smtp-server's default: 30 s)
+      closeTimeout: 100,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
       onData: (stream, session, callback) => {
