@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Provider } from 'oidc-provider';
 import { AccountDeletion } from './accounts/account-deletion.js';
 import { AccountConnections } from './accounts/connections.js';
@@ -9,7 +10,7 @@ import type { ClientRecord } from './clients/client.js';
 import type { Config } from './config/config.js';
 import { openCore, type Core } from './core.js';
 import { databaseLabel } from './config/database-label.js';
-import { ConfigError } from './config/load.js';
+import { ConfigError, withBoundPort } from './config/load.js';
 import { httpServer } from './http/http-server.js';
 import { logFailure } from './http/log-failure.js';
 import { ClientAuthThrottle } from './login/client-auth-throttle.js';
@@ -321,25 +322,44 @@ async function readiness(db: Db): Promise<{ ready: boolean; reason?: string }> {
  * close the database. In a worker process of `WORKERS` > 1 (src/cli/workers.ts) the supervisor has
  * printed the notices and says when all workers listen; only worker 0 runs the sweeper.
  */
-export async function serve(config: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
-  const logger = serverLogger(config.logLevel, { readable: config.env === 'development' });
+export async function serve(given: Config, worker?: { index: number }): Promise<{ server: Server; sesame: Sesame }> {
+  const logger = serverLogger(given.logLevel, { readable: given.env === 'development' });
   // before oidc-provider is loaded: it prints its notices with console.warn
   logProcessOutput(logger);
-  const sesame = await createSesame(config, { logger });
-  if (!worker) for (const notice of config.notices) logger.warn(notice);
-  const { server, drain } = httpServer(sesame.callback, { requestTimeoutMs: config.httpRequestTimeoutSeconds * 1000 });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, resolve);
-    });
-  } catch (error) {
-    // nothing has started but the database pool, which would keep the process alive
-    await sesame.close();
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const { server, drain } = httpServer((req, res) => handler!(req, res), { requestTimeoutMs: given.httpRequestTimeoutSeconds * 1000 });
+  const listen = () => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(given.port, given.host, resolve);
+  }).catch((error: unknown) => {
     const code = (error as NodeJS.ErrnoException).code;
     const why = { EADDRINUSE: 'PORT: already in use', EACCES: 'PORT: not permitted', EADDRNOTAVAIL: 'HOST: not an address of this machine' }[code ?? ''];
-    if (why) throw new ConfigError([`${why} (cannot listen on ${config.host}:${config.port})`]);
+    if (why) throw new ConfigError([`${why} (cannot listen on ${given.host}:${given.port})`]);
     throw error;
+  });
+  // an issuer on port 0 names the port the system gives: listen first, then build on that issuer;
+  // otherwise build first, so that a server that cannot start never listened
+  const issuerNamesBoundPort = new URL(given.issuer).port === '0';
+  if (issuerNamesBoundPort) await listen();
+  const port = () => (server.address() as AddressInfo).port;
+  const config = issuerNamesBoundPort ? withBoundPort(given, port()) : given;
+  let sesame: Sesame;
+  try {
+    sesame = await createSesame(config, { logger });
+  } catch (error) {
+    if (issuerNamesBoundPort) server.close();
+    throw error;
+  }
+  handler = sesame.callback;
+  if (!worker) for (const notice of config.notices) logger.warn(notice);
+  if (!issuerNamesBoundPort) {
+    try {
+      await listen();
+    } catch (error) {
+      // nothing has started but the database pool, which would keep the process alive
+      await sesame.close();
+      throw error;
+    }
   }
   sesame.start({ sweeper: !worker || worker.index === 0 });
   if (worker) {
@@ -349,7 +369,8 @@ export async function serve(config: Config, worker?: { index: number }): Promise
   }
   else {
     const demo = sesame.demoUrl ? ` (try the demo app: ${sesame.demoUrl})` : '';
-    logger.info({ issuer: config.issuer, port: config.port, database: databaseLabel(config.database), demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
+    // the port bound, also when PORT=0 let the system choose it
+    logger.info({ issuer: config.issuer, port: port(), database: databaseLabel(config.database), demo: sesame.demoUrl }, `Sesame listening: ${config.issuer}${demo}`);
   }
   let stopping = false;
   const shutdown = async (signal: string) => {

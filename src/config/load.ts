@@ -68,7 +68,7 @@ export function loadConfig({ env = process.env, cwd = process.cwd(), mode }: Loa
 
   let issuer = s.ISSUER?.replace(/\/+$/, '');
   if (raw.ISSUER === undefined && rules.defaultIssuer) {
-    issuer = `http://localhost:${s.PORT || 3000}`;
+    issuer = `http://localhost:${s.PORT ?? 3000}`;
     notices.push(`ISSUER not set: using ${issuer} (development default)`);
   }
   const issuerUrl = issuer === undefined ? undefined : new URL(issuer);
@@ -225,6 +225,24 @@ function build(s: Settings, { mode, rules, issuer, dataDir, database, dkim: dkim
     workers: s.WORKERS === 'auto' ? availableParallelism() : Number(s.WORKERS),
     logLevel: s.LOG_LEVEL,
     notices,
+  };
+}
+
+/**
+ * An issuer on port 0 (ISSUER unset with PORT=0, or ISSUER=http://127.0.0.1:0) names the port the
+ * server was given when it listened on any free one: `sesame serve`/`dev` bind first, then call
+ * this. Any other issuer is the operator's and stays as it is.
+ */
+export function withBoundPort(config: Config, port: number): Config {
+  const url = new URL(config.issuer);
+  if (url.port !== '0') return config;
+  url.port = String(port);
+  const issuer = url.toString().replace(/\/+$/, '');
+  return {
+    ...config,
+    issuer,
+    passkeys: { ...config.passkeys, origin: url.origin },
+    notices: config.notices.map((notice) => notice.replaceAll(config.issuer, issuer)),
   };
 }
 

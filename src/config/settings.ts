@@ -102,7 +102,7 @@ export interface SettingDoc {
 export const settingDocs: { readonly [Name in keyof Settings]-?: SettingDoc } = {
   ISSUER: { group: 'server', unset: '`http://localhost:$PORT` with `sesame dev`; required (https) by `sesame serve`', about: 'The public URL of Sesame. Every link in every email, discovery and every redirect use it; it is never taken from the request\'s `Host` or `X-Forwarded-*`.' },
   HOST: { group: 'server', about: 'Address to listen on.' },
-  PORT: { group: 'server', about: 'Port to listen on (`0`: any free port).' },
+  PORT: { group: 'server', about: 'Port to listen on. `0`: any free port, named in the start-up line; an issuer on port 0 (ISSUER unset, or e.g. `http://127.0.0.1:0`) then names the port bound.' },
   TRUST_PROXY: { group: 'server', about: '`true` behind one TLS-terminating proxy: the client IP is then the last hop of `X-Forwarded-For` (what the proxy appended); otherwise forwarding headers are ignored. Scheme and host are always the issuer\'s.' },
   DATA_DIR: { group: 'storage', about: 'Where the default SQLite file, the development secrets and the development mail (`mail/*.eml`) live.' },
   DATABASE_URL: { group: 'storage', unset: '`$DATA_DIR/sesame.sqlite`', about: '`postgres://user:pass@host:5432/db` for PostgreSQL; `sqlite://<path>` or a plain file path for SQLite.' },

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, findForm } from '../support/browser.js';
-import { freePort, ServerProcess } from '../support/cli.js';
+import { ServerProcess } from '../support/cli.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, withServer } from '../support/test-server.js';
 
@@ -101,9 +101,9 @@ describe('the /demo relying app (sqlite)', function () {
   it('is named in the start-up log line of the development server', async function () {
     this.timeout(60_000);
     const dataDir = mkdtempSync(join(tmpdir(), 'sesame-demo-'));
-    const port = await freePort();
-    const process = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: `http://localhost:${port}` });
+    const process = new ServerProcess({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', ISSUER: 'http://localhost:0' });
     try {
+      const { port } = await process.listening();
       const [line] = await process.waitFor(/Sesame listening[^\n]*/);
       expect(line).to.include(`try the demo app: http://localhost:${port}/demo`);
     } finally {

@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { Browser } from '../support/browser.js';
 import { projectRoot } from '../../src/shared/paths.js';
-import { CLI, freePort, runCli, ServerProcess } from '../support/cli.js';
+import { CLI, runCli, ServerProcess } from '../support/cli.js';
 import { client, discover, exchangeCode, POST_LOGOUT_URI, REDIRECT_URI, startAuthorization } from '../support/relying-party.js';
 
 /**
@@ -20,11 +20,9 @@ describe('the development server, as started by npm start', function () {
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sesame-dev-'));
-    const port = await freePort();
-    issuer = `http://127.0.0.1:${port}`;
-    env = { DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer };
+    env = { DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', ISSUER: 'http://127.0.0.1:0' };
     server = new ServerProcess(env);
-    await server.waitFor(/Sesame listening/);
+    ({ issuer } = await server.listening());
   });
 
   after(async () => {
@@ -85,12 +83,12 @@ describe('the development server, as started by npm start', function () {
     const { scripts } = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(scripts.start.split(' && ')).to.deep.equal([scripts.build, 'node dist/src/cli/main.js dev']);
     expect(relative(projectRoot, CLI)).to.equal(join('dist', 'src', 'cli', 'main.js'));
-    const port = await freePort();
-    const started = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
+    const started = new ServerProcess({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' });
     try {
-      await started.waitFor(/Sesame listening/, 45_000);
+      const { issuer: derived, port, origin } = await started.listening(45_000);
       expect(started.output).to.include('DEVELOPMENT MODE');
-      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(derived, 'no ISSUER: localhost on the port bound').to.equal(`http://localhost:${port}`);
+      const health = await fetch(`${origin}/healthz`);
       expect(health.status).to.equal(200);
     } finally {
       await started.stop();

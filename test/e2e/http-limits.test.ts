@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, ServerProcess } from '../support/cli.js';
+import { ServerProcess } from '../support/cli.js';
 import { holdRequest, rawRequest } from '../support/held-request.js';
 import { startTestServer } from '../support/test-server.js';
 import { TEST_SECRETS } from '../support/test-server.js';
@@ -11,11 +11,10 @@ import { TEST_SECRETS } from '../support/test-server.js';
 /** `sesame serve` in a process of its own, on a fresh SQLite database. */
 async function serveProcess(env: Record<string, string> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sesame-http-'));
-  const port = await freePort();
   const server = new ServerProcess({
-    DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: `http://127.0.0.1:${port}`, LOG_LEVEL: 'info', ...TEST_SECRETS, ...env,
+    DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', ISSUER: 'http://127.0.0.1:0', LOG_LEVEL: 'info', ...TEST_SECRETS, ...env,
   });
-  await server.waitFor(/Sesame listening/);
+  const { port } = await server.listening();
   return {
     server,
     port,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import { createLogger } from '../../src/shared/logger.js';
-import { freePort, ServerProcess } from '../support/cli.js';
+import { ServerProcess } from '../support/cli.js';
 import { eventually } from '../support/eventually.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
@@ -90,11 +90,11 @@ describe('console logs: readable in development, JSON in production', function (
 
   it('sesame dev prints lines for a person (pino-pretty), not JSON', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sesame-pretty-'));
-    const port = await freePort();
-    const server = new ServerProcess({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' });
+    const server = new ServerProcess({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' });
     try {
       await server.waitFor(/INFO.*Sesame listening/, 30_000);
-      await fetch(`http://127.0.0.1:${port}/healthz`, { headers: { 'user-agent': UA } });
+      const { origin } = await server.listening();
+      await fetch(`${origin}/healthz`, { headers: { 'user-agent': UA } });
       await server.waitFor(/INFO.*request/);
       const logLines = server.output.split('\n').filter((line) => /^\[\d\d:\d\d:\d\d\] (INFO|WARN|ERROR)/.test(line));
       expect(logLines.length).to.be.at.least(3);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, findForm } from '../support/browser.js';
-import { freePort, runCli, ServerProcess } from '../support/cli.js';
+import { runCli, ServerProcess } from '../support/cli.js';
 import { holdRequest, rawRequest, type RawResult } from '../support/held-request.js';
 import { discover, REDIRECT_URI, startAuthorization } from '../support/relying-party.js';
 import { TEST_SECRETS } from '../support/test-server.js';
@@ -13,17 +13,15 @@ describe('SIGTERM under load (sesame dev)', function () {
 
   it('finishes every accepted request with its answer, stops accepting, and exits 0', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sesame-sigterm-'));
-    const port = await freePort();
-    const issuer = `http://127.0.0.1:${port}`;
-    const host = `127.0.0.1:${port}`;
     const env = {
-      DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', ISSUER: issuer, SHUTDOWN_GRACE_SECONDS: '5',
+      DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', ISSUER: 'http://127.0.0.1:0', SHUTDOWN_GRACE_SECONDS: '5',
       RATE_LIMIT_IP: 'off', RATE_LIMIT_EMAIL: 'off', LOG_LEVEL: 'info', ...TEST_SECRETS,
     };
     const server = new ServerProcess(env);
     try {
       // the server creates the database; the CLI then adds the app to it (it creates none itself)
-      await server.waitFor(/Sesame listening/);
+      const { issuer, port } = await server.listening();
+      const host = `127.0.0.1:${port}`;
       const added = await runCli(['clients', 'add', '--name', 'Load', '--redirect-uri', REDIRECT_URI, '--public', '--first-party', '--json'], env);
       expect(added.code, added.stderr).to.equal(0);
       const clientId = JSON.parse(added.stdout).client_id as string;

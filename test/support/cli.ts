@@ -81,6 +81,20 @@ export class ServerProcess {
     }
   }
 
+  /**
+   * Waits for the start-up line and reads from it the issuer and the port bound: start the server
+   * with PORT=0 (the system chooses a free port; no other process can take it first) and, where
+   * the issuer is its own address, ISSUER=http://127.0.0.1:0 or no ISSUER (http://localhost:0).
+   */
+  async listening(timeoutMs?: number): Promise<{ issuer: string; port: number; origin: string }> {
+    // one line, JSON (serve) or pino-pretty's text with the fields as JSON after it (dev)
+    const [line] = await this.waitFor(/^.*Sesame listening.*$/m, timeoutMs);
+    const issuer = /"issuer":"([^"]+)"/.exec(line)?.[1];
+    const port = Number(/"port":(\d+)/.exec(line)?.[1]);
+    if (!issuer || !port) throw new Error(`no issuer and port in the start-up line: ${line}`);
+    return { issuer, port, origin: `http://127.0.0.1:${port}` };
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null) {
       // npm does not pass signals on to the server: signal the whole group it leads
@@ -91,6 +105,10 @@ export class ServerProcess {
   }
 }
 
+/**
+ * A port nothing listens on at the moment (for a peer that is to come up there later, or to be
+ * refused). A server the test starts listens on port 0 instead (ServerProcess.listening).
+ */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

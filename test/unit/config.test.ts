@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Config, Mode } from '../../src/config/config.js';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfig, withBoundPort } from '../../src/config/load.js';
 
 const KEY_A = 'cookie-key-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
 const KEY_B = 'cookie-key-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
@@ -141,6 +141,21 @@ describe('loadConfig', () => {
     }).to.throw(TypeError);
     expect(config.port).to.equal(3000);
     expect(config.database.client).to.equal('sqlite');
+  });
+
+  describe('PORT=0: any free port', () => {
+    it('an issuer on port 0 takes the port bound (with its passkey origin and notice); any other issuer stays', () => {
+      const derived = loadConfig({ mode: 'development', env: { PORT: '0', PASSKEYS_ENABLED: 'true' }, cwd });
+      expect(derived.issuer).to.equal('http://localhost:0');
+      const bound = withBoundPort(derived, 41234);
+      expect(bound.issuer).to.equal('http://localhost:41234');
+      expect(bound.passkeys).to.include({ origin: 'http://localhost:41234', rpId: 'localhost' });
+      expect(bound.notices).to.include('ISSUER not set: using http://localhost:41234 (development default)');
+      const given = loadConfig({ mode: 'development', env: { PORT: '0', ISSUER: 'http://127.0.0.1:0/' }, cwd });
+      expect(withBoundPort(given, 41234).issuer).to.equal('http://127.0.0.1:41234');
+      const operators = loadConfig({ mode: 'development', env: { PORT: '0', ISSUER: 'https://id.example.com' }, cwd });
+      expect(withBoundPort(operators, 41234)).to.equal(operators);
+    });
   });
 
   describe('DATABASE_URL', () => {
