@@ -1,4 +1,5 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPair, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import type { JWK } from 'oidc-provider';
 
 export interface SigningKey {
@@ -46,9 +47,15 @@ export interface KeySet {
   fingerprint: string;
 }
 
-/** RS256 with a 2048-bit RSA key: the algorithm every OIDC client accepts by default. */
-export function generateSigningKey(now = Date.now(), activateAt = now): SigningKey {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateRsa = promisify(generateKeyPair);
+
+/**
+ * RS256 with a 2048-bit RSA key: the algorithm every OIDC client accepts by default. Generated on
+ * libuv's thread pool: finding the primes takes 0.1-1.5 s of CPU, which a running server (key
+ * rotation through the admin API) must not spend on its event loop.
+ */
+export async function generateSigningKey(now = Date.now(), activateAt = now): Promise<SigningKey> {
+  const { privateKey } = await generateRsa('rsa', { modulusLength: 2048 });
   const kid = randomUUID();
   const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid, alg: 'RS256', use: 'sig' };
   return { kid, alg: 'RS256', jwk, createdAt: now, activateAt };
@@ -85,7 +92,7 @@ export function keySet(keys: readonly SigningKey[], now: number, retireAfterMs: 
  */
 export async function ensureSigningKeys(store: SigningKeyStore, stored: SigningKey[]): Promise<SigningKey[]> {
   if (stored.length > 0) return stored;
-  await store.insert(generateSigningKey());
+  await store.insert(await generateSigningKey());
   // two instances starting at once may both insert; both keys are published, and every instance
   // signs with the same one because keySet orders them the same way everywhere
   return store.list();
@@ -93,7 +100,7 @@ export async function ensureSigningKeys(store: SigningKeyStore, stored: SigningK
 
 /** `sesame keys rotate`: a new key, published now, signing after the delay. */
 export async function rotateSigningKey(store: SigningKeyStore, activateAfterSeconds: number, now = Date.now()): Promise<SigningKey> {
-  const key = generateSigningKey(now, now + activateAfterSeconds * 1000);
+  const key = await generateSigningKey(now, now + activateAfterSeconds * 1000);
   await store.insert(key);
   return key;
 }

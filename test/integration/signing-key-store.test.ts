@@ -22,7 +22,7 @@ for (const kind of DB_KINDS) {
     afterEach(() => database?.close());
 
     it('keeps no private member in the clear, and gives the whole key back', async () => {
-      const key = generateSigningKey();
+      const key = await generateSigningKey();
       await storeWith(NEW).insert(key);
       const text = await storedText(key.kid);
       for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) {
@@ -35,7 +35,7 @@ for (const kind of DB_KINDS) {
     });
 
     it('a sealed key moved to another row does not open there', async () => {
-      const [a, b] = [generateSigningKey(1000), generateSigningKey(2000)];
+      const [a, b] = await Promise.all([generateSigningKey(1000), generateSigningKey(2000)]);
       await storeWith(NEW).insert(a);
       await storeWith(NEW).insert(b);
       await database.db('signing_keys').where({ kid: b.kid }).update({ jwk: await storedText(a.kid) });
@@ -43,7 +43,7 @@ for (const kind of DB_KINDS) {
     });
 
     it('opens keys sealed with an older secret, and reseals them with the newest', async () => {
-      const key = generateSigningKey();
+      const key = await generateSigningKey();
       await storeWith(OLD).insert(key);
       const before = await storedText(key.kid);
       const rotated = storeWith(NEW, OLD);
@@ -60,7 +60,7 @@ for (const kind of DB_KINDS) {
     });
 
     it('seals a key written in the clear by an earlier version', async () => {
-      const key: SigningKey = generateSigningKey();
+      const key: SigningKey = await generateSigningKey();
       await database.db('signing_keys').insert({ kid: key.kid, alg: key.alg, jwk: JSON.stringify(key.jwk), status: 'active', created_at: key.createdAt, activate_at: key.activateAt });
       const store = storeWith(NEW);
       expect((await store.list())[0].jwk).to.deep.equal(key.jwk);
@@ -70,7 +70,7 @@ for (const kind of DB_KINDS) {
     });
 
     it('refuses, naming the key and HMAC_SECRETS, when no configured secret sealed it', async () => {
-      const key = generateSigningKey();
+      const key = await generateSigningKey();
       await storeWith(OLD).insert(key);
       await expectUnreadable(storeWith(NEW).list(), key.kid);
       await expectUnreadable(storeWith(NEW).sealOutdated(), key.kid);
