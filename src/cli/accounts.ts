@@ -3,22 +3,18 @@ import type { Account } from '../accounts/account.js';
 import { accountToJson as describe } from '../admin/json.js';
 import type { Core } from '../core.js';
 import { cliActor } from './actor.js';
+import type { CommandIo } from './io.js';
 import { UsageError } from './usage-error.js';
 
 /** Asks on the terminal; without one (a script, a pipe) the answer is no. */
-async function confirm(question: string): Promise<boolean> {
-  if (!process.stdin.isTTY) return false;
-  const { createInterface } = await import('node:readline/promises');
-  const terminal = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await terminal.question(question)).trim());
-  } finally {
-    terminal.close();
-  }
+async function confirm(io: CommandIo, question: string): Promise<boolean> {
+  if (!io.ask) return false;
+  return /^y(es)?$/i.test((await io.ask(question)).trim());
 }
 
 /** `sesame accounts …`: find, create, disable, enable and delete the people who sign in, and change their address. */
-export async function accountsCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
+export async function accountsCommand(core: Core, argv: string[], io: CommandIo): Promise<number> {
+  const out = io.stdout;
   const [sub, ...rest] = argv;
   const json = { json: { type: 'boolean' as const, default: false } };
   const one = (what: string) => {
@@ -74,7 +70,7 @@ export async function accountsCommand(core: Core, argv: string[], out: (text: st
       const asJson = values.json;
       if (sub === 'delete' && !values.yes) {
         const account = await core.accounts.get(target);
-        if (!(await confirm(`Delete ${account.email} (${account.id}), its sessions, grants and tokens? It cannot be undone. [y/N] `))) {
+        if (!(await confirm(io, `Delete ${account.email} (${account.id}), its sessions, grants and tokens? It cannot be undone. [y/N] `))) {
           throw new UsageError('accounts delete asks first: answer y, or add --yes to delete without being asked');
         }
       }

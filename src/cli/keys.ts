@@ -3,10 +3,12 @@ import { signingKeyToJson } from '../admin/json.js';
 import type { Core } from '../core.js';
 import { keySet, rotateSigningKey } from '../oidc/signing-keys.js';
 import { cliActor } from './actor.js';
+import type { CommandIo } from './io.js';
 import { UsageError } from './usage-error.js';
 
 /** `sesame keys list|rotate`: the signing keys every instance publishes and signs with. */
-export async function keysCommand(core: Core, argv: string[], out: (text: string) => void): Promise<number> {
+export async function keysCommand(core: Core, argv: string[], io: CommandIo): Promise<number> {
+  const out = io.stdout;
   const [sub, ...rest] = argv;
   const { config } = core;
   switch (sub) {
@@ -28,7 +30,7 @@ export async function keysCommand(core: Core, argv: string[], out: (text: string
       if (!Number.isInteger(delay) || delay < 0) throw new UsageError('--activate-after takes a whole number of seconds (0 or more)');
       // a key already waiting to sign: say so (the new one then waits behind it)
       const waiting = keySet(await core.keys.list(), Date.now(), config.keys.retirementSeconds * 1000).entries.filter((entry) => entry.state === 'next');
-      for (const entry of waiting) process.stderr.write(`note: key ${entry.key.kid} is already published and waiting to sign from ${new Date(entry.key.activateAt).toISOString()}\n`);
+      for (const entry of waiting) io.stderr(`note: key ${entry.key.kid} is already published and waiting to sign from ${new Date(entry.key.activateAt).toISOString()}\n`);
       const key = await rotateSigningKey(core.keys, delay);
       await core.audit.record({ type: 'admin.key.rotated', actor: cliActor(), details: { kid: key.kid, activateAfterSeconds: delay } });
       const result = { kid: key.kid, alg: key.alg, signs_from: new Date(key.activateAt).toISOString() };

@@ -62,7 +62,8 @@ for (const kind of DB_KINDS) {
       expectAnnounced(migrated, label);
       expect(migrated.stdout).to.equal('migrations applied\n');
 
-      const listed = await runCli(['clients', 'list', '--json'], env);
+      // the binary itself: its stdout is only the command's output, the database line is on its stderr
+      const listed = await runCli(['clients', 'list', '--json'], env, { process: true });
       expect(listed.code, listed.stderr).to.equal(0);
       expectAnnounced(listed, label);
       expect(listed.stderr.trimEnd().split('\n'), 'one line').to.have.length(1);
@@ -151,7 +152,8 @@ describe('the CLI never creates a database by itself', function () {
     url.pathname = `/sesame_absent_${Date.now()}`;
     const env = { DATABASE_URL: url.toString(), DATA_DIR: join(root, 'pg'), ISSUER, ...TEST_SECRETS };
     const label = `PostgreSQL ${url.hostname}:${url.port || 5432}${url.pathname} (DATABASE_URL)`;
-    const listed = await runCli(['clients', 'list'], env);
+    // the binary's exit status, not only the in-process runner's
+    const listed = await runCli(['clients', 'list'], env, { process: true });
     expect(listed.code, listed.stderr).to.equal(2);
     expectAnnounced(listed, label);
     expect(listed.stderr).to.include(`error: no database at ${label}: check that DATABASE_URL is set as the server has it; nothing was created`);

@@ -3,7 +3,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser } from '../support/browser.js';
-import { runCli } from '../support/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, cleanEnv, runCli } from '../support/cli.js';
 import { DB_KINDS } from '../support/databases.js';
 import { discover, exchangeCode, expectOAuthError, REDIRECT_URI, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { createServer } from 'node:net';
@@ -160,9 +161,10 @@ describe('the CLI guides', function () {
     const sub = await runCli(['keys', '--help'], env);
     expect(sub.stdout).to.include('keys list').and.include('keys rotate').and.not.include('clients');
 
-    const typo = await runCli(['clints', 'list'], env);
+    const typo = await runCli(['clints', 'list'], env, { process: true });
     expect(typo.code).to.equal(2);
-    expect(typo.stderr).to.include('unknown command "clints". Did you mean "clients"?');
+    expect(typo.stderr).to.include('unknown command "clints". Did you mean "clients"?').and.include('Usage: sesame <command>');
+    expect(typo.stdout).to.equal('');
     const subTypo = await runCli(['accounts', 'delet', 'x@example.com'], env);
     expect(subTypo.code).to.equal(2);
     expect(subTypo.stderr).to.include('Did you mean "delete"?').and.include('accounts list').and.not.include('clients add');
@@ -170,8 +172,12 @@ describe('the CLI guides', function () {
     expect(badOption.code).to.equal(2);
     expect(badOption.stderr).to.include('--activate-after').and.include('keys rotate').and.not.include('clients add');
 
-    const version = await runCli(['--version'], env);
+    const version = await runCli(['--version'], env, { process: true });
+    expect(version.code).to.equal(0);
     expect(version.stdout.trim()).to.match(/^sesame \d+\.\d+\.\d+$/);
+    const usage = await runCli(['--help'], env, { process: true });
+    expect(usage.code).to.equal(0);
+    expect(usage.stdout).to.include('Usage: sesame <command>').and.include('clients add').and.include('audit');
   });
 
   it('asks before deleting an account: without a terminal and without --yes it deletes nothing', async () => {
@@ -192,6 +198,35 @@ describe('the CLI guides', function () {
     const second = await runCli(['keys', 'rotate', '--activate-after', '3600'], env);
     expect(second.code).to.equal(0);
     expect(second.stderr).to.match(/note: key \S+ is already published and waiting to sign from/);
+  });
+
+  it('the binary stops quietly, with 0, when the reader of its output goes away (sesame audit | head)', async () => {
+    const child = spawn(process.execPath, [CLI, 'audit'], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    // gone long before the command, which first loads its modules and opens the database, writes a line
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).to.equal(0);
+    expect(stderr).to.match(/^sesame: database /).and.not.include('EPIPE');
+  });
+
+  it('run in the test process, a command gives the exit code of its failure and leaves the process as it was', async () => {
+    const envBefore = { ...process.env };
+    const exitCodeBefore = process.exitCode;
+    const typo = await runCli(['clints', 'list'], env);
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.include('unknown command "clints"');
+    const badConfig = await runCli(['keys', 'list'], { ...env, LOG_LEVEL: 'loud' });
+    expect(badConfig.code).to.equal(2);
+    expect(badConfig.stderr).to.include('LOG_LEVEL');
+    const missing = await runCli(['accounts', 'show', 'nobody@example.com'], env);
+    expect(missing.code, missing.stderr).to.equal(1);
+    // nothing of the failed runs is kept: the same command with a good configuration works
+    const listed = await runCli(['keys', 'list'], env);
+    expect(listed.code, listed.stderr).to.equal(0);
+    expect(process.exitCode).to.equal(exitCodeBefore);
+    expect(process.env).to.deep.equal(envBefore);
   });
 });
 

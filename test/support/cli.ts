@@ -3,6 +3,7 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runSesame } from '../../src/cli/run.js';
 import { projectRoot } from '../../src/shared/paths.js';
 
 export const CLI = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
@@ -30,10 +31,37 @@ export interface CliOptions {
   nodeArgs?: string[];
   /** killed after this long (a command that should have stopped, e.g. a server that should have refused to start) */
   timeoutMs?: number;
+  /** `node dist/src/cli/main.js` in a child process, for what only the process shows (exit status, EPIPE, its streams) */
+  process?: boolean;
 }
 
-/** Runs `sesame …` as a user would, to completion. */
+/**
+ * Runs `sesame …` to completion: in this process, from its arguments to its exit code by the path
+ * the binary takes, with the environment the binary would see; in a child process (the binary
+ * itself) with `process`, `nodeArgs` or `timeoutMs`, and always for `serve` and `dev`, which start
+ * a server and only ever run as their own process.
+ */
 export function runCli(args: string[], env: Record<string, string>, options: CliOptions = {}): Promise<CliResult> {
+  const server = args[0] === 'serve' || args[0] === 'dev';
+  if (options.process || options.nodeArgs || options.timeoutMs !== undefined || server) return spawnCli(args, env, options);
+  return runInProcess(args, env, options);
+}
+
+async function runInProcess(args: string[], env: Record<string, string>, options: CliOptions): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  // no `ask`: like the child, whose stdin is not a terminal; a copy of the arguments and the
+  // environment, so that nothing the command does to them reaches the next run
+  const code = await runSesame([...args], {
+    env: { ...(options.bare ? env : cleanEnv(env)) },
+    cwd: options.cwd ?? process.cwd(),
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+  });
+  return { code, stdout, stderr };
+}
+
+function spawnCli(args: string[], env: Record<string, string>, options: CliOptions): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       env: options.bare ? env : cleanEnv(env),
