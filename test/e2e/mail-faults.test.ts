@@ -149,8 +149,9 @@ describe('mail: late after an outage (sqlite)', function () {
 
   it('a send that succeeds again ends the back-off of every waiting message: they go at once, not when their retry comes', async () => {
     const port = await freePort(); // nothing listens here until the relay comes back
-    // a back-off of 10 s (5 to 15 with jitter) for the first retry
-    const { server, config } = await serverWith('sqlite', `smtp://127.0.0.1:${port}`, {}, { outbox: { baseBackoffMs: 10_000 } });
+    // a back-off of 20 s (10 to 30 with jitter) for the first retry: long enough that the first
+    // message still waits when the third has failed, however slowly a busy machine asks for them
+    const { server, config } = await serverWith('sqlite', `smtp://127.0.0.1:${port}`, {}, { outbox: { baseBackoffMs: 20_000 } });
     let relay: FaultySmtp | undefined;
     try {
       const waitingOut = ['outage1@example.com', 'outage2@example.com', 'outage3@example.com'];
@@ -168,7 +169,7 @@ describe('mail: late after an outage (sqlite)', function () {
         const rows = await Promise.all(waitingOut.map((address) => row(server, address)));
         return rows.every((r) => r.status === 'sent');
       }, 15_000);
-      // their retries were due 5 to 15 s after they failed
+      // their retries were due 10 to 30 s after they failed
       expect(Date.now() - before, 'ms from the relay coming back to every waiting message sent').to.be.below(2_000);
       for (const address of waitingOut) expect(relay.receivedBy(address), address).to.have.length(1);
     } finally {
