@@ -34,14 +34,20 @@
 
   // our mail relay is failing: the email is late, not lost (it is retried); waiting goes on
   const delayed = document.getElementById('mail-delayed');
+  // the person sent a form of this page (the code, a new email…): its answer decides where the tab
+  // goes; a look at the status now would race it and could send the tab elsewhere mid-submission
+  let submitted = false;
+  document.addEventListener('submit', () => { submitted = true; });
   // the server says how often (Sesame's defaults: after 1.5 s, then 1.2 times longer each time, up to 8 s)
   const maxDelay = Number(wait.dataset.pollMaxMs) || 8000;
   let delay = Number(wait.dataset.pollFirstMs) || 1500;
   const poll = async () => {
+    if (submitted) return;
     try {
       const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
       if (res.ok) {
         const answer = await res.json();
+        if (submitted) return;
         if (delayed) delayed.hidden = !(answer.status === 'pending' && answer.mail === 'delayed');
         const state = stateOf(answer);
         // approved: the server finishes the sign-in and sends this tab on to the app
