@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { closeChromium, Devices, DESKTOP, launchChromium, PHONE, reportScreenshots, shoot } from '../support/chromium.js';
+import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { DESKTOP, PHONE, shoot, withDevices } from '../support/chromium.js';
 import { DB_KINDS } from '../support/databases.js';
 import { client, discover, exchangeCode, expectOAuthError, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
 import { loginDetails, type ReceivedMail } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { withServer } from '../support/test-server.js';
 
 const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 
@@ -39,29 +39,16 @@ for (const kind of DB_KINDS) {
   describe(`the account page in a real browser (Chromium, ${kind})`, function () {
     this.timeout(90_000);
 
-    let chromium: Browser;
-    let server: TestServer;
     let app: client.Configuration;
     let appClientId: string;
     let counter = 0;
-    const devices = new Devices(() => chromium, APP_ORIGIN);
+    const devices = withDevices(APP_ORIGIN);
+    const server = withServer(kind);
 
-    before(async function () {
-      this.timeout(60_000);
-      chromium = await launchChromium();
-      server = await startTestServer(kind);
+    before(async () => {
       const registered = await registerClient(server.sesame, { name: 'Photo Album' });
       appClientId = registered.clientId;
       app = await discover(server.issuer, registered);
-    });
-
-    // no page may break its own Content-Security-Policy or throw
-    afterEach(() => devices.closeAll());
-
-    after(async () => {
-      await closeChromium(chromium);
-      await server?.close();
-      reportScreenshots();
     });
 
     const nextEmail = (label: string) => `${label}-${kind}-${++counter}@example.com`;

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { closeChromium, Devices, DESKTOP, launchChromium, PHONE, reportScreenshots, shoot } from '../support/chromium.js';
+import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { DESKTOP, PHONE, shoot, withDevices } from '../support/chromium.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization, type AuthorizationStart } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, withServer } from '../support/test-server.js';
 
 const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 const isCallback = (url: URL) => url.href.startsWith(`${REDIRECT_URI}?`);
@@ -16,26 +16,13 @@ const isCallback = (url: URL) => url.href.startsWith(`${REDIRECT_URI}?`);
 describe('sign-in in a real browser (Chromium, sqlite)', function () {
   this.timeout(60_000);
 
-  let chromium: Browser;
-  let server: TestServer;
   let config: client.Configuration;
   let counter = 0;
-  const devices = new Devices(() => chromium, APP_ORIGIN);
+  const devices = withDevices(APP_ORIGIN);
+  const server = withServer('sqlite');
 
-  before(async function () {
-    this.timeout(60_000);
-    chromium = await launchChromium();
-    server = await startTestServer('sqlite');
+  before(async () => {
     config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
-  });
-
-  // no page may break its own Content-Security-Policy or throw
-  afterEach(() => devices.closeAll());
-
-  after(async () => {
-    await closeChromium(chromium);
-    await server?.close();
-    reportScreenshots();
   });
 
   const nextEmail = (label: string) => `${label}-${++counter}@example.com`;

@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { request as httpRequest } from 'node:http';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { Messages } from '../../src/shared/i18n.js';
 import { localesDir } from '../../src/shared/paths.js';
-import { closeChromium, Devices, DESKTOP, launchChromium, PHONE, reportScreenshots, shoot } from '../support/chromium.js';
+import { DESKTOP, PHONE, shoot, withDevices } from '../support/chromium.js';
 import { Browser as HttpBrowser } from '../support/browser.js';
 import { client, discover, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import { startTestServer, type TestServer, withServer } from '../support/test-server.js';
 
 const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 const messages = new Messages(localesDir);
@@ -34,17 +34,13 @@ const VARIANTS: Variant[] = [
 describe('the pages people see, in Chromium (sqlite)', function () {
   this.timeout(90_000);
 
-  let chromium: Browser;
-  let server: TestServer;
   let config: client.Configuration;
   let thirdParty: client.Configuration;
   let counter = 0;
-  const devices = new Devices(() => chromium, APP_ORIGIN);
+  const devices = withDevices(APP_ORIGIN);
+  const server = withServer('sqlite');
 
-  before(async function () {
-    this.timeout(60_000);
-    chromium = await launchChromium();
-    server = await startTestServer('sqlite');
+  before(async () => {
     config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
     const photo = await server.sesame.clients.add({
       name: 'Photo App',
@@ -54,15 +50,6 @@ describe('the pages people see, in Chromium (sqlite)', function () {
       isPublic: true,
     });
     thirdParty = await discover(server.issuer, { clientId: photo.client.clientId });
-  });
-
-  // no page may break its own Content-Security-Policy or throw
-  afterEach(() => devices.closeAll());
-
-  after(async () => {
-    await closeChromium(chromium);
-    await server?.close();
-    reportScreenshots();
   });
 
   const say = (v: Variant, key: string, params: Record<string, unknown> = {}) => messages.t(v.lang, key, params);

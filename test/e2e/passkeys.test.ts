@@ -1,17 +1,17 @@
 import { expect } from 'chai';
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { BrowserContext, CDPSession, Page } from 'playwright-core';
 import { ACR_EMAIL, ACR_PASSKEY } from '../../src/oidc/acr.js';
 import { CHALLENGE_HASH_PURPOSE } from '../../src/passkeys/passkey-service.js';
 import { KnexPasskeyStore } from '../../src/store/passkey-store.js';
 import { adminApi } from '../support/admin-api.js';
 import { Browser as HttpBrowser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
-import { closeChromium, Devices, launchChromium, reportScreenshots, shoot } from '../support/chromium.js';
+import { shoot, withDevices } from '../support/chromium.js';
 import { DB_KINDS } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, signInWithLink, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
-import { cliEnv, startTestServer, type TestServer } from '../support/test-server.js';
+import { cliEnv, startTestServer, type TestServer, withServer } from '../support/test-server.js';
 
 const APP_ORIGIN = new URL(REDIRECT_URI).origin;
 const isCallback = (url: URL) => url.href.startsWith(`${REDIRECT_URI}?`);
@@ -44,26 +44,13 @@ for (const kind of DB_KINDS) {
   describe(`passkeys in a real browser (Chromium, ${kind})`, function () {
     this.timeout(90_000);
 
-    let chromium: Browser;
-    let server: TestServer;
     let config: client.Configuration;
     let counter = 0;
-    const devices = new Devices(() => chromium, APP_ORIGIN);
+    const devices = withDevices(APP_ORIGIN);
+    const server = withServer(kind, {}, { hostname: 'localhost' });
 
-    before(async function () {
-      this.timeout(60_000);
-      chromium = await launchChromium();
-      server = await startTestServer(kind, {}, { hostname: 'localhost' });
+    before(async () => {
       config = await discover(server.issuer, await registerClient(server.sesame, { isPublic: true, firstParty: true }));
-    });
-
-    // no page may break its own Content-Security-Policy or throw
-    afterEach(() => devices.closeAll());
-
-    after(async () => {
-      await closeChromium(chromium);
-      await server?.close();
-      reportScreenshots();
     });
 
     const nextEmail = (label: string) => `passkey-${label}-${++counter}-${kind}@example.com`;

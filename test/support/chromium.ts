@@ -132,3 +132,28 @@ export async function shoot(page: Page, testName: string, step: string): Promise
 export function reportScreenshots(): void {
   console.log(`screenshots: ${SCREENSHOTS_DIR}`);
 }
+
+/**
+ * The browser of a suite, as `withServer` is its server: Chromium launched in a `before` hook of
+ * the `describe` it is called in and closed in its `after` hook (which also says where the
+ * screenshots are), and the devices a test opened closed after each test, failing it if one of
+ * their pages broke its Content-Security-Policy or threw. `appOrigin`: see `newDevice`.
+ */
+export function withDevices(appOrigin: string): Devices {
+  let browser: Browser | undefined;
+  const devices = new Devices(() => {
+    if (!browser) throw new Error('withDevices: the browser runs only between its suite\'s before and after hooks');
+    return browser;
+  }, appOrigin);
+  before(async function () {
+    this.timeout(60_000);
+    browser = await launchChromium();
+  });
+  afterEach(() => devices.closeAll());
+  after(async () => {
+    await closeChromium(browser);
+    browser = undefined;
+    reportScreenshots();
+  });
+  return devices;
+}
