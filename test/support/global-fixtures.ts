@@ -1,5 +1,5 @@
 /**
- * mocha's global fixtures (loaded by .mocharc.json's `require`): once per run, before any test,
+ * mocha's global fixtures (loaded by .mocharc.cjs's `require`): once per run, before any test,
  * choose the PostgreSQL server and publish it as TEST_PG_URL, which databases.ts and any child
  * process a test spawns read, migrate one template database per kind for the servers to copy
  * (databases.ts), and find (maybe unpack) the browser; after the last test, drop the templates and
