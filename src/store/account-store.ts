@@ -103,8 +103,12 @@ export class KnexAccountStore implements AccountStore {
   async remove(id: string, email: string): Promise<boolean> {
     forgetMemo();
     return this.db.transaction(async (trx) => {
+      // the write first: on SQLite a transaction that read before its first write is refused that
+      // write (SQLITE_BUSY at once) when another connection wrote in between, and concurrent
+      // confirmations of one deletion link would get 503; writing first waits for the lock instead
+      if ((await trx('accounts').where({ id }).delete()) !== 1) return false;
       await revokeAccess(trx, id, email, Date.now());
-      return (await trx('accounts').where({ id }).delete()) === 1;
+      return true;
     });
   }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomToken } from '../../src/shared/crypto.js';
 import { KnexAccountStore } from '../../src/store/account-store.js';
+import { transaction } from '../../src/store/db.js';
 import { KnexEmailChangeStore } from '../../src/store/email-change-store.js';
 import { testMailBox } from '../support/payload-secrets.js';
 import { DB_KINDS } from '../support/databases.js';
@@ -64,6 +65,43 @@ for (const kind of DB_KINDS) {
       expect(await withFailingRevocation(() => accounts.remove(account.id, account.email))).to.be.instanceOf(Error);
       expect(await accounts.findById(account.id)).to.not.equal(undefined);
       expect(await accounts.remove(account.id, account.email)).to.equal(true);
+      expect(await accounts.findById(account.id)).to.equal(undefined);
+      expect(await liveRows(account.id)).to.equal(0);
+    });
+
+    it('deleting while another connection writes: the deletion waits its turn and succeeds, never fails for a stale read', async () => {
+      // Another request holds the write lock (on SQLite: the whole database) while the deletion
+      // starts, and lets go as soon as the deletion has run a statement or asked to write. A
+      // deletion whose transaction read before it wrote would have read the database as it was
+      // before that other write, and SQLite refuses such a transaction its write at once
+      // (SQLITE_BUSY, whatever the busy timeout): an answer of 503 instead of "deleted" or
+      // "already deleted" under concurrent requests.
+      const account = await signedIn();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let held!: () => void;
+      const holding = new Promise<void>((resolve) => (held = resolve));
+      const other = transaction(store.db, async (sql) => {
+        await sql.changes('insert into rate_events (key, at) values (?, ?)', ['someone-else', Date.now()]);
+        held();
+        await released;
+      });
+      await holding;
+      const statement = /^\s*(select|insert|update|delete)\b/i;
+      const onQuery = (query: { sql: string }) => {
+        if (/^\s*(insert|update|delete)\b/i.test(query.sql)) release();
+      };
+      const onResponse = (_response: unknown, query: { sql: string }) => {
+        if (statement.test(query.sql)) release();
+      };
+      store.db.on('query', onQuery).on('query-response', onResponse);
+      try {
+        expect(await accounts.remove(account.id, account.email)).to.equal(true);
+      } finally {
+        release();
+        store.db.off('query', onQuery).off('query-response', onResponse);
+        await other;
+      }
       expect(await accounts.findById(account.id)).to.equal(undefined);
       expect(await liveRows(account.id)).to.equal(0);
     });
