@@ -18,9 +18,7 @@ for (const kind of DB_KINDS) {
     let counter = 0;
 
     before(async () => {
-      // five confirmations at once queue for SQLite's one writer: on a loaded machine (CI) the last
-      // could pass the default 5 s budget and get 503; that budget has its own test (sqlite-locked)
-      server = await startTestServer(kind, { SQLITE_BUSY_TIMEOUT_MS: '30000' });
+      server = await startTestServer(kind);
     });
     after(async () => server?.close());
 
