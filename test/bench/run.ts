@@ -284,7 +284,7 @@ async function profilePhases(t: Target, options: BenchOptions, failures: string[
     failures.push(...result.failures.map((f) => `${kind}: ${f}`));
     return result.completed;
   });
-  for (const name of ['userinfo', 'introspection', 'token_refresh'] as const) {
+  for (const name of ['userinfo', 'introspection', 'token_refresh', 'token_client_credentials'] as const) {
     await phase(name, 'request', async () => {
       const result = await runEndpoint(endpointTarget(t, options), name, { concurrency: options.endpointConcurrency, seconds: options.endpointSeconds, maxRequests: 1e9 });
       log(`${kind} ${name}: ${result.requests} requests under the profiler (${result.perSecond.toFixed(0)}/s, not comparable)`);
