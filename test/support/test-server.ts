@@ -23,13 +23,12 @@ export interface TestServer {
 }
 
 /**
- * The whole server as `npm start` runs it (real HTTP, real database, real SMTP delivery to a sink),
- * on a free port. The issuer is the literal address the test talks to.
- */
-/**
  * The settings of every test server: a given issuer, database and SMTP sink, fixed secrets, quiet
  * logs, and rate limits off (suites sign the same address in many times a minute; the rate-limit
- * suites turn them on through `env`).
+ * suites turn them on through `env`). SQLite waits up to 20 s for its write lock, not production's
+ * 5 s: the suite runs four files at once on two cores, and a test that is not about that budget
+ * must not fail because the machine was busy (sqlite-locked and outages set their own). A longer
+ * wait hides no transaction that reads before it writes: SQLite refuses that one's write at once.
  */
 export function testEnv(
   where: { issuer: string; database: TestDatabase; smtpUrl: string },
@@ -50,6 +49,7 @@ export function testEnv(
     RATE_LIMIT_EMAIL_ALL: 'off',
     RATE_LIMIT_CLIENT_AUTH_FAILURES_IP: 'off',
     RATE_LIMIT_CODE_ATTEMPTS_EMAIL: 'off',
+    SQLITE_BUSY_TIMEOUT_MS: '20000',
     ...env,
   };
 }
@@ -70,6 +70,10 @@ export interface TestServerOptions {
   keyRefreshMs?: number;
 }
 
+/**
+ * The whole server as `npm start` runs it (real HTTP, real database, real SMTP delivery to a sink),
+ * on a free port. The issuer is the literal address the test talks to.
+ */
 export async function startTestServer(kind: DbKind, env: Record<string, string> = {}, options: TestServerOptions = {}): Promise<TestServer> {
   const smtp = await new SmtpSink().start();
   const database = options.database ?? (await createTestDatabase(kind, { migrated: true }));
