@@ -72,6 +72,22 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     }
   }
 
+  /**
+   * Holds the waiting tab's looks at the status until the returned function is called. For a link
+   * opened in another tab of the same browser: a look between the link's approval and the link
+   * tab's finish would see the sign-in approved and finish it in the waiting tab (as it should; the
+   * pages suite checks that outcome), and the link tab would not be the one to reach the app.
+   */
+  async function holdStatusLooks(page: Page): Promise<() => void> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/status', async (route) => {
+      await released;
+      await route.continue();
+    });
+    return release;
+  }
+
   const heading = (page: Page) => page.locator('h1').first().innerText();
   const activeElement = (page: Page) => page.evaluate(() => {
     const el = document.activeElement as HTMLElement | null;
@@ -125,9 +141,11 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     const { link } = loginDetails(await server.smtp.waitFor(email));
 
     // the mail is opened in the same browser: one click, no further question
+    const linkTabDone = await holdStatusLooks(waiting);
     const linkTab = await tab(context);
     await linkTab.goto(link);
     const callback = await waitForApp(linkTab);
+    linkTabDone();
     await shoot(linkTab, name, 'link tab at the app callback');
     expect(new URL(callback).searchParams.get('iss')).to.equal(server.issuer);
     const tokens = await exchangeCode(config, start, callback);
@@ -152,9 +170,11 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
       await page.locator('#match-number').waitFor({ state: 'attached' });
       const { link } = loginDetails(await server.smtp.waitFor(email));
       // the third opens the link in a new tab while the first tab waits
+      const linkTabDone = i === 2 ? await holdStatusLooks(page) : () => {};
       const linkTab = i === 2 ? await tab(context) : page;
       await linkTab.goto(link);
       const callback = await waitForApp(linkTab);
+      linkTabDone();
       subs.push((await exchangeCode(config, start, callback)).claims()!.sub);
       if (i === 2) await waitForText(page, '#login-status', /in another tab/, 15_000);
     }
