@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
-import { DESKTOP, PHONE, shoot, withDevices } from '../support/chromium.js';
+import { DESKTOP, holdStatusLooks, PHONE, shoot, withDevices } from '../support/chromium.js';
 import { client, discover, exchangeCode, REDIRECT_URI, registerClient, startAuthorization, type AuthorizationStart } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
 import { startTestServer, withServer } from '../support/test-server.js';
@@ -72,22 +72,6 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     }
   }
 
-  /**
-   * Holds the waiting tab's looks at the status until the returned function is called. For a link
-   * opened in another tab of the same browser: a look between the link's approval and the link
-   * tab's finish would see the sign-in approved and finish it in the waiting tab (as it should; the
-   * pages suite checks that outcome), and the link tab would not be the one to reach the app.
-   */
-  async function holdStatusLooks(page: Page): Promise<() => void> {
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    await page.route('**/status', async (route) => {
-      await released;
-      await route.continue();
-    });
-    return release;
-  }
-
   const heading = (page: Page) => page.locator('h1').first().innerText();
   const activeElement = (page: Page) => page.evaluate(() => {
     const el = document.activeElement as HTMLElement | null;
@@ -140,7 +124,8 @@ describe('sign-in in a real browser (Chromium, sqlite)', function () {
     const { start } = await askForLink(waiting, name, email);
     const { link } = loginDetails(await server.smtp.waitFor(email));
 
-    // the mail is opened in the same browser: one click, no further question
+    // the mail is opened in the same browser: one click, no further question. The waiting tab looks
+    // again only once the link tab is at the app (see holdStatusLooks)
     const linkTabDone = await holdStatusLooks(waiting);
     const linkTab = await tab(context);
     await linkTab.goto(link);

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import type { BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { Messages } from '../../src/shared/i18n.js';
 import { localesDir } from '../../src/shared/paths.js';
-import { DESKTOP, PHONE, shoot, withDevices } from '../support/chromium.js';
+import { DESKTOP, holdStatusLooks, PHONE, shoot, withDevices } from '../support/chromium.js';
 import { Browser as HttpBrowser } from '../support/browser.js';
 import { client, discover, REDIRECT_URI, registerClient, startAuthorization } from '../support/relying-party.js';
 import { loginDetails } from '../support/smtp-sink.js';
@@ -126,14 +126,8 @@ describe('the pages people see, in Chromium (sqlite)', function () {
         const page = await context.newPage();
         const email = nextEmail('completed');
         await askForLink(page, v, email);
-        // the waiting tab looks again only once the link tab has finished the sign-in: looking in
-        // between, it would see the sign-in approved and finish it itself (as it should)
-        let linkTabDone!: () => void;
-        const finished = new Promise<void>((resolve) => (linkTabDone = resolve));
-        await page.route('**/status', async (route) => {
-          await finished;
-          await route.continue();
-        });
+        // the waiting tab looks again only once the link tab has finished the sign-in
+        const linkTabDone = await holdStatusLooks(page);
         const { link } = loginDetails(await server.smtp.waitFor(email));
         const linkTab = await context.newPage();
         await linkTab.goto(link).catch(() => undefined);

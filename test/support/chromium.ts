@@ -131,6 +131,22 @@ export async function shoot(page: Page, testName: string, step: string): Promise
   return file;
 }
 
+/**
+ * Holds the waiting page's looks at the status (`…/status`) until the returned function is
+ * called. For a link opened in another tab of the same browser: a look between the link's approval
+ * and the link tab's finish would see the sign-in approved and finish it in the waiting tab (as it
+ * should), and the link tab would not be the one to reach the app.
+ */
+export async function holdStatusLooks(page: Page): Promise<() => void> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/status', async (route) => {
+    await released;
+    await route.continue();
+  });
+  return release;
+}
+
 /** For the suite's `after` hook: one line saying where the screenshots are. */
 export function reportScreenshots(): void {
   console.log(`screenshots: ${SCREENSHOTS_DIR}`);
